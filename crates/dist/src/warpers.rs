@@ -1,0 +1,521 @@
+//! Sampling warpers in Hugging Face order and semantics (metrics.md §3): repetition penalty → temperature →
+//! top-k → top-p → min-p → typical, `min_tokens_to_keep = 1`, temperature 0 = greedy.
+//!
+//! The result is sparse ([`Warped`]): only the kept tokens are stored, so top-k 40 over 49k tokens stays cheap.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DistError;
+use crate::select::head_reaching;
+use crate::softmax::{TokenProb, check_logits, desc_then_id};
+
+/// The user's sampling knobs; each has an "off" value, and [`Default`] is plain temperature-1 sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingParams {
+    /// Divides logits; 0 means greedy (argmax, lowest id on ties), 1 = off.
+    pub temperature: f32,
+    /// Keep the tokens whose logit is at least the k-th largest (ties kept); 0 = off.
+    pub top_k: usize,
+    /// Keep the most probable tokens until their mass reaches `top_p`; 1 = off.
+    pub top_p: f32,
+    /// Drop tokens with `p < min_p · max p`; 0 = off.
+    pub min_p: f32,
+    /// Locally typical sampling mass; 1 = off.
+    pub typical: f32,
+    /// HF repetition penalty on tokens seen in the history (negative logits ×, positive ÷); 1 = off.
+    pub repetition_penalty: f32,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            typical: 1.0,
+            repetition_penalty: 1.0,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Greedy decoding: temperature 0, every other knob off.
+    pub fn greedy() -> Self {
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every knob is in its range, so that a bad setting is reported instead of giving a silent NaN.
+    pub fn validate(&self) -> Result<(), DistError> {
+        let bad = |name, value: f32, expected| DistError::InvalidParam {
+            name,
+            value: f64::from(value),
+            expected,
+        };
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(bad("temperature", self.temperature, "finite and >= 0"));
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return Err(bad("top_p", self.top_p, "in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return Err(bad("min_p", self.min_p, "in [0, 1]"));
+        }
+        if !(self.typical > 0.0 && self.typical <= 1.0) {
+            return Err(bad("typical", self.typical, "in (0, 1]"));
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return Err(bad(
+                "repetition_penalty",
+                self.repetition_penalty,
+                "finite and > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The sampling distribution after the warpers: the kept tokens (ascending id) and their renormalised
+/// log-probabilities. Never empty, so sampling from it always succeeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warped {
+    ids: Vec<u32>,
+    logprobs: Vec<f64>,
+}
+
+impl Warped {
+    /// Entropy in nats of the kept, renormalised distribution: the `H̃_t` of the branching factor (§2).
+    pub fn entropy(&self) -> f64 {
+        let h: f64 = self
+            .logprobs
+            .iter()
+            .map(|&lp| {
+                let p = lp.exp();
+                if p > 0.0 { -p * lp } else { 0.0 }
+            })
+            .sum();
+        h.max(0.0)
+    }
+
+    /// How many tokens survived the warpers.
+    pub fn kept(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Log-probability of a token under the sampling distribution; `None` if a warper removed it.
+    pub fn logprob(&self, id: u32) -> Option<f64> {
+        self.ids.binary_search(&id).ok().map(|i| self.logprobs[i])
+    }
+
+    /// Probability of a token under the sampling distribution; 0 if a warper removed it.
+    pub fn prob(&self, id: u32) -> f64 {
+        self.logprob(id).map_or(0.0, f64::exp)
+    }
+
+    /// Kept tokens and their probabilities, in ascending id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.ids
+            .iter()
+            .zip(&self.logprobs)
+            .map(|(&id, &lp)| (id, lp.exp()))
+    }
+
+    /// The `n` most probable kept tokens, descending, ties by lower id, for the "sampling distribution" view.
+    pub fn top(&self, n: usize) -> Vec<TokenProb> {
+        let mut all: Vec<TokenProb> = self
+            .ids
+            .iter()
+            .zip(&self.logprobs)
+            .map(|(&id, &logprob)| TokenProb { id, logprob })
+            .collect();
+        let cmp = |a: &TokenProb, b: &TokenProb| desc_then_id(a.logprob, a.id, b.logprob, b.id);
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < all.len() {
+            all.select_nth_unstable_by(n - 1, cmp);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(cmp);
+        all
+    }
+
+    /// Inverse CDF: the token where the cumulative probability, in descending-probability order (ties by id),
+    /// first exceeds `u ∈ [0, 1)`. The fixed order makes a seed give the same token on every platform, and
+    /// u near 0 picks the likeliest token, so the UI can show u against the sorted bars.
+    pub fn quantile(&self, u: f64) -> u32 {
+        if self.ids.len() == 1 {
+            return self.ids[0];
+        }
+        let mut items: Vec<(u32, f64)> = self.iter().collect();
+        let total: f64 = items.iter().map(|t| t.1).sum();
+        let target = u.clamp(0.0, 1.0) * total;
+        let cmp = |a: &(u32, f64), b: &(u32, f64)| desc_then_id(a.1, a.0, b.1, b.0);
+        match head_reaching(&mut items, cmp, |t| t.1, |cum| cum > target) {
+            Some(n) => items[n - 1].0,
+            // Only reachable through rounding (u ≈ 1) or a NaN u: fall back to the likeliest token.
+            None => items[0].0,
+        }
+    }
+
+    /// A distribution with all its mass on one token (greedy decoding).
+    fn one_hot(id: u32) -> Self {
+        Self {
+            ids: vec![id],
+            logprobs: vec![0.0],
+        }
+    }
+}
+
+/// A token still in play, with its current (penalised, tempered) logit in f64.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    id: u32,
+    z: f64,
+}
+
+fn by_prob(a: &Cand, b: &Cand) -> Ordering {
+    desc_then_id(a.z, a.id, b.z, b.id)
+}
+
+/// Applies the warpers to raw logits and returns the kept tokens with renormalised probabilities.
+///
+/// `history` is the token ids the repetition penalty looks at (ids outside the vocabulary are ignored; each id
+/// is penalised once however often it occurs). Errors on invalid params, NaN/+inf logits, or no finite logit.
+pub fn warp(logits: &[f32], params: &SamplingParams, history: &[u32]) -> Result<Warped, DistError> {
+    params.validate()?;
+    check_logits(logits)?;
+    let mut z = logits.to_vec();
+    if params.repetition_penalty != 1.0 {
+        apply_repetition_penalty(&mut z, history, params.repetition_penalty);
+    }
+    if params.temperature == 0.0 {
+        return crate::softmax::argmax(&z).map(Warped::one_hot);
+    }
+    let inv_t = 1.0 / f64::from(params.temperature);
+    let mut cands: Vec<Cand> = z
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v > f32::NEG_INFINITY)
+        .map(|(i, &v)| Cand {
+            id: i as u32,
+            z: f64::from(v) * inv_t,
+        })
+        .collect();
+    if cands.is_empty() {
+        return Err(DistError::Empty);
+    }
+    if params.top_k > 0 {
+        keep_top_k(&mut cands, params.top_k);
+    }
+    if params.top_p < 1.0 {
+        keep_top_p(&mut cands, f64::from(params.top_p));
+    }
+    if params.min_p > 0.0 {
+        keep_min_p(&mut cands, f64::from(params.min_p));
+    }
+    if params.typical < 1.0 {
+        keep_typical(&mut cands, f64::from(params.typical));
+    }
+    if !cands.is_sorted_by_key(|c| c.id) {
+        cands.sort_unstable_by_key(|c| c.id);
+    }
+    let lse = lse(&cands);
+    Ok(Warped {
+        ids: cands.iter().map(|c| c.id).collect(),
+        logprobs: cands.iter().map(|c| c.z - lse).collect(),
+    })
+}
+
+/// HF `RepetitionPenaltyLogitsProcessor`: each distinct history token's logit is multiplied by the penalty when
+/// negative and divided by it otherwise.
+fn apply_repetition_penalty(z: &mut [f32], history: &[u32], penalty: f32) {
+    let mut seen: Vec<u32> = history.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    for id in seen {
+        if let Some(v) = z.get_mut(id as usize) {
+            *v = if *v < 0.0 { *v * penalty } else { *v / penalty };
+        }
+    }
+}
+
+/// Log-sum-exp over the candidates (never empty here).
+fn lse(cands: &[Cand]) -> f64 {
+    let m = cands.iter().map(|c| c.z).fold(f64::NEG_INFINITY, f64::max);
+    m + cands.iter().map(|c| (c.z - m).exp()).sum::<f64>().ln()
+}
+
+/// top-k: drop `z < k-th largest`, so ties at the k-th value are kept.
+fn keep_top_k(cands: &mut Vec<Cand>, k: usize) {
+    if k >= cands.len() {
+        return;
+    }
+    let (_, kth, _) = cands.select_nth_unstable_by(k - 1, by_prob);
+    let threshold = kth.z;
+    cands.retain(|c| c.z >= threshold);
+}
+
+/// top-p: keep the most probable tokens while the mass before them is below `top_p` (HF removes ascending while
+/// `cumsum ≤ 1 - top_p`); the most probable token always stays.
+fn keep_top_p(cands: &mut Vec<Cand>, top_p: f64) {
+    let lse = lse(cands);
+    if let Some(n) = head_reaching(cands, by_prob, |c| (c.z - lse).exp(), |cum| cum >= top_p) {
+        cands.truncate(n);
+    }
+}
+
+/// min-p: drop `p < min_p · max p` (the most probable token always stays since min_p ≤ 1).
+fn keep_min_p(cands: &mut Vec<Cand>, min_p: f64) {
+    let lse = lse(cands);
+    let max_p = cands.iter().map(|c| (c.z - lse).exp()).fold(0.0, f64::max);
+    let floor = min_p * max_p;
+    cands.retain(|c| (c.z - lse).exp() >= floor);
+}
+
+/// typical: `s = |-ln p - H|`, keep the smallest-s tokens until their mass reaches `mass`, plus any token tied
+/// with the last kept score (HF removes only `s >` the last kept score).
+fn keep_typical(cands: &mut Vec<Cand>, mass: f64) {
+    let lse = lse(cands);
+    let entropy: f64 = cands
+        .iter()
+        .map(|c| {
+            let lp = c.z - lse;
+            -lp.exp() * lp
+        })
+        .sum();
+    // (candidate, s, p)
+    let mut scored: Vec<(Cand, f64, f64)> = cands
+        .iter()
+        .map(|&c| {
+            let lp = c.z - lse;
+            (c, (-lp - entropy).abs(), lp.exp())
+        })
+        .collect();
+    let cmp =
+        |a: &(Cand, f64, f64), b: &(Cand, f64, f64)| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id));
+    let n = head_reaching(&mut scored, cmp, |t| t.2, |cum| cum >= mass).unwrap_or(scored.len());
+    let last_s = scored[n - 1].1;
+    cands.clear();
+    cands.extend(scored.iter().filter(|t| t.1 <= last_s).map(|t| t.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: [f64; 4] = [0.5, 0.3, 0.15, 0.05];
+
+    fn logits_of(p: &[f64]) -> Vec<f32> {
+        p.iter().map(|x| x.ln() as f32).collect()
+    }
+
+    fn kept_ids(params: SamplingParams) -> Vec<u32> {
+        warp(&logits_of(&P), &params, &[])
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn with(f: impl FnOnce(&mut SamplingParams)) -> SamplingParams {
+        let mut p = SamplingParams::default();
+        f(&mut p);
+        p
+    }
+
+    #[test]
+    fn default_keeps_everything_unchanged() {
+        let w = warp(&logits_of(&P), &SamplingParams::default(), &[]).unwrap();
+        assert_eq!(w.kept(), 4);
+        for (id, p) in w.iter() {
+            assert!((p - P[id as usize]).abs() < 1e-6);
+        }
+        assert!((w.entropy() - 1.14212).abs() < 1e-5);
+    }
+
+    #[test]
+    fn worked_top_p() {
+        assert_eq!(kept_ids(with(|p| p.top_p = 0.7)), [0, 1]);
+        assert_eq!(kept_ids(with(|p| p.top_p = 0.85)), [0, 1, 2]);
+        assert_eq!(kept_ids(with(|p| p.top_p = 0.0)), [0]);
+    }
+
+    #[test]
+    fn worked_min_p() {
+        assert_eq!(kept_ids(with(|p| p.min_p = 0.2)), [0, 1, 2]);
+        // §3's min_p 0.5 → {0,1} sits on the borderline; 0.55 checks the same cut without the exact tie.
+        assert_eq!(kept_ids(with(|p| p.min_p = 0.55)), [0, 1]);
+    }
+
+    #[test]
+    fn worked_typical() {
+        assert_eq!(kept_ids(with(|p| p.typical = 0.2)), [1]);
+        assert_eq!(kept_ids(with(|p| p.typical = 0.5)), [0, 1]);
+        assert_eq!(kept_ids(with(|p| p.typical = 0.9)), [0, 1, 2]);
+    }
+
+    #[test]
+    fn worked_temperature_half_then_top_p() {
+        let w = warp(&logits_of(&P), &with(|p| p.temperature = 0.5), &[]).unwrap();
+        let expected = [0.6849, 0.2466, 0.0616, 0.0068];
+        for (id, p) in w.iter() {
+            assert!((p - expected[id as usize]).abs() < 1e-4, "{id}: {p}");
+        }
+        let ids = kept_ids(with(|p| {
+            p.temperature = 0.5;
+            p.top_p = 0.9;
+        }));
+        assert_eq!(ids, [0, 1]);
+        let w = warp(
+            &logits_of(&P),
+            &with(|p| {
+                p.temperature = 0.5;
+                p.top_p = 0.9;
+            }),
+            &[],
+        )
+        .unwrap();
+        assert!((w.prob(0) - 0.6849 / (0.6849 + 0.2466)).abs() < 1e-3);
+        assert_eq!(w.prob(2), 0.0);
+        assert_eq!(w.logprob(2), None);
+    }
+
+    #[test]
+    fn top_k_keeps_ties_at_the_kth_value() {
+        let z = [1.0, 3.0, 2.0, 2.0, 0.0];
+        let ids = |k| -> Vec<u32> {
+            warp(&z, &with(|p| p.top_k = k), &[])
+                .unwrap()
+                .iter()
+                .map(|t| t.0)
+                .collect()
+        };
+        assert_eq!(ids(1), [1]);
+        assert_eq!(ids(2), [1, 2, 3]);
+        assert_eq!(ids(3), [1, 2, 3]);
+        assert_eq!(ids(4), [0, 1, 2, 3]);
+        assert_eq!(ids(99), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn top_k_then_top_p_renormalises_between_steps() {
+        // After top-k 2 the kept pair is [0.625, 0.375]; top_p 0.6 then keeps only token 0.
+        // Without renormalising, 0.5 < 0.6 would wrongly keep token 1 too.
+        let ids = kept_ids(with(|p| {
+            p.top_k = 2;
+            p.top_p = 0.6;
+        }));
+        assert_eq!(ids, [0]);
+    }
+
+    #[test]
+    fn temperature_zero_is_greedy_with_lowest_id_on_ties() {
+        let z = [1.0, 3.0, 0.5, 3.0];
+        let w = warp(&z, &SamplingParams::greedy(), &[]).unwrap();
+        assert_eq!(w.kept(), 1);
+        assert_eq!(w.prob(1), 1.0);
+        assert_eq!(w.entropy(), 0.0);
+        assert_eq!(w.quantile(0.999), 1);
+    }
+
+    #[test]
+    fn repetition_penalty_follows_hf_signs() {
+        // Token 1 (positive logit) is divided, token 2 (negative) multiplied, each once despite repeats.
+        let z = [1.0f32, 2.0, -1.0];
+        let w = warp(&z, &with(|p| p.repetition_penalty = 2.0), &[1, 1, 2, 77]).unwrap();
+        let expect = [1.0f64, 1.0, -2.0];
+        let lse = expect.iter().map(|v| v.exp()).sum::<f64>().ln();
+        for (id, p) in w.iter() {
+            assert!((p - (expect[id as usize] - lse).exp()).abs() < 1e-9);
+        }
+        // Greedy sees the penalty too: token 0 and 1 now tie at 1.0, lowest id wins.
+        let g = warp(
+            &z,
+            &with(|p| {
+                p.repetition_penalty = 2.0;
+                p.temperature = 0.0;
+            }),
+            &[1],
+        )
+        .unwrap();
+        assert_eq!(g.quantile(0.5), 0);
+    }
+
+    #[test]
+    fn quantile_walks_descending_probability() {
+        let w = warp(&logits_of(&P), &SamplingParams::default(), &[]).unwrap();
+        assert_eq!(w.quantile(0.0), 0);
+        assert_eq!(w.quantile(0.49), 0);
+        assert_eq!(w.quantile(0.51), 1);
+        assert_eq!(w.quantile(0.79), 1);
+        assert_eq!(w.quantile(0.81), 2);
+        assert_eq!(w.quantile(0.96), 3);
+        assert_eq!(w.quantile(f64::NAN), 0);
+    }
+
+    #[test]
+    fn top_is_descending() {
+        let w = warp(&logits_of(&P), &SamplingParams::default(), &[]).unwrap();
+        let ids: Vec<u32> = w.top(3).iter().map(|t| t.id).collect();
+        assert_eq!(ids, [0, 1, 2]);
+        assert!((w.top(1)[0].prob() - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn invalid_input_is_an_error() {
+        let z = logits_of(&P);
+        for bad in [
+            with(|p| p.temperature = -1.0),
+            with(|p| p.temperature = f32::NAN),
+            with(|p| p.top_p = 1.5),
+            with(|p| p.min_p = -0.1),
+            with(|p| p.typical = 0.0),
+            with(|p| p.repetition_penalty = 0.0),
+        ] {
+            assert!(matches!(
+                warp(&z, &bad, &[]),
+                Err(DistError::InvalidParam { .. })
+            ));
+        }
+        assert_eq!(
+            warp(&[f32::NEG_INFINITY], &SamplingParams::default(), &[]),
+            Err(DistError::Empty)
+        );
+        assert!(warp(&[f32::NAN], &SamplingParams::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn full_vocabulary_top_p_matches_a_sorted_reference() {
+        // 49,152 logits: the head search must agree with a plain full sort.
+        let z: Vec<f32> = (0..49_152u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 8) % 10_000) as f32 / 700.0)
+            .collect();
+        let w = warp(&z, &with(|p| p.top_p = 0.9), &[]).unwrap();
+        let lse = crate::summarize(&z).unwrap().lse;
+        let mut order: Vec<u32> = (0..z.len() as u32).collect();
+        order.sort_by(|&a, &b| desc_then_id(z[a as usize], a, z[b as usize], b));
+        let mut before = 0.0;
+        let mut expected = Vec::new();
+        for id in order {
+            if before >= 0.9 {
+                break;
+            }
+            expected.push(id);
+            before += (f64::from(z[id as usize]) - lse).exp();
+        }
+        expected.sort_unstable();
+        let got: Vec<u32> = w.iter().map(|t| t.0).collect();
+        assert_eq!(got, expected);
+        assert!(
+            w.kept() > 1000,
+            "the head search must go past its first chunk"
+        );
+    }
+}
