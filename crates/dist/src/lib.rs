@@ -4,12 +4,26 @@
 //! Everything here is plain data and functions over `&[f32]` logits or `&[f64]` probabilities; it builds for
 //! wasm32 (no threads, no clock, no OS randomness).
 
+mod branching;
+mod divergence;
 mod error;
+mod sampler;
+mod score;
 mod select;
 mod softmax;
 mod warpers;
 
+pub use branching::{
+    BF_WINDOW, BranchingFactor, BranchingStep, branching_factor, branching_factor_aep,
+    branching_factor_over_samples, task_branching_factor,
+};
+pub use divergence::{Divergences, divergences, divergences_from_logits, js, kl, tv};
 pub use error::DistError;
+pub use sampler::Sampler;
+pub use score::{
+    GltrBucket, gltr_bucket, min_k_percent, min_k_plus_plus, min_k_pp_z, min_k_pp_z_from_probs,
+    perplexity, surprisal_bits,
+};
 pub use softmax::{
     Summary, TokenProb, argmax, check_logits, entropy_of_probs, logprob, nats_to_bits, rank,
     softmax, summarize, top_n,
