@@ -15,9 +15,15 @@ What it makes (all in tests/golden/, deterministic, compact JSON, floats rounded
                     "prompt_ids": [int], "continuation_ids": [int], "continuation_text": str,
                     "ids": [int]}]}          # ids = S = prompt_ids + continuation_ids
 
-  logprobs.json  teacher-forced next-token distributions of S, from llama.cpp's full logits.
-      {"llama_cpp_python", "model_sha256", "n_vocab": int, "top_k": 20,
-       "settings": {...exact llama.cpp settings used, see SETTINGS below...},
+  logprobs.json         variant "exact": teacher-forced next-token distributions of S, from llama.cpp's full logits
+                        with the weights dequantized to F32 and an f32 KV cache (self-consistent to ~3e-5).
+  logprobs_native.json  variant "native": the same for the Q4_1 file as llama.cpp runs it (Q8_1 activations,
+                        f16 KV cache); moves by up to ~0.9 logprob between llama.cpp's own code paths (README.md).
+      Both have this schema:
+      {"llama_cpp_python", "model_sha256", "variant": "exact"|"native",
+       "f32_model_sha256": hex|null,        # sha256 of the dequantized F32 file ("exact" only)
+       "n_vocab": int, "top_k": 20,
+       "settings": {...exact llama.cpp settings used: COMMON_SETTINGS + VARIANTS[variant] below...},
        "library_defaults": {...what llama-cpp-python / llama.cpp would use if not set...},
        "system_info": str,                   # llama_print_system_info() of the machine that made the file
        "prompts": [{"name": str, "prompt_len": int, "ids": [int],
@@ -49,12 +55,12 @@ SmolLM2-135M-Instruct.Q4_1.gguf. To rerun (from the repository root):
     pip install llama-cpp-python==0.3.36
     python3 tests/golden/make_golden.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-Settings that matter for matching (set explicitly below, recorded in logprobs.json "settings"):
-  KV cache f16 for K and V (llama.cpp's default), flash attention DISABLED (llama-cpp-python's default; llama.cpp's
-  C default is "auto"), n_batch = n_ubatch = 512, n_ctx = 512, 2 threads, no GPU layers, and
-  use_extra_bufts = false: the CPU backend's "extra" weight buffers (AMX / repacked interleaved layouts, chosen
-  per CPU) are turned off so the numbers come from ggml's portable CPU kernels (Q4_1 weights x Q8_1-quantized
-  activations, Q8_0 LM head x Q8_0 activations) and do not depend on the CPU that made them.
+Settings that matter for matching (set explicitly below, recorded in each logprobs file's "settings"):
+  flash attention DISABLED (llama-cpp-python's default; llama.cpp's C default is "auto"), n_batch = n_ubatch = 512,
+  n_ctx = 512, 2 threads, no GPU layers; KV cache f32 ("exact") or f16 (llama.cpp's default, "native"); and
+  use_extra_bufts = false: the CPU backend's "extra" weight buffers (AMX / repacked layouts, chosen per CPU) are
+  turned off so the numbers come from ggml's portable CPU kernels and do not depend on the CPU that made them
+  (with them on, this build segfaults in llama_decode on the project's AMX Xeon).
 """
 
 from __future__ import annotations
