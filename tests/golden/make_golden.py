@@ -10,7 +10,7 @@ What it makes (all in tests/golden/, deterministic, compact JSON, floats rounded
       special=false means they are split as plain text.
 
   prompts.json  the 4 prompts and their greedy (temperature 0, argmax, lowest id on ties) continuations.
-      {"llama_cpp_python", "model_sha256",
+      {"llama_cpp_python", "model_sha256", "greedy_from": "exact",   # continuations come from the "exact" variant
        "prompts": [{"name": str, "kind": "chat"|"raw", "text": str, "special": bool,
                     "prompt_ids": [int], "continuation_ids": [int], "continuation_text": str,
                     "ids": [int]}]}          # ids = S = prompt_ids + continuation_ids
