@@ -1,1 +1,19 @@
-//! placeholder
+//! Tokenizer and chat template of a GGUF model, built from its metadata so that prompts are
+//! tokenized exactly as llama.cpp tokenizes them.
+//!
+//! Byte-level BPE ("gpt2" in GGUF terms, used by SmolLM2, Llama 3 and Qwen2) is supported;
+//! SentencePiece comes later.
+
+mod byte_level;
+mod chat;
+mod error;
+mod pre;
+mod stream;
+mod tokenizer;
+mod vocab;
+
+pub use chat::{ChatTemplate, Message};
+pub use error::{TokenizerError, VocabMismatch};
+pub use stream::StreamDecoder;
+pub use tokenizer::Tokenizer;
+pub use vocab::TokenType;

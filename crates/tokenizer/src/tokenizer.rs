@@ -1,0 +1,513 @@
+//! The tokenizer of a GGUF file, tokenizing exactly as llama.cpp does: special tokens are cut
+//! out of the text first (longest first), then each remaining piece goes through the
+//! pre-tokenizer regexes and byte-level BPE of the `tokenizers` library.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::decoders::byte_level::ByteLevel;
+use tokenizers::models::bpe::BPE;
+use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+use tokscope_gguf::Metadata;
+
+use crate::pre::PreTokenizerKind;
+use crate::stream::StreamDecoder;
+use crate::vocab::{TokenType, Vocab};
+use crate::{TokenizerError, VocabMismatch};
+
+/// Token texts that llama.cpp treats as end-of-generation whatever the file says
+/// (end-of-turn markers and fill-in-the-middle pad/repo/file-separator tokens).
+const END_OF_GENERATION_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<|fim_pad|>",
+    "<fim-pad>",
+    "<fim_pad>",
+    "<PAD>",
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+    "<|file_sep|>",
+];
+
+/// Metadata keys whose token ids end generation.
+const END_OF_GENERATION_KEYS: &[&str] = &[
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+    "tokenizer.ggml.fim_pad_token_id",
+    "tokenizer.ggml.fim_rep_token_id",
+    "tokenizer.ggml.fim_sep_token_id",
+];
+
+/// A model's tokenizer, built from its GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    /// Pre-tokenizer + BPE for text without special tokens.
+    inner: HfTokenizer,
+    vocab: Arc<Vocab>,
+    /// Ids matched whole in input text, longest text first (llama.cpp's order).
+    special_by_length: Vec<u32>,
+    end_of_generation: HashSet<u32>,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+    add_eos: bool,
+}
+
+/// A piece of input text after special tokens are cut out.
+enum Fragment<'a> {
+    Text(&'a str),
+    Special(u32),
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer that `tokenizer.ggml.*` describes. Only byte-level BPE ("gpt2") is
+    /// supported; other kinds give [`TokenizerError::UnsupportedModel`].
+    pub fn from_gguf(metadata: &Metadata) -> Result<Self, TokenizerError> {
+        let model = metadata
+            .get_str("tokenizer.ggml.model")
+            .ok_or_else(|| missing("tokenizer.ggml.model"))?;
+        if model != "gpt2" {
+            return Err(TokenizerError::UnsupportedModel(model.to_string()));
+        }
+        let pre =
+            PreTokenizerKind::from_name(metadata.get_str("tokenizer.ggml.pre").unwrap_or(""))?;
+
+        let texts = string_array(metadata, "tokenizer.ggml.tokens")?;
+        let mut types = match metadata.get_array("tokenizer.ggml.token_type") {
+            None => vec![TokenType::Normal; texts.len()],
+            Some(values) => values
+                .iter()
+                .map(|v| v.as_i64().map(TokenType::from_gguf))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad("tokenizer.ggml.token_type", "not integers"))?,
+        };
+        if types.len() != texts.len() {
+            return Err(bad(
+                "tokenizer.ggml.token_type",
+                &format!("{} types for {} tokens", types.len(), texts.len()),
+            ));
+        }
+        let n_tokens = u32::try_from(texts.len())
+            .map_err(|_| bad("tokenizer.ggml.tokens", "too many tokens"))?;
+        let token_id = |key: &str| -> Result<Option<u32>, TokenizerError> {
+            match metadata.get(key) {
+                None => Ok(None),
+                Some(v) => match v.as_u64() {
+                    Some(id) if id < u64::from(n_tokens) => Ok(Some(id as u32)),
+                    _ => Err(bad(key, &format!("not a token id below {n_tokens}: {v:?}"))),
+                },
+            }
+        };
+
+        // End-of-generation tokens: by metadata id and by well-known text; like llama.cpp, a
+        // text-detected one is treated as a control token even if the file says otherwise.
+        let mut end_of_generation = HashSet::new();
+        for key in END_OF_GENERATION_KEYS {
+            end_of_generation.extend(token_id(key)?);
+        }
+        for (id, text) in texts.iter().enumerate() {
+            if END_OF_GENERATION_TEXTS.contains(&text.as_str()) {
+                end_of_generation.insert(id as u32);
+                types[id] = TokenType::Control;
+            }
+        }
+
+        let mut special_by_length: Vec<u32> = (0..n_tokens)
+            .filter(|&id| types[id as usize].is_special() && !texts[id as usize].is_empty())
+            .collect();
+        special_by_length.sort_by_key(|&id| std::cmp::Reverse(texts[id as usize].len()));
+
+        let merges = string_array(metadata, "tokenizer.ggml.merges")?
+            .into_iter()
+            .map(
+                |merge| match merge.char_indices().find(|&(i, c)| i > 0 && c == ' ') {
+                    Some((at, _)) => Ok((merge[..at].to_string(), merge[at + 1..].to_string())),
+                    None => Err(bad(
+                        "tokenizer.ggml.merges",
+                        &format!("no space in {merge:?}"),
+                    )),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        // Later duplicates win, as in llama.cpp's text → id map.
+        let ids: tokenizers::models::bpe::Vocab = texts.iter().cloned().zip(0..n_tokens).collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(ids, merges)
+            .ignore_merges(pre.ignore_merges)
+            .build()
+            .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+
+        let mut inner = HfTokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(pre.build()?));
+        inner.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
+        let added: Vec<AddedToken> = special_by_length
+            .iter()
+            .map(|&id| AddedToken::from(texts[id as usize].clone(), true))
+            .collect();
+        inner
+            .add_special_tokens(added)
+            .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+        // Special tokens are cut out by `partition` (llama.cpp's rules); `inner` must treat
+        // any it still sees as plain text.
+        inner.set_encode_special_tokens(true);
+
+        let add_bos = metadata
+            .get_bool("tokenizer.ggml.add_bos_token")
+            .unwrap_or(pre.add_bos_default);
+        let add_eos = metadata
+            .get_bool("tokenizer.ggml.add_eos_token")
+            .unwrap_or(false);
+        Ok(Self {
+            inner,
+            vocab: Arc::new(Vocab { texts, types }),
+            special_by_length,
+            end_of_generation,
+            bos: token_id("tokenizer.ggml.bos_token_id")?,
+            eos: token_id("tokenizer.ggml.eos_token_id")?,
+            add_bos,
+            add_eos,
+        })
+    }
+
+    /// Token ids of `text`. With `parse_special` (llama.cpp's `special`), control tokens written
+    /// in the text become single tokens; without it they are tokenized as plain text.
+    /// User-defined tokens are matched either way. Never adds BOS or EOS.
+    pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        for fragment in self.partition(text, parse_special) {
+            match fragment {
+                Fragment::Special(id) => ids.push(id),
+                Fragment::Text(piece) => {
+                    let encoding = self
+                        .inner
+                        .encode_fast(piece, false)
+                        .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+                    ids.extend_from_slice(encoding.get_ids());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Cuts special tokens out of `text`: each special token in turn, longest first, is found
+    /// in every piece of text that is still plain.
+    fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+        let mut fragments = vec![Fragment::Text(text)];
+        for &id in &self.special_by_length {
+            let kind = self.vocab.types[id as usize];
+            if !parse_special && kind != TokenType::UserDefined {
+                continue;
+            }
+            let needle = self.vocab.texts[id as usize].as_str();
+            if !fragments
+                .iter()
+                .any(|f| matches!(f, Fragment::Text(t) if t.contains(needle)))
+            {
+                continue;
+            }
+            let mut next = Vec::with_capacity(fragments.len() + 2);
+            for fragment in fragments {
+                let Fragment::Text(piece) = fragment else {
+                    next.push(fragment);
+                    continue;
+                };
+                let mut rest = piece;
+                while let Some(at) = rest.find(needle) {
+                    if at > 0 {
+                        next.push(Fragment::Text(&rest[..at]));
+                    }
+                    next.push(Fragment::Special(id));
+                    rest = &rest[at + needle.len()..];
+                }
+                if !rest.is_empty() {
+                    next.push(Fragment::Text(rest));
+                }
+            }
+            fragments = next;
+        }
+        fragments
+    }
+
+    /// Whether the model expects BOS in front of a prompt (`tokenizer.ggml.add_bos_token`).
+    pub fn add_bos(&self) -> bool {
+        self.add_bos && self.bos.is_some()
+    }
+
+    /// Whether the model expects EOS after a prompt (`tokenizer.ggml.add_eos_token`).
+    pub fn add_eos(&self) -> bool {
+        self.add_eos && self.eos.is_some()
+    }
+
+    /// The beginning-of-sequence token, if the model has one.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// The end-of-sequence token, if the model has one.
+    pub fn eos_id(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// Whether generating `id` ends generation (EOS, end-of-turn and the other tokens llama.cpp
+    /// stops on).
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        self.end_of_generation.contains(&id)
+    }
+
+    /// Whether `id` is a control token (chat markup, BOS/EOS), which views may render dimmed.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.vocab.types.get(id as usize) == Some(&TokenType::Control)
+    }
+
+    /// The token's text for display: its bytes as UTF-8, lossy only for a token that holds part
+    /// of a multi-byte character. Empty for an id outside the vocabulary.
+    pub fn token_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.token_bytes(id)).into_owned()
+    }
+
+    /// The exact bytes the token stands for (control tokens: their markup text).
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.vocab.bytes_into(id, &mut out);
+        out
+    }
+
+    /// Number of tokens in the vocabulary (the width of the logits).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.texts.len()
+    }
+
+    /// Text of a whole id sequence (a convenience over [`Self::decoder`]).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut decoder = self.decoder();
+        let mut text: String = ids.iter().map(|&id| decoder.push(id)).collect();
+        text.push_str(&decoder.flush());
+        text
+    }
+
+    /// A streaming decoder for generated tokens.
+    pub fn decoder(&self) -> StreamDecoder {
+        StreamDecoder::new(Arc::clone(&self.vocab))
+    }
+
+    /// Checks that two tokenizers share the same vocabulary token for token (same texts and
+    /// types), as speculative decoding and model comparison require.
+    pub fn same_vocabulary(&self, other: &Tokenizer) -> Result<(), VocabMismatch> {
+        let (a, b) = (&*self.vocab, &*other.vocab);
+        if a.texts.len() != b.texts.len() {
+            return Err(VocabMismatch::Size(a.texts.len(), b.texts.len()));
+        }
+        let differing =
+            (0..a.texts.len()).find(|&i| a.texts[i] != b.texts[i] || a.types[i] != b.types[i]);
+        match differing {
+            None => Ok(()),
+            Some(i) => Err(VocabMismatch::Token {
+                id: i as u32,
+                left: format!("{:?} ({:?})", a.texts[i], a.types[i]),
+                right: format!("{:?} ({:?})", b.texts[i], b.types[i]),
+            }),
+        }
+    }
+
+    /// The underlying `tokenizers` tokenizer (pre-tokenizer + BPE, special tokens registered).
+    pub fn hf_tokenizer(&self) -> &HfTokenizer {
+        &self.inner
+    }
+}
+
+fn missing(key: &str) -> TokenizerError {
+    TokenizerError::Metadata(format!("missing {key}"))
+}
+
+fn bad(key: &str, why: &str) -> TokenizerError {
+    TokenizerError::Metadata(format!("{key}: {why}"))
+}
+
+fn string_array(metadata: &Metadata, key: &str) -> Result<Vec<String>, TokenizerError> {
+    metadata
+        .get_array(key)
+        .ok_or_else(|| missing(key))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad(key, "not all strings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokscope_gguf::{Value, ValueType};
+
+    use super::*;
+    use crate::byte_level::byte_char;
+
+    fn strings(items: &[String]) -> Value {
+        Value::Array(
+            ValueType::String,
+            items.iter().cloned().map(Value::String).collect(),
+        )
+    }
+
+    /// A byte-level vocabulary: the 256 single bytes, "Ġt" and "he" merged, one control token.
+    fn tiny_metadata(model: &str, pre: &str) -> Metadata {
+        let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
+        tokens.extend(["Ġt", "he", "Ġthe", "<|end|>"].map(String::from));
+        let mut types = vec![Value::I32(1); tokens.len()];
+        types[tokens.len() - 1] = Value::I32(3);
+        let merges = ["Ġ t", "h e", "Ġt he"].map(String::from);
+        let mut m = Metadata::default();
+        m.insert("tokenizer.ggml.model".into(), Value::String(model.into()));
+        m.insert("tokenizer.ggml.pre".into(), Value::String(pre.into()));
+        m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        m.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, types),
+        );
+        m.insert("tokenizer.ggml.merges".into(), strings(&merges));
+        m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(259));
+        m
+    }
+
+    fn tiny() -> Tokenizer {
+        Tokenizer::from_gguf(&tiny_metadata("gpt2", "gpt-2")).unwrap()
+    }
+
+    #[test]
+    fn merges_apply_and_unmerged_bytes_stay_single() {
+        let t = tiny();
+        // " the" merges fully; "x" has no merges; "é" is two byte tokens.
+        assert_eq!(
+            t.encode(" the xé", false).unwrap(),
+            vec![258, 32, 120, 0xC3, 0xA9]
+        );
+    }
+
+    #[test]
+    fn control_tokens_only_with_parse_special() {
+        let t = tiny();
+        assert_eq!(t.encode("a<|end|>", true).unwrap(), vec![97, 259]);
+        let plain = t.encode("a<|end|>", false).unwrap();
+        assert_eq!(plain.len(), 8);
+        assert_eq!(t.decode(&plain), "a<|end|>");
+        assert!(t.is_control(259) && !t.is_control(97));
+        assert!(t.is_end_of_generation(259) && !t.is_end_of_generation(97));
+    }
+
+    #[test]
+    fn stream_decoder_holds_back_a_split_emoji() {
+        let t = tiny();
+        let emoji = "🎉".as_bytes();
+        let mut decoder = t.decoder();
+        assert_eq!(decoder.push(u32::from(b'a')), "a");
+        for &b in &emoji[..3] {
+            assert_eq!(decoder.push(u32::from(b)), "");
+        }
+        assert_eq!(decoder.push(u32::from(emoji[3])), "🎉");
+        assert_eq!(decoder.flush(), "");
+    }
+
+    #[test]
+    fn stream_decoder_replaces_invalid_and_unfinished_bytes() {
+        let t = tiny();
+        let mut decoder = t.decoder();
+        // 0xFF can never start a character; 0xE6 0x97 is an unfinished three-byte one.
+        assert_eq!(decoder.push(0xFF), "\u{FFFD}");
+        assert_eq!(decoder.push(0xE6), "");
+        assert_eq!(decoder.push(0x97), "");
+        assert_eq!(decoder.push(u32::from(b'b')), "\u{FFFD}b");
+        assert_eq!(decoder.push(0xE6), "");
+        assert_eq!(decoder.flush(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn token_bytes_and_text() {
+        let t = tiny();
+        assert_eq!(t.token_bytes(258), b" the");
+        assert_eq!(t.token_bytes(259), b"<|end|>");
+        assert_eq!(t.token_text(0xC3), "\u{FFFD}");
+        assert!(t.token_bytes(100_000).is_empty());
+        assert_eq!(t.vocab_size(), 260);
+    }
+
+    #[test]
+    fn unsupported_tokenizer_models_are_named() {
+        for model in ["llama", "bert", "t5"] {
+            let err = Tokenizer::from_gguf(&tiny_metadata(model, "default")).unwrap_err();
+            assert!(matches!(err, TokenizerError::UnsupportedModel(ref m) if m == model));
+            assert!(err.to_string().contains(&format!("'{model}'")), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_pre_tokenizers_are_named() {
+        let err = Tokenizer::from_gguf(&tiny_metadata("gpt2", "no-such-pre")).unwrap_err();
+        assert!(err.to_string().contains("'no-such-pre'"), "{err}");
+    }
+
+    #[test]
+    fn missing_or_malformed_metadata_is_an_error() {
+        let mut m = tiny_metadata("gpt2", "gpt-2");
+        m.insert("tokenizer.ggml.merges".into(), strings(&["nospace".into()]));
+        assert!(matches!(
+            Tokenizer::from_gguf(&m),
+            Err(TokenizerError::Metadata(_))
+        ));
+        let mut m = tiny_metadata("gpt2", "gpt-2");
+        m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(5000));
+        assert!(matches!(
+            Tokenizer::from_gguf(&m),
+            Err(TokenizerError::Metadata(_))
+        ));
+        assert!(matches!(
+            Tokenizer::from_gguf(&Metadata::default()),
+            Err(TokenizerError::Metadata(_))
+        ));
+    }
+
+    #[test]
+    fn same_vocabulary_names_the_first_difference() {
+        let a = tiny();
+        assert_eq!(a.same_vocabulary(&tiny()), Ok(()));
+
+        let mut m = tiny_metadata("gpt2", "gpt-2");
+        let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
+        tokens.extend(["Ġt", "hE", "Ġthe", "<|end|>"].map(String::from));
+        m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        m.insert("tokenizer.ggml.merges".into(), strings(&["Ġ t".into()]));
+        let b = Tokenizer::from_gguf(&m).unwrap();
+        match a.same_vocabulary(&b) {
+            Err(VocabMismatch::Token { id, left, right }) => {
+                assert_eq!(id, 257);
+                assert!(
+                    left.contains("he") && right.contains("hE"),
+                    "{left} {right}"
+                );
+            }
+            other => panic!("expected a token mismatch, got {other:?}"),
+        }
+
+        tokens.pop();
+        m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        m.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, vec![Value::I32(1); tokens.len()]),
+        );
+        m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
+        let c = Tokenizer::from_gguf(&m).unwrap();
+        assert_eq!(a.same_vocabulary(&c), Err(VocabMismatch::Size(260, 259)));
+    }
+}
