@@ -1,11 +1,13 @@
 //! GGUF: the file format of llama.cpp models. A zero-copy reader for v2 and v3, the ggml block
 //! formats tokscope computes with, and a writer that tests use to make tiny models.
 
+pub mod blocks;
 pub mod error;
 pub mod metadata;
 pub mod reader;
 pub mod types;
 
+pub use blocks::BlockError;
 pub use error::{GgufError, Result};
 pub use metadata::{Metadata, Value, ValueType};
 pub use reader::{Gguf, TensorInfo};

@@ -145,7 +145,9 @@ impl<'a> Gguf<'a> {
                 })?;
             let n_bytes = ggml_type
                 .bytes_for(n_elements)
-                .filter(|_| dims[0] % ggml_type.block_layout().map_or(1, |l| l.0 as u64) == 0)
+                .filter(|_| {
+                    dims[0].is_multiple_of(ggml_type.block_layout().map_or(1, |l| l.0 as u64))
+                })
                 .ok_or_else(|| GgufError::BadDims {
                     name: name.clone(),
                     reason: format!(
@@ -154,7 +156,7 @@ impl<'a> Gguf<'a> {
                     ),
                     offset: at,
                 })?;
-            if rel_offset % alignment != 0 {
+            if !rel_offset.is_multiple_of(alignment) {
                 return Err(GgufError::MisalignedTensor {
                     name,
                     offset: rel_offset,

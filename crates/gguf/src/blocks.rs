@@ -1,0 +1,440 @@
+//! The ggml block formats tokscope computes with: their byte layouts, llama.cpp's reference
+//! quantizers, dequantization, and the scalar reference dot products that faster kernels are
+//! checked against.
+//!
+//! Every block is an alignment-1 `#[repr(C)]` struct whose f16 fields are kept as little-endian
+//! bits, so any byte slice of a tensor casts to a block slice (`bytemuck::cast_slice`) without an
+//! alignment requirement. Semantics and order of operations follow llama.cpp's `ggml-quants.c`
+//! (`quantize_row_*_ref`, `dequantize_row_*`) and the generic `ggml_vec_dot_*` of its CPU backend.
+
+use bytemuck::{Pod, Zeroable};
+use half::{bf16, f16};
+use thiserror::Error;
+
+use crate::types::GgmlType;
+
+/// Elements per block of Q4_0, Q4_1, Q8_0 and Q8_1.
+pub const QK: usize = 32;
+
+/// 4-bit symmetric block: `x = d * (q - 8)`. Byte `j` of `qs` holds element `j` in its low
+/// nibble and element `j + 16` in its high nibble.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockQ4_0 {
+    /// Scale, f16 bits.
+    pub d: [u8; 2],
+    pub qs: [u8; QK / 2],
+}
+
+/// 4-bit block with an offset: `x = d * q + m` (nibble order as in [`BlockQ4_0`]).
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockQ4_1 {
+    /// Scale, f16 bits.
+    pub d: [u8; 2],
+    /// Minimum (offset), f16 bits.
+    pub m: [u8; 2],
+    pub qs: [u8; QK / 2],
+}
+
+/// 8-bit symmetric block: `x = d * q`.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockQ8_0 {
+    /// Scale, f16 bits.
+    pub d: [u8; 2],
+    pub qs: [i8; QK],
+}
+
+/// 8-bit block that also carries `s = d * sum(qs)`: the activation format dotted with Q4_1,
+/// whose offset `m` then contributes `m * s` per block.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockQ8_1 {
+    /// Scale, f16 bits.
+    pub d: [u8; 2],
+    /// `d * sum(qs)` computed in f32, stored as f16 bits.
+    pub s: [u8; 2],
+    pub qs: [i8; QK],
+}
+
+const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
+const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
+const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 36);
+const _: () = assert!(std::mem::align_of::<BlockQ8_1>() == 1);
+
+/// Why a row could not be converted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BlockError {
+    #[error("ggml type {0} has no block implementation here")]
+    Unsupported(GgmlType),
+    /// A byte count that is not the size of the row, or an element count that is not a whole
+    /// number of blocks (`expected` is then the next whole-block count).
+    #[error("length mismatch: expected {expected}, found {found}")]
+    Length { expected: usize, found: usize },
+}
+
+/// Decodes little-endian f16 bits.
+pub fn f16_bits_to_f32(bits: [u8; 2]) -> f32 {
+    f16::from_bits(u16::from_le_bytes(bits)).to_f32()
+}
+
+/// Encodes to little-endian f16 bits, rounding to nearest even like `GGML_FP32_TO_FP16`.
+pub fn f32_to_f16_bits(x: f32) -> [u8; 2] {
+    f16::from_f32(x).to_bits().to_le_bytes()
+}
+
+/// Decodes little-endian bf16 bits (the upper half of an f32).
+pub fn bf16_bits_to_f32(bits: [u8; 2]) -> f32 {
+    bf16::from_bits(u16::from_le_bytes(bits)).to_f32()
+}
+
+/// Encodes to little-endian bf16 bits like ggml's `ggml_compute_fp32_to_bf16`: round to nearest
+/// even, NaN made quiet.
+pub fn f32_to_bf16_bits(x: f32) -> [u8; 2] {
+    let u = x.to_bits();
+    let bits = if u & 0x7fff_ffff > 0x7f80_0000 {
+        (u >> 16) as u16 | 64
+    } else {
+        (u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16) as u16
+    };
+    bits.to_le_bytes()
+}
+
+/// The activation format each weight format is dotted with, as in llama.cpp's CPU backend:
+/// Q4_0→Q8_0, Q4_1→Q8_1, Q8_0→Q8_0, F16→F16, BF16→BF16, F32→F32.
+///
+/// Q8_1 is only ever an activation format (ggml has no dot product with it as the weight), so it
+/// gets None, like every type without a block implementation.
+pub fn vec_dot_type(t: GgmlType) -> Option<GgmlType> {
+    match t {
+        GgmlType::Q4_0 | GgmlType::Q8_0 => Some(GgmlType::Q8_0),
+        GgmlType::Q4_1 => Some(GgmlType::Q8_1),
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => Some(t),
+        GgmlType::Q8_1 | GgmlType::Other(_) => None,
+    }
+}
+
+/// Bytes of a row of `n` elements of a supported type, or the error that says why not.
+fn row_bytes(t: GgmlType, n: usize) -> Result<usize, BlockError> {
+    let (block, _) = t
+        .block_layout()
+        .filter(|_| t.is_supported())
+        .ok_or(BlockError::Unsupported(t))?;
+    t.bytes_for(n as u64)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or(BlockError::Length {
+            expected: n.next_multiple_of(block),
+            found: n,
+        })
+}
+
+/// Decodes one row: `src` must be exactly `t.bytes_for(dst.len())` bytes.
+/// Supports F32, F16, BF16, Q4_0, Q4_1, Q8_0 and Q8_1.
+pub fn dequantize_row(t: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), BlockError> {
+    let expected = row_bytes(t, dst.len())?;
+    if src.len() != expected {
+        return Err(BlockError::Length {
+            expected,
+            found: src.len(),
+        });
+    }
+    match t {
+        GgmlType::F32 => {
+            for (y, x) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                *y = f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            }
+        }
+        GgmlType::F16 => {
+            for (y, x) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *y = f16_bits_to_f32([x[0], x[1]]);
+            }
+        }
+        GgmlType::BF16 => {
+            for (y, x) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *y = bf16_bits_to_f32([x[0], x[1]]);
+            }
+        }
+        GgmlType::Q4_0 => {
+            let blocks: &[BlockQ4_0] = bytemuck::cast_slice(src);
+            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
+                let d = f16_bits_to_f32(b.d);
+                for (j, &q) in b.qs.iter().enumerate() {
+                    y[j] = ((q & 0x0f) as i32 - 8) as f32 * d;
+                    y[j + QK / 2] = ((q >> 4) as i32 - 8) as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q4_1 => {
+            let blocks: &[BlockQ4_1] = bytemuck::cast_slice(src);
+            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
+                let d = f16_bits_to_f32(b.d);
+                let m = f16_bits_to_f32(b.m);
+                for (j, &q) in b.qs.iter().enumerate() {
+                    y[j] = (q & 0x0f) as f32 * d + m;
+                    y[j + QK / 2] = (q >> 4) as f32 * d + m;
+                }
+            }
+        }
+        GgmlType::Q8_0 => {
+            let blocks: &[BlockQ8_0] = bytemuck::cast_slice(src);
+            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
+                let d = f16_bits_to_f32(b.d);
+                for (y, &q) in y.iter_mut().zip(&b.qs) {
+                    *y = q as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q8_1 => {
+            let blocks: &[BlockQ8_1] = bytemuck::cast_slice(src);
+            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
+                let d = f16_bits_to_f32(b.d);
+                for (y, &q) in y.iter_mut().zip(&b.qs) {
+                    *y = q as f32 * d;
+                }
+            }
+        }
+        GgmlType::Other(_) => return Err(BlockError::Unsupported(t)),
+    }
+    Ok(())
+}
+
+/// Encodes one row with llama.cpp's reference quantizers (`quantize_row_*_ref`); used by the
+/// writer and by tests. `src.len()` must be a whole number of blocks.
+pub fn quantize_row(t: GgmlType, src: &[f32]) -> Result<Vec<u8>, BlockError> {
+    row_bytes(t, src.len())?;
+    let n_blocks = src.len() / QK;
+    Ok(match t {
+        GgmlType::F32 => src.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        GgmlType::F16 => src.iter().flat_map(|&x| f32_to_f16_bits(x)).collect(),
+        GgmlType::BF16 => src.iter().flat_map(|&x| f32_to_bf16_bits(x)).collect(),
+        GgmlType::Q4_0 => {
+            let mut y = vec![BlockQ4_0::zeroed(); n_blocks];
+            quantize_row_q4_0(src, &mut y);
+            bytemuck::cast_slice(&y).to_vec()
+        }
+        GgmlType::Q4_1 => {
+            let mut y = vec![BlockQ4_1::zeroed(); n_blocks];
+            quantize_row_q4_1(src, &mut y);
+            bytemuck::cast_slice(&y).to_vec()
+        }
+        GgmlType::Q8_0 => {
+            let mut y = vec![BlockQ8_0::zeroed(); n_blocks];
+            quantize_row_q8_0(src, &mut y);
+            bytemuck::cast_slice(&y).to_vec()
+        }
+        GgmlType::Q8_1 => {
+            let mut y = vec![BlockQ8_1::zeroed(); n_blocks];
+            quantize_row_q8_1(src, &mut y);
+            bytemuck::cast_slice(&y).to_vec()
+        }
+        GgmlType::Other(_) => return Err(BlockError::Unsupported(t)),
+    })
+}
+
+/// Pairs each block of `y` with its `QK` inputs.
+///
+/// # Panics
+/// If `x.len() != y.len() * QK`: a caller bug, like a mismatched `copy_from_slice`.
+fn blocks_of<'x, 'y, B>(
+    x: &'x [f32],
+    y: &'y mut [B],
+) -> impl Iterator<Item = (&'x [f32], &'y mut B)> {
+    assert_eq!(x.len(), y.len() * QK, "input is not exactly one block row");
+    x.chunks_exact(QK).zip(y.iter_mut())
+}
+
+/// `MAX(a, b)` as the C macro computes it (a NaN `b` wins), so odd inputs match llama.cpp too.
+fn c_max(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// The reciprocal llama.cpp multiplies by: `d ? 1/d : 0`.
+fn inverse(d: f32) -> f32 {
+    if d != 0.0 { 1.0 / d } else { 0.0 }
+}
+
+/// `quantize_row_q4_0_ref`: the element of largest magnitude (sign kept) maps to -8,
+/// `d = max / -8`, `q = min(15, (int8)(x / d + 8.5))`.
+///
+/// # Panics
+/// If `x.len() != y.len() * QK`.
+pub fn quantize_row_q4_0(x: &[f32], y: &mut [BlockQ4_0]) {
+    for (x, b) in blocks_of(x, y) {
+        let (mut amax, mut max) = (0.0f32, 0.0f32);
+        for &v in x {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let d = max / -8.0;
+        let id = inverse(d);
+        b.d = f32_to_f16_bits(d);
+        for j in 0..QK / 2 {
+            let q0 = ((x[j] * id + 8.5) as i8).min(15) as u8;
+            let q1 = ((x[j + QK / 2] * id + 8.5) as i8).min(15) as u8;
+            b.qs[j] = q0 | (q1 << 4);
+        }
+    }
+}
+
+/// `quantize_row_q4_1_ref`: `d = (max - min) / 15`, `m = min`,
+/// `q = min(15, (int8)((x - min) / d + 0.5))`.
+///
+/// # Panics
+/// If `x.len() != y.len() * QK`.
+pub fn quantize_row_q4_1(x: &[f32], y: &mut [BlockQ4_1]) {
+    for (x, b) in blocks_of(x, y) {
+        let (mut min, mut max) = (f32::MAX, -f32::MAX);
+        for &v in x {
+            if v < min {
+                min = v;
+            }
+            if v > max {
+                max = v;
+            }
+        }
+        let d = (max - min) / 15.0;
+        let id = inverse(d);
+        b.d = f32_to_f16_bits(d);
+        b.m = f32_to_f16_bits(min);
+        for j in 0..QK / 2 {
+            let q0 = (((x[j] - min) * id + 0.5) as i8).min(15) as u8;
+            let q1 = (((x[j + QK / 2] - min) * id + 0.5) as i8).min(15) as u8;
+            b.qs[j] = q0 | (q1 << 4);
+        }
+    }
+}
+
+/// `quantize_row_q8_0_ref`: `d = amax / 127`, `q = roundf(x / d)` (halves away from zero).
+///
+/// # Panics
+/// If `x.len() != y.len() * QK`.
+pub fn quantize_row_q8_0(x: &[f32], y: &mut [BlockQ8_0]) {
+    for (x, b) in blocks_of(x, y) {
+        let amax = x.iter().fold(0.0f32, |a, v| c_max(a, v.abs()));
+        let d = amax / 127.0;
+        let id = inverse(d);
+        b.d = f32_to_f16_bits(d);
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            *q = (v * id).round() as i8;
+        }
+    }
+}
+
+/// `quantize_row_q8_1_ref`: as Q8_0, plus `s = d * sum(q)` computed in f32 and stored as f16.
+///
+/// # Panics
+/// If `x.len() != y.len() * QK`.
+pub fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
+    for (x, b) in blocks_of(x, y) {
+        let amax = x.iter().fold(0.0f32, |a, v| c_max(a, v.abs()));
+        let d = amax / 127.0;
+        let id = inverse(d);
+        b.d = f32_to_f16_bits(d);
+        let mut sum = 0i32;
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            *q = (v * id).round() as i8;
+            sum += *q as i32;
+        }
+        b.s = f32_to_f16_bits(sum as f32 * d);
+    }
+}
+
+/// `ggml_vec_dot_q4_0_q8_0`, generic path: integer sums per block, then
+/// `sumf += sumi * dx * dy` in f32.
+///
+/// # Panics
+/// If the rows have different block counts.
+pub fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    let mut sumf = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        let (mut sumi0, mut sumi1) = (0i32, 0i32);
+        for j in 0..QK / 2 {
+            let v0 = (x.qs[j] & 0x0f) as i32 - 8;
+            let v1 = (x.qs[j] >> 4) as i32 - 8;
+            sumi0 += v0 * y.qs[j] as i32;
+            sumi1 += v1 * y.qs[j + QK / 2] as i32;
+        }
+        let sumi = sumi0 + sumi1;
+        sumf += sumi as f32 * f16_bits_to_f32(x.d) * f16_bits_to_f32(y.d);
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_q4_1_q8_1`, generic path:
+/// `sumf += (dx * dy) * sumi + m * s` per block, in f32.
+///
+/// # Panics
+/// If the rows have different block counts.
+pub fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    let mut sumf = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        let (mut sumi0, mut sumi1) = (0i32, 0i32);
+        for j in 0..QK / 2 {
+            let v0 = (x.qs[j] & 0x0f) as i32;
+            let v1 = (x.qs[j] >> 4) as i32;
+            sumi0 += v0 * y.qs[j] as i32;
+            sumi1 += v1 * y.qs[j + QK / 2] as i32;
+        }
+        let sumi = sumi0 + sumi1;
+        sumf += (f16_bits_to_f32(x.d) * f16_bits_to_f32(y.d)) * sumi as f32
+            + f16_bits_to_f32(x.m) * f16_bits_to_f32(y.s);
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_q8_0_q8_0`, generic path: `sumf += sumi * (dx * dy)` per block, in f32.
+///
+/// # Panics
+/// If the rows have different block counts.
+pub fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    let mut sumf = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        let sumi: i32 =
+            x.qs.iter()
+                .zip(&y.qs)
+                .map(|(&a, &b)| a as i32 * b as i32)
+                .sum();
+        sumf += sumi as f32 * (f16_bits_to_f32(x.d) * f16_bits_to_f32(y.d));
+    }
+    sumf
+}
+
+/// `ggml_vec_dot_f16`, scalar path: products in f32, accumulated in f64.
+///
+/// # Panics
+/// If the rows have different lengths.
+pub fn vec_dot_f16_f16(x: &[[u8; 2]], y: &[[u8; 2]]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| (f16_bits_to_f32(a) * f16_bits_to_f32(b)) as f64)
+        .sum::<f64>() as f32
+}
+
+/// `ggml_vec_dot_bf16`, scalar path: products in f32, accumulated in f64.
+///
+/// # Panics
+/// If the rows have different lengths.
+pub fn vec_dot_bf16_bf16(x: &[[u8; 2]], y: &[[u8; 2]]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| (bf16_bits_to_f32(a) * bf16_bits_to_f32(b)) as f64)
+        .sum::<f64>() as f32
+}
+
+/// `ggml_vec_dot_f32`, scalar path: products in f32, accumulated in f64.
+///
+/// # Panics
+/// If the rows have different lengths.
+pub fn vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len(), "rows of different lengths");
+    x.iter().zip(y).map(|(&a, &b)| (a * b) as f64).sum::<f64>() as f32
+}
