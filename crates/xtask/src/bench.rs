@@ -1,0 +1,137 @@
+//! `cargo xtask bench`: tokscope's CPU speed next to llama.cpp's on the default model.
+
+use crate::util::{self, banner, cmd};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Thread counts compared (the project's machine has 2 cores).
+const THREADS: [u32; 2] = [1, 2];
+/// The llama.cpp side, written with llama-cpp-python.
+const LLAMACPP_SCRIPT: &str = "tests/bench/llamacpp_bench.py";
+
+/// The numbers a bench run reports; any may be missing.
+#[derive(Debug, Default, PartialEq)]
+pub struct Speed {
+    pub decode_tok_s: Option<f64>,
+    pub prefill_tok_s: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Builds the CLI, runs both benchmarks per thread count and prints a comparison table.
+pub fn all() -> Result<()> {
+    crate::artifacts::cli()?;
+    let script = util::root().join(LLAMACPP_SCRIPT);
+    let mut rows = Vec::new();
+    for threads in THREADS {
+        let t = threads.to_string();
+        banner(&format!("bench: tokscope, {threads} thread(s)"));
+        let ours = measure(cmd("target/release/tokscope").args(["bench", "--threads", &t]))?;
+        let theirs = if script.is_file() {
+            banner(&format!("bench: llama.cpp, {threads} thread(s)"));
+            Some(measure(
+                cmd("python3").arg(&script).args(["--threads", &t]),
+            )?)
+        } else {
+            None
+        };
+        rows.push((threads, ours, theirs));
+    }
+    if !script.is_file() {
+        println!("xtask: {LLAMACPP_SCRIPT} is missing; llama.cpp columns are empty");
+    }
+    println!("\n{}", table(&rows));
+    Ok(())
+}
+
+/// Runs one benchmark command, echoes its output and parses the JSON object it prints.
+fn measure(c: &mut std::process::Command) -> Result<Speed> {
+    let out = c.output().context("could not start the benchmark")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("benchmark failed ({})", out.status);
+    }
+    Ok(parse_speed(&stdout))
+}
+
+/// Reads the last line of the output that parses as a JSON object.
+pub fn parse_speed(stdout: &str) -> Speed {
+    let Some(json) = stdout.lines().rev().find_map(|l| {
+        serde_json::from_str::<Value>(l.trim())
+            .ok()
+            .filter(Value::is_object)
+    }) else {
+        return Speed::default();
+    };
+    let num = |k: &str| json.get(k).and_then(Value::as_f64);
+    Speed {
+        decode_tok_s: num("decode_tok_s"),
+        prefill_tok_s: num("prefill_tok_s"),
+        peak_rss_mb: num("peak_rss_mb"),
+    }
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
+}
+
+/// The comparison as a fixed-width text table, one row per thread count.
+pub fn table(rows: &[(u32, Speed, Option<Speed>)]) -> String {
+    let mut s = format!(
+        "{:>7} | {:>14} {:>14} | {:>14} {:>14} | {:>12}\n",
+        "threads", "decode tok/s", "llama.cpp", "prefill tok/s", "llama.cpp", "our RSS MB"
+    );
+    s.push_str(&"-".repeat(s.len() - 1));
+    s.push('\n');
+    for (threads, ours, theirs) in rows {
+        let theirs = theirs.as_ref();
+        s.push_str(&format!(
+            "{threads:>7} | {:>14} {:>14} | {:>14} {:>14} | {:>12}\n",
+            cell(ours.decode_tok_s),
+            cell(theirs.and_then(|t| t.decode_tok_s)),
+            cell(ours.prefill_tok_s),
+            cell(theirs.and_then(|t| t.prefill_tok_s)),
+            cell(ours.peak_rss_mb),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_json_line_among_log_lines() {
+        let out =
+            "loading model\n{\"decode_tok_s\": 51.5, \"prefill_tok_s\": 210, \"threads\": 1}\n";
+        let speed = parse_speed(out);
+        assert_eq!(speed.decode_tok_s, Some(51.5));
+        assert_eq!(speed.prefill_tok_s, Some(210.0));
+        assert_eq!(speed.peak_rss_mb, None);
+    }
+
+    #[test]
+    fn no_json_means_no_numbers() {
+        assert_eq!(parse_speed("error: no model\n[1, 2]\n"), Speed::default());
+    }
+
+    #[test]
+    fn table_shows_missing_values_as_dashes() {
+        let ours = Speed {
+            decode_tok_s: Some(40.0),
+            prefill_tok_s: None,
+            peak_rss_mb: Some(180.25),
+        };
+        let t = table(&[(2, ours, None)]);
+        let row = t.lines().nth(2).unwrap();
+        assert!(row.contains("40.0"), "{t}");
+        assert!(row.contains("180.2") || row.contains("180.3"), "{t}");
+        assert_eq!(
+            row.matches(" - ").count() + usize::from(row.ends_with(" -")),
+            3,
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failing stage.
+
+use crate::serve::{self, Roots};
+use crate::util::{self, banner, cmd, run};
+use crate::{artifacts, setup};
+use anyhow::{Context, Result, bail};
+
+/// The Debian package and binary that run the browser tests (never a downloaded browser).
+const CHROMIUM: &str = "chromium";
+
+type Stage = (&'static str, fn() -> Result<()>);
+
+/// The stages, in the order they run: cheap and broad first, the browser last.
+const STAGES: &[Stage] = &[
+    ("setup", setup::all),
+    ("rustfmt", fmt),
+    ("clippy", clippy),
+    ("cargo test", cargo_test),
+    ("wasm build", artifacts::wasm),
+    ("web unit tests", web_unit),
+    ("web check", web_check),
+    ("web build", artifacts::web),
+    ("browser end-to-end", e2e),
+];
+
+/// Runs all stages; the error names the stage that failed.
+pub fn all() -> Result<()> {
+    for (i, (name, stage)) in STAGES.iter().enumerate() {
+        banner(&format!("test stage {}/{}: {name}", i + 1, STAGES.len()));
+        stage().with_context(|| format!("stage `{name}` failed"))?;
+    }
+    println!("\nxtask: {} passed, 0 failed (stages)", STAGES.len());
+    Ok(())
+}
+
+fn fmt() -> Result<()> {
+    run(cmd("cargo").args(["fmt", "--all", "--", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    run(cmd("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn cargo_test() -> Result<()> {
+    run(cmd("cargo").args(["test", "--workspace"]))
+}
+
+fn web_unit() -> Result<()> {
+    run(cmd("npm").current_dir(util::web_dir()).args(["test"]))
+}
+
+fn web_check() -> Result<()> {
+    run(cmd("npm")
+        .current_dir(util::web_dir())
+        .args(["run", "check"]))
+}
+
+/// Serves web/dist with the xtask server on a free port and drives it with headless Chromium.
+fn e2e() -> Result<()> {
+    setup::apt_package(CHROMIUM, CHROMIUM)?;
+    let chromium = util::output(cmd("which").arg(CHROMIUM)).context("chromium is not on PATH")?;
+    let addr = serve::start(0, Roots::project())?;
+    let out_dir = util::root().join("target/e2e");
+    std::fs::create_dir_all(&out_dir)?;
+    let status = cmd("node")
+        .arg("--test")
+        .arg(util::e2e_dir())
+        .env("E2E_BASE_URL", format!("http://{addr}/"))
+        .env("E2E_CHROMIUM", chromium.trim())
+        .env("E2E_OUT", &out_dir)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .status()
+        .context("could not start node")?;
+    if !status.success() {
+        bail!(
+            "browser tests failed ({status}); screenshots are in {}",
+            out_dir.display()
+        );
+    }
+    Ok(())
+}

