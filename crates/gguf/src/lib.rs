@@ -6,9 +6,11 @@ pub mod error;
 pub mod metadata;
 pub mod reader;
 pub mod types;
+pub mod writer;
 
 pub use blocks::BlockError;
 pub use error::{GgufError, Result};
 pub use metadata::{Metadata, Value, ValueType};
 pub use reader::{Gguf, TensorInfo};
 pub use types::GgmlType;
+pub use writer::GgufWriter;
