@@ -1,0 +1,276 @@
+//! SIMD kernels checked against the scalar reference, through the dispatchers (`dot`, `matmul`,
+//! `quantize_row`), so whatever [`isa`] this machine or build has is the one tested: AVX2 on
+//! x86_64, simd128 on wasm32 (on a scalar-only machine they compare the reference with itself).
+//!
+//! Dots: the SIMD paths sum in another order (eight lanes, FMA), so they may differ from the
+//! scalar result by rounding only. The bound used is `(2·terms + 8) · ε · mag`, where `terms` is
+//! the number of blocks (quantized) or elements (float), `ε = f32::EPSILON` and
+//! `mag = Σ|w_i·a_i|` over the dequantized rows (+ `Σ|m·s|` for Q4_1): the classic bound of a
+//! reordered f32 sum, twice (scalar and SIMD both round). Without cancellation (all-positive data)
+//! this is `2·terms + 8` ulps of the result. Quantizers must be bit-exact.
+
+use tokscope_gguf::GgmlType;
+use tokscope_gguf::blocks::{self, BlockQ4_1, BlockQ8_1, QK};
+
+use super::*;
+
+/// SplitMix64: deterministic test data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.f() * scale).collect()
+    }
+}
+
+const WEIGHT_TYPES: [GgmlType; 6] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::F32,
+];
+
+/// Block counts tested: 1, 2, 3, 18 (width 576) and 48 (width 1536).
+const LENGTHS: [usize; 5] = [1, 2, 3, 18, 48];
+
+fn quantize_weights(ty: GgmlType, x: &[f32]) -> Vec<u8> {
+    blocks::quantize_row(ty, x).unwrap()
+}
+
+fn acts_of(x: &[f32], n: usize, ty: GgmlType) -> QuantActs {
+    let mut a = QuantActs::default();
+    a.quantize(x, n, x.len() / n, ty);
+    a
+}
+
+/// `Σ|w_i·a_i|` of the dequantized rows, plus `Σ|m·s|` for Q4_1: the scale of the rounding error.
+fn magnitude(ty: GgmlType, w: &[u8], a_ty: GgmlType, a: &[u8], cols: usize) -> f64 {
+    let mut wf = vec![0.0; cols];
+    let mut af = vec![0.0; cols];
+    blocks::dequantize_row(ty, w, &mut wf).unwrap();
+    blocks::dequantize_row(a_ty, a, &mut af).unwrap();
+    let mut mag: f64 = wf
+        .iter()
+        .zip(&af)
+        .map(|(&x, &y)| (x as f64 * y as f64).abs())
+        .sum();
+    if ty == GgmlType::Q4_1 {
+        let wb: &[BlockQ4_1] = bytemuck::cast_slice(w);
+        let ab: &[BlockQ8_1] = bytemuck::cast_slice(a);
+        for (wb, ab) in wb.iter().zip(ab) {
+            let ms = blocks::f16_bits_to_f32(wb.m) * blocks::f16_bits_to_f32(ab.s);
+            mag += ms.abs() as f64;
+        }
+    }
+    mag
+}
+
+fn assert_close(ty: GgmlType, w: &[u8], acts: &QuantActs, t: usize, got: f32, what: &str) {
+    let want = dot_scalar(ty, w, acts.row(t));
+    let cols = acts.cols;
+    let terms = if blocks::vec_dot_type(ty) == Some(ty) {
+        cols
+    } else {
+        cols / QK
+    };
+    let mag = magnitude(ty, w, acts.ty.unwrap(), acts.row(t), cols);
+    let bound = (2 * terms + 8) as f64 * f32::EPSILON as f64 * mag;
+    assert!(got.is_finite(), "{what}: {ty} cols {cols}: got {got}");
+    assert!(
+        ((got - want) as f64).abs() <= bound,
+        "{what}: {ty} cols {cols}: got {got}, scalar {want}, bound {bound}"
+    );
+}
+
+/// Weight rows and activations of several shapes and distributions.
+fn cases(rng: &mut Rng, cols: usize) -> Vec<(&'static str, Vec<f32>, Vec<f32>)> {
+    let mut v = vec![
+        ("random", rng.vec(cols, 1.0), rng.vec(cols, 3.0)),
+        (
+            "positive",
+            rng.vec(cols, 1.0).iter().map(|x| x.abs() + 0.1).collect(),
+            { rng.vec(cols, 2.0).iter().map(|x| x.abs()).collect() },
+        ),
+        ("all equal", vec![0.75; cols], vec![-1.5; cols]),
+        ("zeros", vec![0.0; cols], rng.vec(cols, 1.0)),
+        ("zero acts", rng.vec(cols, 1.0), vec![0.0; cols]),
+    ];
+    // ±max: the quantized extremes (q = ±127, nibbles 0 and 15); 100 keeps Q8_1's `s = d·Σq`
+    // (up to 32·100) inside f16's range.
+    let alt: Vec<f32> = (0..cols)
+        .map(|i| if i % 3 == 0 { -100.0 } else { 100.0 })
+        .collect();
+    v.push(("±max", alt.clone(), alt.iter().map(|x| -x).collect()));
+    v
+}
+
+#[test]
+fn simd_dots_match_scalar() {
+    eprintln!("kernels under test: {}", isa().name());
+    let mut rng = Rng(1);
+    for ty in WEIGHT_TYPES {
+        for nb in LENGTHS {
+            let cols = nb * QK;
+            for (what, w, a) in cases(&mut rng, cols) {
+                let w = quantize_weights(ty, &w);
+                let acts = acts_of(&a, 1, ty);
+                let got = dot(ty, &w, acts.row(0));
+                assert_close(ty, &w, &acts, 0, got, what);
+            }
+        }
+    }
+}
+
+#[test]
+fn float_dots_handle_tails() {
+    let mut rng = Rng(2);
+    for ty in [GgmlType::F16, GgmlType::BF16, GgmlType::F32] {
+        for cols in [1, 7, 8, 9, 31, 33, 100] {
+            let w = quantize_weights(ty, &rng.vec(cols, 1.0));
+            let acts = acts_of(&rng.vec(cols, 1.0), 1, ty);
+            let got = dot(ty, &w, acts.row(0));
+            assert_close(ty, &w, &acts, 0, got, "tail");
+        }
+    }
+}
+
+#[test]
+fn q8_0_weights_with_minus_128_are_exact() {
+    // A weight quant of -128 (legal in a file, never made by the quantizer) against ±127.
+    let mut w = vec![0u8; 34];
+    w[..2].copy_from_slice(&blocks::f32_to_f16_bits(1.0));
+    w[2..].fill(0x80);
+    let mut a = vec![0u8; 34];
+    a[..2].copy_from_slice(&blocks::f32_to_f16_bits(1.0));
+    for (i, q) in a[2..].iter_mut().enumerate() {
+        *q = if i % 2 == 0 { 127 } else { (-127i8) as u8 };
+    }
+    let want = -128.0 * 127.0 * 16.0 + 128.0 * 127.0 * 16.0;
+    assert_eq!(dot(GgmlType::Q8_0, &w, &a), want);
+    a[2..].fill(127);
+    assert_eq!(dot(GgmlType::Q8_0, &w, &a), -128.0 * 127.0 * 32.0);
+    assert_eq!(dot_scalar(GgmlType::Q8_0, &w, &a), -128.0 * 127.0 * 32.0);
+}
+
+/// Rows whose quantization exercises roundf's halves, signs, zeros and the fallback blocks.
+fn quantizer_inputs(rng: &mut Rng) -> Vec<Vec<f32>> {
+    let mut rows = vec![
+        rng.vec(18 * QK, 1.0),
+        rng.vec(QK, 1e-3),
+        rng.vec(2 * QK, 1e30),
+    ];
+    // amax 127 ⇒ d = 1, id = 1: every value below is exactly on a half.
+    let mut halves: Vec<f32> = (0..QK).map(|i| i as f32 - 15.5).collect();
+    halves[0] = 127.0;
+    halves[1] = -126.5;
+    halves[2] = 0.5;
+    halves[3] = -0.5;
+    rows.push(halves);
+    rows.push(vec![0.0; QK]);
+    rows.push(vec![-0.0; QK]);
+    rows.push(vec![2.5; QK]);
+    rows.push(
+        (0..QK)
+            .map(|i| if i % 2 == 0 { f32::MAX } else { -f32::MAX })
+            .collect(),
+    );
+    rows.push((0..QK).map(|i| i as f32 * 1e-40).collect()); // subnormal: 1/d overflows
+    let mut special = rng.vec(3 * QK, 1.0);
+    special[5] = f32::INFINITY;
+    special[QK + 7] = f32::NAN;
+    special[2 * QK + 1] = f32::NEG_INFINITY;
+    rows.push(special);
+    rows
+}
+
+#[test]
+fn simd_quantizers_are_bit_exact() {
+    let mut rng = Rng(3);
+    for x in quantizer_inputs(&mut rng) {
+        for ty in [GgmlType::Q8_0, GgmlType::Q8_1] {
+            let bytes = ty.bytes_for(x.len() as u64).unwrap() as usize;
+            let (mut got, mut want) = (vec![0xaa; bytes], vec![0x55; bytes]);
+            quantize_row(ty, &x, &mut got);
+            quantize_row_scalar(ty, &x, &mut want);
+            assert_eq!(got, want, "{ty} of {:?}", &x[..4]);
+        }
+    }
+}
+
+#[test]
+fn quant_acts_use_the_reference_quantizer() {
+    // Whatever path QuantActs takes, its bytes are the reference encoding.
+    let mut rng = Rng(4);
+    let x = rng.vec(3 * 64, 2.0);
+    for ty in WEIGHT_TYPES {
+        let acts = acts_of(&x, 3, ty);
+        let dot_ty = blocks::vec_dot_type(ty).unwrap();
+        for t in 0..3 {
+            let want = blocks::quantize_row(dot_ty, &x[t * 64..(t + 1) * 64]).unwrap();
+            assert_eq!(acts.row(t), &want[..], "{ty} row {t}");
+        }
+    }
+}
+
+#[test]
+fn matmul_equals_row_by_row_dots() {
+    let mut rng = Rng(5);
+    let cols = 18 * QK;
+    for ty in WEIGHT_TYPES {
+        for n_rows in [1, 3, 4, 5, 9] {
+            let w = quantize_weights(ty, &rng.vec(n_rows * cols, 1.0));
+            let row_bytes = w.len() / n_rows;
+            for n in 1..=5 {
+                let acts = acts_of(&rng.vec(n * cols, 2.0), n, ty);
+                let mut out = vec![f32::NAN; n_rows * n];
+                matmul(ty, &w, &acts, &mut out);
+                let mut scalar = vec![f32::NAN; n_rows * n];
+                matmul_scalar(ty, &w, &acts, &mut scalar);
+                for r in 0..n_rows {
+                    let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+                    for t in 0..n {
+                        // Same kernel, same order of operations: bit-equal to the single dot.
+                        let o = out[r * n + t];
+                        assert_eq!(o, dot(ty, wr, acts.row(t)), "{ty} r {r} t {t} n {n}");
+                        assert_eq!(scalar[r * n + t], dot_scalar(ty, wr, acts.row(t)));
+                        assert_close(ty, wr, &acts, t, o, "matmul");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_dot_tracks_the_f32_dot() {
+    // Scalar against f32: Q8 activations (relative error ≤ 1/254 per element) and 4/8-bit weights
+    // keep a positive dot within a few percent of the exact one.
+    let mut rng = Rng(6);
+    let cols = 48 * QK;
+    let w: Vec<f32> = rng.vec(cols, 1.0).iter().map(|x| x.abs() + 0.5).collect();
+    let a: Vec<f32> = rng.vec(cols, 1.0).iter().map(|x| x.abs() + 0.5).collect();
+    let exact: f64 = w.iter().zip(&a).map(|(&x, &y)| x as f64 * y as f64).sum();
+    for (ty, tol) in [
+        (GgmlType::Q4_0, 0.05),
+        (GgmlType::Q4_1, 0.03),
+        (GgmlType::Q8_0, 0.01),
+    ] {
+        let wq = quantize_weights(ty, &w);
+        let acts = acts_of(&a, 1, ty);
+        let got = dot(ty, &wq, acts.row(0)) as f64;
+        assert!((got - exact).abs() <= tol * exact, "{ty}: {got} vs {exact}");
+    }
+}
