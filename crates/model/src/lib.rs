@@ -1,1 +1,13 @@
-//! placeholder
+//! The llama-family model: its config from GGUF metadata, the [`Backend`] trait the session runs
+//! models through, and the CPU backend (quantized kernels straight from the GGUF blocks, SIMD, threads).
+
+pub mod backend;
+pub mod config;
+pub mod cpu;
+pub mod error;
+pub mod file;
+
+pub use backend::{Backend, LogitsFor};
+pub use config::{Config, RopeStyle};
+pub use error::{ModelError, Result};
+pub use file::{ModelBytes, ModelFile, WeightRef};

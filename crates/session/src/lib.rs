@@ -1,1 +1,30 @@
-//! placeholder
+//! The run loop over a model: generate and score, emitting [`Event`]s (the StepEvent protocol of
+//! docs/architecture.md). The CLI and the web worker are thin shells over this crate.
+
+pub mod error;
+pub mod event;
+pub mod run;
+
+pub use error::{Result, SessionError};
+pub use event::{DoneEvent, Event, StepEvent, StopReason};
+pub use run::{GenerateOptions, Prompt, ScoreOptions, Session};
+
+use tokscope_model::ModelFile;
+use tokscope_model::cpu::CpuBackend;
+use tokscope_tokenizer::{ChatTemplate, Tokenizer};
+
+impl Session {
+    /// A session on the CPU backend with `threads` threads and a context of `n_ctx` positions
+    /// (the model's training context when `None`).
+    pub fn cpu(file: ModelFile, threads: usize, n_ctx: Option<usize>) -> Result<Self> {
+        let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
+        let template = ChatTemplate::from_gguf(&file.metadata)?;
+        let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
+        let backend = CpuBackend::with_context(file, threads, n_ctx)?;
+        Ok(Self {
+            backend: Box::new(backend),
+            tokenizer,
+            template,
+        })
+    }
+}

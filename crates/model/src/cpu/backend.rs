@@ -1,0 +1,370 @@
+//! The CPU backend: the llama graph over the mapped GGUF weights, with a KV cache.
+
+use half::f16;
+
+use super::kernels::{self, QuantActs};
+use super::ops;
+use super::pool::{Pool, share_range};
+use crate::backend::{Backend, LogitsFor};
+use crate::config::{Config, names};
+use crate::error::{ModelError, Result};
+use crate::file::{ModelFile, WeightRef};
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: WeightRef,
+    wk: WeightRef,
+    wv: WeightRef,
+    wo: WeightRef,
+    /// Qwen2's q, k and v biases.
+    bias: Option<[Vec<f32>; 3]>,
+    ffn_norm: Vec<f32>,
+    w_gate: WeightRef,
+    w_up: WeightRef,
+    w_down: WeightRef,
+}
+
+/// Keys and values of every position seen so far, one buffer per layer, stored as f16 like
+/// llama.cpp's default cache (`[position][kv head][head_dim]`).
+struct KvCache {
+    k: Vec<Vec<f16>>,
+    v: Vec<Vec<f16>>,
+    len: usize,
+}
+
+/// The llama-family model on the CPU.
+pub struct CpuBackend {
+    file: ModelFile,
+    cfg: Config,
+    layers: Vec<Layer>,
+    token_embd: WeightRef,
+    output: WeightRef,
+    output_norm: Vec<f32>,
+    cache: KvCache,
+    n_ctx: usize,
+    pool: Pool,
+    acts: QuantActs,
+}
+
+/// A raw output pointer shared by the pool's shares, each writing a disjoint part.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: every parallel section below writes disjoint index ranges through it.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// The pointer, through a method so that closures capture the whole `Sync` wrapper.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+impl CpuBackend {
+    /// Prepares the model for the CPU with `threads` threads and the model's training context.
+    pub fn new(file: ModelFile, threads: usize) -> Result<Self> {
+        let n_ctx = file.config.n_ctx_train;
+        Self::with_context(file, threads, n_ctx)
+    }
+
+    /// As [`CpuBackend::new`] with an explicit context size (positions the cache may hold).
+    pub fn with_context(file: ModelFile, threads: usize, n_ctx: usize) -> Result<Self> {
+        let cfg = file.config.clone();
+        let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
+        let layers = (0..cfg.n_layer)
+            .map(|l| {
+                let name = |part: &str| names::block(l, part);
+                Ok(Layer {
+                    attn_norm: file.vector(&name("attn_norm.weight"), d)?,
+                    wq: file.weight(&name("attn_q.weight"), q_dim, d)?,
+                    wk: file.weight(&name("attn_k.weight"), kv_dim, d)?,
+                    wv: file.weight(&name("attn_v.weight"), kv_dim, d)?,
+                    wo: file.weight(&name("attn_output.weight"), d, q_dim)?,
+                    bias: if cfg.qkv_bias {
+                        Some([
+                            file.vector(&name("attn_q.bias"), q_dim)?,
+                            file.vector(&name("attn_k.bias"), kv_dim)?,
+                            file.vector(&name("attn_v.bias"), kv_dim)?,
+                        ])
+                    } else {
+                        None
+                    },
+                    ffn_norm: file.vector(&name("ffn_norm.weight"), d)?,
+                    w_gate: file.weight(&name("ffn_gate.weight"), cfg.n_ff, d)?,
+                    w_up: file.weight(&name("ffn_up.weight"), cfg.n_ff, d)?,
+                    w_down: file.weight(&name("ffn_down.weight"), d, cfg.n_ff)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let token_embd = file.weight(names::TOKEN_EMBD, cfg.n_vocab, d)?;
+        let output = if cfg.tied_embeddings {
+            token_embd
+        } else {
+            file.weight(names::OUTPUT, cfg.n_vocab, d)?
+        };
+        let output_norm = file.vector(names::OUTPUT_NORM, d)?;
+        Ok(Self {
+            cache: KvCache {
+                k: vec![Vec::new(); cfg.n_layer],
+                v: vec![Vec::new(); cfg.n_layer],
+                len: 0,
+            },
+            layers,
+            token_embd,
+            output,
+            output_norm,
+            n_ctx: n_ctx.max(1),
+            pool: Pool::new(threads),
+            acts: QuantActs::default(),
+            cfg,
+            file,
+        })
+    }
+
+    /// The parsed file this backend computes from (metadata for the tokenizer, facts for the UI).
+    pub fn file(&self) -> &ModelFile {
+        &self.file
+    }
+
+    fn bytes(&self, w: &WeightRef) -> &[u8] {
+        &self.file.bytes[w.offset..w.offset + w.n_bytes]
+    }
+
+    /// `outs[i] = x · weights[i]ᵀ` for activations `x` of `n` rows, rows split across threads.
+    /// Each output is laid out `[token][row]`.
+    fn project(&mut self, x: &[f32], n: usize, weights: &[WeightRef], outs: &mut [&mut Vec<f32>]) {
+        let cols = weights[0].cols;
+        let mut acts = std::mem::take(&mut self.acts);
+        let mut i = 0;
+        while i < weights.len() {
+            // Weights that share a dot format share one quantization of the activations.
+            let ty = weights[i].ty;
+            let group_end = (i..weights.len())
+                .find(|&j| weights[j].ty != ty)
+                .unwrap_or(weights.len());
+            acts.quantize(x, n, cols, ty);
+            let mut transposed: Vec<Vec<f32>> = weights[i..group_end]
+                .iter()
+                .map(|w| vec![0.0; w.rows * n])
+                .collect();
+            {
+                let ptrs: Vec<SharedOut> = transposed
+                    .iter_mut()
+                    .map(|t| SharedOut(t.as_mut_ptr()))
+                    .collect();
+                let group = &weights[i..group_end];
+                let acts = &acts;
+                let threads = self.pool.threads();
+                self.pool.run(&|share| {
+                    for (w, out) in group.iter().zip(&ptrs) {
+                        let rows = share_range(w.rows, share, threads, 4);
+                        if rows.is_empty() {
+                            continue;
+                        }
+                        let rb = w.row_bytes();
+                        let data =
+                            &self.file.bytes[w.offset + rows.start * rb..w.offset + rows.end * rb];
+                        // SAFETY: shares write disjoint row ranges of `out`, which outlives `run`.
+                        let out = unsafe {
+                            std::slice::from_raw_parts_mut(out.at(rows.start * n), rows.len() * n)
+                        };
+                        kernels::matmul(w.ty, data, acts, out);
+                    }
+                });
+            }
+            for (k, t) in transposed.into_iter().enumerate() {
+                let out = &mut *outs[i + k];
+                let rows = weights[i + k].rows;
+                out.resize(rows * n, 0.0);
+                if n == 1 {
+                    out.copy_from_slice(&t);
+                } else {
+                    for r in 0..rows {
+                        for tok in 0..n {
+                            out[tok * rows + r] = t[r * n + tok];
+                        }
+                    }
+                }
+            }
+            i = group_end;
+        }
+        self.acts = acts;
+    }
+
+    /// Causal attention of `n` new tokens at positions `start..` (queries `q`, `[token][q_dim]`)
+    /// over the cache, which already holds their keys and values; writes `[token][q_dim]` into `out`.
+    fn attention(&self, layer: usize, q: &[f32], n: usize, start: usize, out: &mut [f32]) {
+        let cfg = &self.cfg;
+        let (hd, q_dim, kv_dim) = (cfg.head_dim, cfg.q_dim(), cfg.kv_dim());
+        let group = cfg.n_head / cfg.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let (kc, vc) = (&self.cache.k[layer], &self.cache.v[layer]);
+        let jobs = n * cfg.n_head;
+        let out_ptr = SharedOut(out.as_mut_ptr());
+        let threads = self.pool.threads();
+        self.pool.run(&|share| {
+            let mut scores = Vec::new();
+            let mut acc = vec![0.0f32; hd];
+            for job in share_range(jobs, share, threads, 1) {
+                let (t, h) = (job / cfg.n_head, job % cfg.n_head);
+                let kvh = h / group;
+                let len = start + t + 1;
+                let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                scores.clear();
+                for p in 0..len {
+                    let k = &kc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
+                    let dot: f32 = qh.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum();
+                    scores.push(dot * scale);
+                }
+                ops::softmax(&mut scores);
+                acc.fill(0.0);
+                for (p, &w) in scores.iter().enumerate() {
+                    let v = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
+                    for (a, b) in acc.iter_mut().zip(v) {
+                        *a += w * b.to_f32();
+                    }
+                }
+                // SAFETY: each (token, head) job owns its own `hd` outputs.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(out_ptr.at(t * q_dim + h * hd), hd) };
+                dst.copy_from_slice(&acc);
+            }
+        });
+    }
+}
+
+impl Backend for CpuBackend {
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    fn cache_len(&self) -> usize {
+        self.cache.len
+    }
+
+    fn truncate(&mut self, len: usize) {
+        let len = len.min(self.cache.len);
+        let kv_dim = self.cfg.kv_dim();
+        for buf in self.cache.k.iter_mut().chain(self.cache.v.iter_mut()) {
+            buf.truncate(len * kv_dim);
+        }
+        self.cache.len = len;
+    }
+
+    fn forward(&mut self, tokens: &[u32], which: LogitsFor) -> Result<Vec<f32>> {
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.cache.len + n > self.n_ctx {
+            return Err(ModelError::ContextOverflow {
+                needed: self.cache.len + n,
+                n_ctx: self.n_ctx,
+            });
+        }
+        let cfg = self.cfg.clone();
+        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= cfg.n_vocab) {
+            return Err(ModelError::BadToken {
+                id,
+                n_vocab: cfg.n_vocab,
+            });
+        }
+        let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
+        let start = self.cache.len;
+
+        let mut x = vec![0.0f32; n * d];
+        let rb = self.token_embd.row_bytes();
+        for (row, &id) in x.chunks_exact_mut(d).zip(tokens) {
+            let off = id as usize * rb;
+            let src = &self.bytes(&self.token_embd)[off..off + rb];
+            tokscope_gguf::blocks::dequantize_row(self.token_embd.ty, src, row)
+                .map_err(|e| ModelError::Invalid(e.to_string()))?;
+        }
+
+        let (mut h, mut q, mut k, mut v) = (vec![0.0; n * d], Vec::new(), Vec::new(), Vec::new());
+        let (mut att, mut o, mut gate, mut up, mut down) = (
+            vec![0.0; n * q_dim],
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for l in 0..cfg.n_layer {
+            let layer = &self.layers[l];
+            for (xt, ht) in x.chunks_exact(d).zip(h.chunks_exact_mut(d)) {
+                ops::rms_norm(xt, &layer.attn_norm, cfg.rms_eps, ht);
+            }
+            let (wq, wk, wv) = (layer.wq, layer.wk, layer.wv);
+            self.project(&h, n, &[wq, wk, wv], &mut [&mut q, &mut k, &mut v]);
+            let layer = &self.layers[l];
+            if let Some([bq, bk, bv]) = &layer.bias {
+                for (buf, b) in [(&mut q, bq), (&mut k, bk), (&mut v, bv)] {
+                    for row in buf.chunks_exact_mut(b.len()) {
+                        row.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    }
+                }
+            }
+            for t in 0..n {
+                let pos = start + t;
+                ops::rope(
+                    &mut q[t * q_dim..(t + 1) * q_dim],
+                    cfg.head_dim,
+                    cfg.rope_dims,
+                    cfg.rope_base,
+                    cfg.rope_style,
+                    pos,
+                );
+                ops::rope(
+                    &mut k[t * kv_dim..(t + 1) * kv_dim],
+                    cfg.head_dim,
+                    cfg.rope_dims,
+                    cfg.rope_base,
+                    cfg.rope_style,
+                    pos,
+                );
+            }
+            self.cache.k[l].extend(k.iter().map(|&a| f16::from_f32(a)));
+            self.cache.v[l].extend(v.iter().map(|&a| f16::from_f32(a)));
+            self.attention(l, &q, n, start, &mut att);
+            let wo = self.layers[l].wo;
+            self.project(&att, n, &[wo], &mut [&mut o]);
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            let layer = &self.layers[l];
+            for (xt, ht) in x.chunks_exact(d).zip(h.chunks_exact_mut(d)) {
+                ops::rms_norm(xt, &layer.ffn_norm, cfg.rms_eps, ht);
+            }
+            let (wg, wu, wd) = (layer.w_gate, layer.w_up, layer.w_down);
+            self.project(&h, n, &[wg, wu], &mut [&mut gate, &mut up]);
+            ops::silu_mul(&mut gate, &up);
+            self.project(&gate, n, &[wd], &mut [&mut down]);
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        self.cache.len = start + n;
+
+        let first = match which {
+            LogitsFor::Last => n - 1,
+            LogitsFor::All => 0,
+        };
+        let m = n - first;
+        let mut normed = vec![0.0; m * d];
+        for (xt, ht) in x[first * d..]
+            .chunks_exact(d)
+            .zip(normed.chunks_exact_mut(d))
+        {
+            ops::rms_norm(xt, &self.output_norm, cfg.rms_eps, ht);
+        }
+        let mut logits = Vec::new();
+        let output = self.output;
+        self.project(&normed, m, &[output], &mut [&mut logits]);
+        Ok(logits)
+    }
+
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", self.pool.threads())
+    }
+}

@@ -1,0 +1,42 @@
+//! Why a model cannot be loaded or run.
+
+use thiserror::Error;
+use tokscope_gguf::GgmlType;
+
+/// Errors of loading and running a model: each says what to do about it where it can.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Gguf(#[from] tokscope_gguf::GgufError),
+    #[error(
+        "unsupported architecture {0:?} (supported: llama, mistral, smollm, qwen2, granite-free llama-likes)"
+    )]
+    UnsupportedArchitecture(String),
+    #[error("metadata key {0:?} is missing or has the wrong type")]
+    MissingKey(String),
+    #[error("invalid model: {0}")]
+    Invalid(String),
+    #[error("tensor {0:?} is missing")]
+    MissingTensor(String),
+    #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]
+    BadShape {
+        name: String,
+        found: Vec<u64>,
+        expected: Vec<u64>,
+    },
+    #[error(
+        "tensor {name:?} has type {ty}, which tokscope cannot compute with yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)"
+    )]
+    UnsupportedType { name: String, ty: GgmlType },
+    #[error("context overflow: {needed} positions needed, the context holds {n_ctx}")]
+    ContextOverflow { needed: usize, n_ctx: usize },
+    #[error("token id {id} is outside the vocabulary of {n_vocab}")]
+    BadToken { id: u32, n_vocab: usize },
+}
+
+pub type Result<T> = std::result::Result<T, ModelError>;

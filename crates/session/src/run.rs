@@ -1,0 +1,301 @@
+//! The run loops: generate and score, each emitting StepEvents as it goes.
+
+use std::ops::ControlFlow;
+
+use tokscope_dist::{self as dist, Sampler, SamplingParams};
+use tokscope_model::{Backend, LogitsFor};
+use tokscope_tokenizer::{ChatTemplate, Message, Tokenizer};
+use web_time::Instant;
+
+use crate::error::{Result, SessionError};
+use crate::event::{
+    Bf, DoneEvent, Event, SamplingStats, ScoreSummary, StepEvent, StopReason, Token, TopEntry,
+};
+
+/// A model ready to run: compute backend, tokenizer and chat template.
+pub struct Session {
+    pub backend: Box<dyn Backend>,
+    pub tokenizer: Tokenizer,
+    pub template: Option<ChatTemplate>,
+}
+
+/// What the prompt is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prompt {
+    /// Raw text, tokenized as is (control tokens written in it stay plain text).
+    Raw(String),
+    /// A user message rendered through the model's chat template, with an optional system prompt.
+    Chat {
+        system: Option<String>,
+        user: String,
+    },
+}
+
+/// Settings of a generate run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateOptions {
+    pub prompt: Prompt,
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub seed: u64,
+    /// Length of the top-N list in each step.
+    pub top_n: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            prompt: Prompt::Raw(String::new()),
+            max_tokens: 64,
+            sampling: SamplingParams::default(),
+            seed: 0,
+            top_n: 10,
+        }
+    }
+}
+
+/// Settings of a score run: the distribution at each position of `text`, given `prompt` and the
+/// text before it (teacher forcing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreOptions {
+    pub prompt: Prompt,
+    pub text: Vec<u32>,
+    pub top_n: usize,
+    /// Fraction of lowest-scoring tokens for Min-K% and Min-K%++.
+    pub k: f64,
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Session {
+    /// Token ids of a prompt, with BOS where the model asks for it.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let (text, special) = match prompt {
+            Prompt::Raw(text) => (text.clone(), false),
+            Prompt::Chat { system, user } => {
+                let template = self.template.as_ref().ok_or(SessionError::NoChatTemplate)?;
+                let mut messages = Vec::new();
+                if let Some(s) = system {
+                    messages.push(Message::new("system", s.clone()));
+                }
+                messages.push(Message::new("user", user.clone()));
+                let bos = self.token_str(self.tokenizer.bos_id());
+                let eos = self.token_str(self.tokenizer.eos_id());
+                (template.render(&messages, true, &bos, &eos)?, true)
+            }
+        };
+        let mut ids = Vec::new();
+        if self.tokenizer.add_bos() {
+            ids.extend(self.tokenizer.bos_id());
+        }
+        ids.extend(self.tokenizer.encode(&text, special)?);
+        Ok(ids)
+    }
+
+    fn token_str(&self, id: Option<u32>) -> String {
+        id.map(|id| self.tokenizer.token_text(id))
+            .unwrap_or_default()
+    }
+
+    fn top_entries(&self, logits: &[f32], lse: f64, n: usize) -> Vec<TopEntry> {
+        dist::top_n(logits, lse, n)
+            .into_iter()
+            .map(|t| TopEntry {
+                id: t.id,
+                text: self.tokenizer.token_text(t.id),
+                logprob: t.logprob,
+            })
+            .collect()
+    }
+
+    /// Generates up to `max_tokens` tokens, calling `on_event` for each step and once at the end.
+    /// `on_event` returning `Break` stops the run after that step.
+    pub fn generate(
+        &mut self,
+        opts: &GenerateOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
+        opts.sampling.validate()?;
+        let prompt = self.prompt_tokens(&opts.prompt)?;
+        if prompt.is_empty() {
+            return Err(SessionError::EmptyPrompt);
+        }
+        self.backend.truncate(0);
+        let n_ctx = self.backend.n_ctx();
+        if prompt.len() >= n_ctx {
+            return Err(SessionError::PromptTooLong {
+                tokens: prompt.len(),
+                n_ctx,
+            });
+        }
+        let t0 = Instant::now();
+        let mut logits = self.backend.forward(&prompt, LogitsFor::Last)?;
+        let prefill_ms = ms_since(t0);
+
+        let mut sampler = Sampler::new(opts.seed);
+        let mut bf = dist::BranchingFactor::new();
+        let mut history = prompt.clone();
+        let mut generated = Vec::new();
+        let mut stop = StopReason::Length;
+        let decode_start = Instant::now();
+        let mut step_start = t0;
+        for index in 0..opts.max_tokens {
+            let summary = dist::summarize(&logits)?;
+            let warped = dist::warp(&logits, &opts.sampling, &history)?;
+            let id = sampler.sample(&warped);
+            let logprob = dist::logprob(&logits, summary.lse, id)?;
+            let bf_step = bf.push(warped.entropy());
+            let step = StepEvent {
+                index,
+                position: history.len(),
+                token: Token {
+                    id,
+                    text: self.tokenizer.token_text(id),
+                },
+                logprob,
+                rank: dist::rank(&logits, id)?,
+                entropy: summary.entropy,
+                top: self.top_entries(&logits, summary.lse, opts.top_n),
+                sampling: Some(SamplingStats {
+                    entropy: warped.entropy(),
+                    kept: warped.kept(),
+                    logprob: warped.logprob(id).unwrap_or(f64::NEG_INFINITY),
+                }),
+                bf: Some(Bf {
+                    step: bf_step.step,
+                    window: bf_step.window,
+                    running: bf_step.running,
+                }),
+                ms: ms_since(step_start),
+                surprisal: None,
+                gltr: None,
+            };
+            history.push(id);
+            generated.push(id);
+            let flow = on_event(&Event::Step(step));
+            if self.tokenizer.is_end_of_generation(id) {
+                stop = StopReason::Eos;
+                break;
+            }
+            if flow.is_break() {
+                stop = StopReason::Stopped;
+                break;
+            }
+            if index + 1 == opts.max_tokens {
+                break;
+            }
+            if history.len() >= n_ctx {
+                stop = StopReason::Context;
+                break;
+            }
+            step_start = Instant::now();
+            logits = self.backend.forward(&[id], LogitsFor::Last)?;
+        }
+        let decode_ms = ms_since(decode_start);
+        // The first token comes from the prefill's logits: decode speed counts the forward passes.
+        let decoded = generated.len().saturating_sub(1);
+        let done = DoneEvent {
+            tokens: generated.len(),
+            prompt_tokens: prompt.len(),
+            prefill_ms,
+            decode_ms,
+            decode_tok_s: if decode_ms > 0.0 {
+                decoded as f64 / (decode_ms / 1e3)
+            } else {
+                0.0
+            },
+            stop,
+            text: self.tokenizer.decode(&generated),
+            score: None,
+        };
+        let _ = on_event(&Event::Done(done.clone()));
+        Ok(done)
+    }
+
+    /// Scores `text` token by token under the model (teacher forcing), one StepEvent per token.
+    pub fn score(
+        &mut self,
+        opts: &ScoreOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
+        let mut prompt = self.prompt_tokens(&opts.prompt)?;
+        let mut text = opts.text.as_slice();
+        if prompt.is_empty() {
+            // Nothing conditions the first token: it is context, not scored.
+            let (&first, rest) = text.split_first().ok_or(SessionError::EmptyPrompt)?;
+            prompt.push(first);
+            text = rest;
+        }
+        let all: Vec<u32> = prompt.iter().chain(text).copied().collect();
+        let n_ctx = self.backend.n_ctx();
+        if all.len() > n_ctx {
+            return Err(SessionError::PromptTooLong {
+                tokens: all.len(),
+                n_ctx,
+            });
+        }
+        self.backend.truncate(0);
+        let t0 = Instant::now();
+        let logits = self.backend.forward(&all, LogitsFor::All)?;
+        let prefill_ms = ms_since(t0);
+        let vocab = self.backend.config().n_vocab;
+        let mut logprobs = Vec::with_capacity(text.len());
+        let mut zs = Vec::with_capacity(text.len());
+        let mut stop = StopReason::End;
+        for (index, &id) in text.iter().enumerate() {
+            let t = Instant::now();
+            let at = prompt.len() - 1 + index;
+            let row = &logits[at * vocab..(at + 1) * vocab];
+            let summary = dist::summarize(row)?;
+            let logprob = dist::logprob(row, summary.lse, id)?;
+            let rank = dist::rank(row, id)?;
+            logprobs.push(logprob);
+            zs.push(dist::min_k_pp_z(row, summary.lse, id)?);
+            let step = StepEvent {
+                index,
+                position: at + 1,
+                token: Token {
+                    id,
+                    text: self.tokenizer.token_text(id),
+                },
+                logprob,
+                rank,
+                entropy: summary.entropy,
+                top: self.top_entries(row, summary.lse, opts.top_n),
+                sampling: None,
+                bf: None,
+                ms: ms_since(t),
+                surprisal: Some(dist::surprisal_bits(logprob)),
+                gltr: Some(dist::gltr_bucket(rank)),
+            };
+            if on_event(&Event::Step(step)).is_break() {
+                stop = StopReason::Stopped;
+                break;
+            }
+        }
+        let score = if logprobs.is_empty() {
+            None
+        } else {
+            Some(ScoreSummary {
+                perplexity: dist::perplexity(&logprobs)?,
+                min_k: dist::min_k_percent(&logprobs, opts.k)?,
+                min_k_pp: dist::min_k_plus_plus(&zs, opts.k)?,
+                k: opts.k,
+            })
+        };
+        let done = DoneEvent {
+            tokens: logprobs.len(),
+            prompt_tokens: prompt.len(),
+            prefill_ms,
+            decode_ms: 0.0,
+            decode_tok_s: 0.0,
+            stop,
+            text: self.tokenizer.decode(text),
+            score,
+        };
+        let _ = on_event(&Event::Done(done.clone()));
+        Ok(done)
+    }
+}
