@@ -100,3 +100,78 @@ fn template_error(e: Error) -> TokenizerError {
     }
     TokenizerError::Template(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Llama-3-style template written for these tests.
+    const LLAMA3_STYLE: &str = "{{- bos_token }}
+{%- for message in messages %}
+    {%- if message['role'] not in ['system', 'user', 'assistant'] %}
+        {{- raise_exception('unknown role: ' + message['role']) }}
+    {%- endif %}
+    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'].strip() + '<|eot_id|>' }}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}";
+
+    #[test]
+    fn llama3_style_template() {
+        let template = ChatTemplate::new(LLAMA3_STYLE).unwrap();
+        let messages = [
+            Message::new("system", "  Be brief. "),
+            Message::new("user", "Hi\n"),
+        ];
+        let text = template
+            .render(&messages, true, "<|begin_of_text|>", "<|eot_id|>")
+            .unwrap();
+        assert_eq!(
+            text,
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>\
+             <|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>\
+             <|start_header_id|>assistant<|end_header_id|>\n\n"
+        );
+    }
+
+    #[test]
+    fn raise_exception_becomes_an_error() {
+        let template = ChatTemplate::new(LLAMA3_STYLE).unwrap();
+        let err = template
+            .render(&[Message::new("tool", "x")], false, "", "")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown role: tool"), "{err}");
+    }
+
+    #[test]
+    fn blocks_are_trimmed_like_hugging_face() {
+        // trim_blocks drops the newline after a tag; lstrip_blocks the indentation before one.
+        let source = "{% for m in messages %}\n  {% if m.role == 'system' %}{% continue %}{% endif %}\n{{ m.role }}: {{ m.content | tojson }}\n{% endfor %}";
+        let template = ChatTemplate::new(source).unwrap();
+        let messages = [
+            Message::new("system", "s"),
+            Message::new("user", "say \"hi\""),
+            Message::new("assistant", "ok"),
+        ];
+        let text = template.render(&messages, false, "", "").unwrap();
+        assert_eq!(text, "user: \"say \\\"hi\\\"\"\nassistant: \"ok\"\n");
+    }
+
+    #[test]
+    fn a_broken_template_is_an_error() {
+        assert!(matches!(
+            ChatTemplate::new("{% for m in messages %}"),
+            Err(TokenizerError::Template(_))
+        ));
+    }
+
+    #[test]
+    fn no_template_in_metadata_is_none() {
+        assert!(
+            ChatTemplate::from_gguf(&Metadata::default())
+                .unwrap()
+                .is_none()
+        );
+    }
+}
