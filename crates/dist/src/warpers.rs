@@ -87,18 +87,18 @@ impl SamplingParams {
 pub struct Warped {
     ids: Vec<u32>,
     logprobs: Vec<f64>,
+    /// `exp(logprobs)`, kept so iteration and sampling do not recompute 49k exponentials.
+    probs: Vec<f64>,
 }
 
 impl Warped {
     /// Entropy in nats of the kept, renormalised distribution: the `H̃_t` of the branching factor (§2).
     pub fn entropy(&self) -> f64 {
         let h: f64 = self
-            .logprobs
+            .probs
             .iter()
-            .map(|&lp| {
-                let p = lp.exp();
-                if p > 0.0 { -p * lp } else { 0.0 }
-            })
+            .zip(&self.logprobs)
+            .map(|(&p, &lp)| if p > 0.0 { -p * lp } else { 0.0 })
             .sum();
         h.max(0.0)
     }
@@ -115,15 +115,12 @@ impl Warped {
 
     /// Probability of a token under the sampling distribution; 0 if a warper removed it.
     pub fn prob(&self, id: u32) -> f64 {
-        self.logprob(id).map_or(0.0, f64::exp)
+        self.ids.binary_search(&id).map_or(0.0, |i| self.probs[i])
     }
 
     /// Kept tokens and their probabilities, in ascending id order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
-        self.ids
-            .iter()
-            .zip(&self.logprobs)
-            .map(|(&id, &lp)| (id, lp.exp()))
+        self.ids.iter().copied().zip(self.probs.iter().copied())
     }
 
     /// The `n` most probable kept tokens, descending, ties by lower id, for the "sampling distribution" view.
@@ -169,6 +166,7 @@ impl Warped {
         Self {
             ids: vec![id],
             logprobs: vec![0.0],
+            probs: vec![1.0],
         }
     }
 }
@@ -227,9 +225,11 @@ pub fn warp(logits: &[f32], params: &SamplingParams, history: &[u32]) -> Result<
         cands.sort_unstable_by_key(|c| c.id);
     }
     let lse = lse(&cands);
+    let logprobs: Vec<f64> = cands.iter().map(|c| c.z - lse).collect();
     Ok(Warped {
         ids: cands.iter().map(|c| c.id).collect(),
-        logprobs: cands.iter().map(|c| c.z - lse).collect(),
+        probs: logprobs.iter().map(|lp| lp.exp()).collect(),
+        logprobs,
     })
 }
 
