@@ -11,7 +11,8 @@ pub enum GgufError {
     BadMagic { found: [u8; 4] },
     #[error("unsupported GGUF version {version} at offset {offset} (2 and 3 are supported)")]
     UnsupportedVersion { version: u32, offset: usize },
-    #[error("file truncated at offset {offset}: {needed} more bytes needed")]
+    /// `needed` bytes were to be read at `offset`, past the end of the file.
+    #[error("file truncated: {needed} bytes needed at offset {offset}")]
     Truncated { offset: usize, needed: usize },
     #[error("count {count} at offset {offset} is larger than the rest of the file could hold")]
     CountTooLarge { count: u64, offset: u64 },
@@ -25,6 +26,8 @@ pub enum GgufError {
     TooDeep { offset: usize },
     #[error("metadata key {key:?} appears twice (second at offset {offset})")]
     DuplicateKey { key: String, offset: usize },
+    #[error("tensor {name:?} appears twice (second at offset {offset})")]
+    DuplicateTensor { name: String, offset: usize },
     #[error("general.alignment must be a power of two up to 1 MiB, found {0}")]
     BadAlignment(String),
     #[error("tensor {name:?} at offset {offset}: {reason}")]

@@ -3,6 +3,8 @@
 //! Every count read from the file is checked against the bytes that remain before anything is
 //! allocated from it, so a hostile header cannot make the reader allocate more than the file holds.
 
+use std::collections::HashSet;
+
 use crate::error::{GgufError, Result};
 use crate::metadata::{Metadata, Value, ValueType};
 use crate::types::GgmlType;
@@ -97,7 +99,10 @@ impl<'a> Gguf<'a> {
         };
         // A tensor info takes at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.
         r.check_count(tensor_count, 24, tensor_count_at)?;
-        let mut raw = Vec::with_capacity(tensor_count as usize);
+        // (offset of the entry, name, dims, type, data offset relative to the data section)
+        type RawTensor = (usize, String, Vec<u64>, GgmlType, u64);
+        let mut raw: Vec<RawTensor> = Vec::with_capacity(tensor_count as usize);
+        let mut names = HashSet::new();
         for _ in 0..tensor_count {
             let at = r.pos;
             let name = r.string()?;
@@ -125,6 +130,9 @@ impl<'a> Gguf<'a> {
                 });
             }
             let rel_offset = r.u64()?;
+            if !names.insert(name.clone()) {
+                return Err(GgufError::DuplicateTensor { name, offset: at });
+            }
             raw.push((at, name, dims, ggml_type, rel_offset));
         }
         let data_offset = align_up(r.pos as u64, alignment).ok_or(GgufError::Truncated {
@@ -266,7 +274,7 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Result<String> {
         let at = self.pos;
         let len = self.u64()?;
-        self.check_count(len, 1, self.pos)?;
+        self.check_count(len, 1, at)?;
         let raw = self.take(len as usize)?;
         String::from_utf8(raw.to_vec()).map_err(|_| GgufError::BadUtf8 { offset: at })
     }
