@@ -1,1 +1,326 @@
-fn main() {}
+//! `tokscope`: the command line over the session crate (docs/architecture.md fixes its interface).
+
+mod model_path;
+mod text_output;
+
+use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokscope_dist::SamplingParams;
+use tokscope_model::ModelFile;
+use tokscope_session::{Event, GenerateOptions, Prompt, ScoreOptions, Session};
+
+/// See what a language model is deciding, token by token.
+#[derive(Parser)]
+#[command(name = "tokscope", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text and show every step's distribution.
+    Generate(GenerateArgs),
+    /// Score a given text under the model (teacher forcing), token by token.
+    Score(ScoreArgs),
+    /// Print the token ids of a text as a JSON array.
+    Tokenize(TokenizeArgs),
+    /// Measure prefill and decode speed; prints one JSON object.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// GGUF model file [default: the model `cargo xtask setup` placed in models/]
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Compute backend (only the CPU backend exists so far; auto picks it)
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// CPU threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Context size in tokens [default: the model's training context]
+    #[arg(long)]
+    ctx: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendChoice {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Jsonl,
+    Text,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The prompt (with --chat, the user message)
+    #[arg(long)]
+    prompt: String,
+    /// Render the prompt through the model's chat template
+    #[arg(long)]
+    chat: bool,
+    /// System prompt for --chat [default: the template's own]
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    max_tokens: usize,
+    /// 0 = greedy
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// 1 = off
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    /// 1 = off
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Alternatives listed per step
+    #[arg(long = "top", default_value_t = 5)]
+    top_n: usize,
+    /// Keep generating past end-of-generation tokens
+    #[arg(long)]
+    ignore_eos: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Context before the scored text (may be empty)
+    #[arg(long, default_value = "")]
+    prompt: String,
+    /// Render the prompt through the chat template
+    #[arg(long)]
+    chat: bool,
+    /// The text to score
+    #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+    text: Option<String>,
+    /// The token ids to score, comma separated
+    #[arg(long, value_delimiter = ',')]
+    ids: Option<Vec<u32>>,
+    #[arg(long = "top", default_value_t = 5)]
+    top_n: usize,
+    /// Fraction of lowest-scoring tokens for Min-K% and Min-K%++
+    #[arg(long, default_value_t = 0.2)]
+    min_k: f64,
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct TokenizeArgs {
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long)]
+    text: String,
+    /// Parse control tokens written in the text (e.g. <|im_start|>) as single tokens
+    #[arg(long)]
+    special: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Tokens to decode
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Prompt text for the prefill measurement [default: tests/bench/prompt.txt's text]
+    #[arg(long)]
+    prompt: Option<String>,
+}
+
+/// The fixed benchmark prompt shared with tests/bench/llamacpp_bench.py.
+const BENCH_PROMPT: &str = include_str!("../../../tests/bench/prompt.txt");
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(a) => generate(a),
+        Command::Score(a) => score(a),
+        Command::Tokenize(a) => tokenize(a),
+        Command::Bench(a) => bench(a),
+    };
+    if let Err(e) = result {
+        eprintln!("tokscope: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn open_session(args: &ModelArgs) -> Result<Session> {
+    if matches!(args.backend, BackendChoice::Gpu) {
+        bail!("the GPU backend is not available in this build yet; use --backend cpu");
+    }
+    let path = model_path::resolve(args.model.as_deref())?;
+    let file = ModelFile::open(&path).with_context(|| format!("loading {}", path.display()))?;
+    let threads = args.threads.unwrap_or_else(default_threads);
+    Ok(Session::cpu(file, threads, args.ctx)?)
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn emit_jsonl(out: &mut impl Write, event: &Event) -> ControlFlow<()> {
+    let line = serde_json::to_string(event).expect("events serialise");
+    // A closed pipe (e.g. `| head`) stops the run quietly.
+    match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
+    }
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let mut session = open_session(&a.model)?;
+    let opts = GenerateOptions {
+        prompt: if a.chat {
+            Prompt::Chat {
+                system: a.system.clone(),
+                user: a.prompt.clone(),
+            }
+        } else {
+            Prompt::Raw(a.prompt.clone())
+        },
+        max_tokens: a.max_tokens,
+        sampling: SamplingParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            min_p: a.min_p,
+            repetition_penalty: a.repetition_penalty,
+            ..SamplingParams::default()
+        },
+        seed: a.seed,
+        top_n: a.top_n,
+        ignore_eos: a.ignore_eos,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match a.format {
+        Format::Jsonl => {
+            session.generate(&opts, &mut |e| emit_jsonl(&mut out, e))?;
+        }
+        Format::Text => {
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let mut printer = text_output::Printer::new(color);
+            session.generate(&opts, &mut |e| printer.event(&mut out, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn score(a: ScoreArgs) -> Result<()> {
+    let mut session = open_session(&a.model)?;
+    let text = match (&a.ids, &a.text) {
+        (Some(ids), _) => ids.clone(),
+        (None, Some(t)) => session.tokenizer.encode(t, false)?,
+        (None, None) => bail!("give --text or --ids"),
+    };
+    let prompt = if a.chat {
+        Prompt::Chat {
+            system: None,
+            user: a.prompt.clone(),
+        }
+    } else {
+        Prompt::Raw(a.prompt.clone())
+    };
+    let opts = ScoreOptions {
+        prompt,
+        text,
+        top_n: a.top_n,
+        k: a.min_k,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match a.format {
+        Format::Jsonl => {
+            session.score(&opts, &mut |e| emit_jsonl(&mut out, e))?;
+        }
+        Format::Text => {
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let mut printer = text_output::Printer::new(color);
+            session.score(&opts, &mut |e| printer.event(&mut out, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn tokenize(a: TokenizeArgs) -> Result<()> {
+    let path = model_path::resolve(a.model.as_deref())?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let gguf = tokscope_gguf::Gguf::parse(&bytes)?;
+    let tokenizer = tokscope_tokenizer::Tokenizer::from_gguf(&gguf.metadata)?;
+    let ids = tokenizer.encode(&a.text, a.special)?;
+    println!("{}", serde_json::to_string(&ids)?);
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let t_load = Instant::now();
+    let mut session = open_session(&a.model)?;
+    let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
+    let prompt = a.prompt.clone().unwrap_or_else(|| BENCH_PROMPT.to_string());
+    let opts = GenerateOptions {
+        prompt: Prompt::Raw(prompt),
+        max_tokens: a.max_tokens,
+        sampling: SamplingParams::greedy(),
+        seed: 0,
+        top_n: 20,
+        ignore_eos: true,
+    };
+    // Run to the full length: an end-of-generation token must not cut the measurement short.
+    let mut done = session.generate(&opts, &mut |_| ControlFlow::Continue(()))?;
+    if done.tokens < a.max_tokens {
+        eprintln!(
+            "tokscope: note: generation stopped after {} tokens ({:?})",
+            done.tokens, done.stop
+        );
+    }
+    let prefill_tok_s = done.prompt_tokens as f64 / (done.prefill_ms / 1e3);
+    done.text.clear();
+    let report = serde_json::json!({
+        "engine": "tokscope",
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": session.backend.describe(),
+        "threads": a.model.threads.unwrap_or_else(default_threads),
+        "prompt_tokens": done.prompt_tokens,
+        "prefill_tok_s": prefill_tok_s,
+        "decode_tok_s": done.decode_tok_s,
+        "tokens": done.tokens,
+        "load_ms": load_ms,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux: VmHWM), in MiB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

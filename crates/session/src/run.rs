@@ -40,6 +40,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Length of the top-N list in each step.
     pub top_n: usize,
+    /// Keep going past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateOptions {
@@ -50,6 +52,7 @@ impl Default for GenerateOptions {
             sampling: SamplingParams::default(),
             seed: 0,
             top_n: 10,
+            ignore_eos: false,
         }
     }
 }
@@ -175,7 +178,7 @@ impl Session {
             history.push(id);
             generated.push(id);
             let flow = on_event(&Event::Step(step));
-            if self.tokenizer.is_end_of_generation(id) {
+            if !opts.ignore_eos && self.tokenizer.is_end_of_generation(id) {
                 stop = StopReason::Eos;
                 break;
             }

@@ -85,8 +85,15 @@ impl Pool {
             self.shared.wake.notify_all();
         }
         f(0);
+        let mut spins = 0u32;
         while self.shared.pending.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+            // On an oversubscribed machine the worker may be descheduled: give it the core.
+            if spins < SPIN_ITERATIONS / 20 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         *self.shared.job.lock().unwrap() = None;
     }

@@ -1,0 +1,122 @@
+//! Fidelity against llama.cpp: the CPU backend's teacher-forced distributions on the default model
+//! equal tests/golden/logprobs.json (llama.cpp 0.3.36, f32 arithmetic on the file's dequantized
+//! weights; see tests/golden/README.md for why that variant is the reference).
+
+use std::path::PathBuf;
+
+use tokscope_model::{Backend, LogitsFor, ModelFile};
+use tokscope_session::Session;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn default_model() -> ModelFile {
+    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(path.is_file(), "{} is missing: run `cargo xtask setup`", path.display());
+    ModelFile::open(&path).expect("the default model loads")
+}
+
+fn golden(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("tests/golden").join(name)).expect("golden file");
+    serde_json::from_str(&text).expect("golden JSON")
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+#[test]
+fn teacher_forced_distributions_match_llama_cpp() {
+    let g = golden("logprobs.json");
+    let mut session = Session::cpu(default_model(), 2, Some(512)).unwrap();
+    let vocab = session.backend.config().n_vocab;
+    let mut checked = 0;
+    for prompt in g["prompts"].as_array().unwrap() {
+        let name = prompt["name"].as_str().unwrap();
+        let seq = ids(&prompt["ids"]);
+        session.backend.truncate(0);
+        let logits = session.backend.forward(&seq, LogitsFor::All).unwrap();
+        for pos in prompt["positions"].as_array().unwrap() {
+            if !pos["continuation"].as_bool().unwrap() {
+                continue;
+            }
+            checked += 1;
+            let at = pos["pos"].as_u64().unwrap() as usize;
+            let row = &logits[at * vocab..(at + 1) * vocab];
+            let s = tokscope_dist::summarize(row).unwrap();
+            let want_h = pos["entropy"].as_f64().unwrap();
+            assert!(
+                (s.entropy - want_h).abs() < 1e-3,
+                "{name} position {at}: entropy {} vs llama.cpp {want_h}",
+                s.entropy
+            );
+            let top = pos["top"].as_array().unwrap();
+            for entry in top {
+                let id = entry[0].as_u64().unwrap() as u32;
+                let want = entry[1].as_f64().unwrap();
+                let got = tokscope_dist::logprob(row, s.lse, id).unwrap();
+                assert!(
+                    (got - want).abs() < 0.01,
+                    "{name} position {at} token {id}: logprob {got} vs llama.cpp {want}"
+                );
+            }
+            if pos["top2_margin"].as_f64().unwrap() > 1e-3 {
+                let want = top[0][0].as_u64().unwrap() as u32;
+                assert_eq!(tokscope_dist::argmax(row).unwrap(), want, "{name} position {at}: top-1");
+            }
+        }
+    }
+    assert_eq!(checked, 64, "the golden file holds 64 teacher-forced positions");
+}
+
+#[test]
+fn prompts_tokenize_as_llama_cpp_does() {
+    let g = golden("prompts.json");
+    let file = default_model();
+    let tokenizer = tokscope_tokenizer::Tokenizer::from_gguf(&file.metadata).unwrap();
+    for prompt in g["prompts"].as_array().unwrap() {
+        let text = prompt["text"].as_str().unwrap();
+        let special = prompt["special"].as_bool().unwrap();
+        assert_eq!(
+            tokenizer.encode(text, special).unwrap(),
+            ids(&prompt["prompt_ids"]),
+            "{}",
+            prompt["name"]
+        );
+    }
+}
+
+#[test]
+fn greedy_chat_generation_continues_like_llama_cpp() {
+    // The golden chat prompt is SmolLM2's template around this system and user message; its greedy
+    // continuation (from llama.cpp) must come out of the whole path: template, tokenizer, generate loop.
+    let g = golden("prompts.json");
+    let chat = &g["prompts"].as_array().unwrap()[0];
+    assert_eq!(chat["kind"], "chat");
+    let mut session = Session::cpu(default_model(), 2, Some(512)).unwrap();
+    let opts = tokscope_session::GenerateOptions {
+        prompt: tokscope_session::Prompt::Chat {
+            system: Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face".into()),
+            user: "What is the capital of France?".into(),
+        },
+        max_tokens: 16,
+        sampling: tokscope_dist::SamplingParams::greedy(),
+        ..Default::default()
+    };
+    assert_eq!(session.prompt_tokens(&opts.prompt).unwrap(), ids(&chat["prompt_ids"]));
+    let mut got = Vec::new();
+    let done = session
+        .generate(&opts, &mut |e| {
+            if let tokscope_session::Event::Step(s) = e {
+                got.push(s.token.id);
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    let want = ids(&chat["continuation_ids"]);
+    // Generation stops at the end-of-turn token; llama.cpp's data runs past it.
+    assert_eq!(done.stop, tokscope_session::StopReason::Eos);
+    assert_eq!(got, want[..got.len()]);
+    assert!(done.text.starts_with("The capital of France is Paris."), "{}", done.text);
+}
