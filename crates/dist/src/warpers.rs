@@ -350,8 +350,10 @@ mod tests {
     #[test]
     fn worked_min_p() {
         assert_eq!(kept_ids(with(|p| p.min_p = 0.2)), [0, 1, 2]);
-        // §3's min_p 0.5 → {0,1} sits on the borderline; 0.55 checks the same cut without the exact tie.
-        assert_eq!(kept_ids(with(|p| p.min_p = 0.55)), [0, 1]);
+        // 0.5 · 0.5 = 0.25: token 1 (0.3) stays, token 2 (0.15) goes.
+        assert_eq!(kept_ids(with(|p| p.min_p = 0.5)), [0, 1]);
+        // Just above 0.6, token 1 (0.3 < 0.5 · 0.61) goes too.
+        assert_eq!(kept_ids(with(|p| p.min_p = 0.61)), [0]);
     }
 
     #[test]
