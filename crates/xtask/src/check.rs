@@ -11,25 +11,36 @@ const CHROMIUM: &str = "chromium";
 type Stage = (&'static str, fn() -> Result<()>);
 
 /// The stages, in the order they run: cheap and broad first, the browser last.
-const STAGES: &[Stage] = &[
+pub const STAGES: &[Stage] = &[
     ("setup", setup::all),
-    ("rustfmt", fmt),
+    ("fmt", fmt),
     ("clippy", clippy),
-    ("cargo test", cargo_test),
-    ("wasm build", artifacts::wasm),
-    ("web unit tests", web_unit),
-    ("web check", web_check),
-    ("web build", artifacts::web),
-    ("browser end-to-end", e2e),
+    ("cargo-test", cargo_test),
+    ("wasm", artifacts::wasm),
+    ("web-unit", web_unit),
+    ("web-check", web_check),
+    ("web-build", artifacts::web),
+    ("e2e", e2e),
 ];
 
-/// Runs all stages; the error names the stage that failed.
-pub fn all() -> Result<()> {
-    for (i, (name, stage)) in STAGES.iter().enumerate() {
-        banner(&format!("test stage {}/{}: {name}", i + 1, STAGES.len()));
-        stage().with_context(|| format!("stage `{name}` failed"))?;
+/// Runs the named stages (all of them when `only` is empty) in order; the error names the stage that failed.
+pub fn run_stages(only: &[&str]) -> Result<()> {
+    if let Some(unknown) = only.iter().find(|n| !STAGES.iter().any(|(s, _)| s == *n)) {
+        let names: Vec<&str> = STAGES.iter().map(|(s, _)| *s).collect();
+        bail!(
+            "unknown test stage `{unknown}`; stages: {}",
+            names.join(", ")
+        );
     }
-    println!("\nxtask: {} passed, 0 failed (stages)", STAGES.len());
+    let chosen: Vec<&Stage> = STAGES
+        .iter()
+        .filter(|(name, _)| only.is_empty() || only.contains(name))
+        .collect();
+    for (i, (name, stage)) in chosen.iter().enumerate() {
+        banner(&format!("test stage {}/{}: {name}", i + 1, chosen.len()));
+        stage().with_context(|| format!("test stage `{name}` failed"))?;
+    }
+    println!("\nxtask: {} passed, 0 failed (test stages)", chosen.len());
     Ok(())
 }
 

@@ -16,7 +16,8 @@ commands:
   setup               fetch the default model, wasm target, wasm-bindgen-cli, npm packages
   build               build the CLI (release) and the static web page into web/dist
   serve [--port N]    setup + build, then serve web/dist and models/ on 127.0.0.1:N (default 8080)
-  test                every check CI runs: fmt, clippy, cargo test, wasm, web tests, browser tests
+  test [STAGE...]     every check CI runs, in order (or only the named stages):
+                      setup fmt clippy cargo-test wasm web-unit web-check web-build e2e
   bench               tokscope's decode/prefill speed next to llama.cpp's";
 
 fn main() {
@@ -50,7 +51,7 @@ fn run_command(args: Vec<String>) -> Result<()> {
                 std::thread::park();
             }
         }
-        ["test"] => check::all(),
+        ["test", stages @ ..] => check::run_stages(stages),
         ["bench"] => bench::all(),
         [] | ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
