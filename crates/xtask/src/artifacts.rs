@@ -28,8 +28,8 @@ pub fn wasm() -> Result<()> {
         "--target",
         WASM_TARGET,
     ]))?;
-    let wasm = util::root().join(format!("target/{WASM_TARGET}/release/tokscope_wasm.wasm"));
-    run(std::process::Command::new(wasm_bindgen_bin())
+    let wasm = util::target_dir().join(format!("{WASM_TARGET}/release/tokscope_wasm.wasm"));
+    run(cmd(wasm_bindgen_bin())
         .arg(&wasm)
         .args(["--target", "web", "--out-dir"])
         .arg(util::web_dir().join("pkg")))

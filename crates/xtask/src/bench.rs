@@ -21,11 +21,12 @@ pub struct Speed {
 pub fn all() -> Result<()> {
     crate::artifacts::cli()?;
     let script = util::root().join(LLAMACPP_SCRIPT);
+    let bin = util::target_dir().join("release/tokscope");
     let mut rows = Vec::new();
     for threads in THREADS {
         let t = threads.to_string();
         banner(&format!("bench: tokscope, {threads} thread(s)"));
-        let ours = measure(cmd("target/release/tokscope").args(["bench", "--threads", &t]))?;
+        let ours = measure(cmd(&bin).args(["bench", "--threads", &t]))?;
         let theirs = if script.is_file() {
             banner(&format!("bench: llama.cpp, {threads} thread(s)"));
             Some(measure(

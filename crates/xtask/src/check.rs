@@ -78,7 +78,7 @@ fn e2e() -> Result<()> {
     setup::apt_package(CHROMIUM, CHROMIUM)?;
     let chromium = util::output(cmd("which").arg(CHROMIUM)).context("chromium is not on PATH")?;
     let addr = serve::start(0, Roots::project())?;
-    let out_dir = util::root().join("target/e2e");
+    let out_dir = util::target_dir().join("e2e");
     std::fs::create_dir_all(&out_dir)?;
     let status = cmd("node")
         .arg("--test")

@@ -156,7 +156,7 @@ pub fn wasm_target() -> Result<()> {
 
 /// The project-local wasm-bindgen binary (installed under target/tools so it never clashes with others).
 pub fn wasm_bindgen_bin() -> PathBuf {
-    util::root().join("target/tools/bin/wasm-bindgen")
+    util::target_dir().join("tools/bin/wasm-bindgen")
 }
 
 /// Installs wasm-bindgen-cli at exactly the version Cargo.lock pins for the `wasm-bindgen` crate
@@ -166,14 +166,14 @@ pub fn wasm_bindgen_cli() -> Result<()> {
     let version = locked_version(&lock, "wasm-bindgen")
         .context("Cargo.lock has no `wasm-bindgen` package; is crates/wasm a workspace member?")?;
     let bin = wasm_bindgen_bin();
-    let have = output(std::process::Command::new(&bin).arg("--version")).unwrap_or_default();
+    let have = output(cmd(&bin).arg("--version")).unwrap_or_default();
     if have.split_whitespace().nth(1) == Some(version.as_str()) {
         return Ok(());
     }
     banner(&format!(
         "setup: installing wasm-bindgen-cli {version} (a few minutes, once)"
     ));
-    let root = util::root().join("target/tools");
+    let root = util::target_dir().join("tools");
     let install = |locked: bool| {
         let mut c = cmd("cargo");
         c.args([

@@ -28,13 +28,21 @@ pub fn models_dir() -> PathBuf {
     root().join("models")
 }
 
-/// Scratch space for xtask (stamps, downloads); inside `target/` so it is never committed.
+/// Cargo's target folder: `$CARGO_TARGET_DIR` when set, else `target/` in the repository.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
+/// Scratch space for xtask (stamps, downloads); inside the target folder so it is never committed.
 pub fn xtask_dir() -> PathBuf {
-    root().join("target").join("xtask")
+    target_dir().join("xtask")
 }
 
 /// Builds a command that runs in the repository root.
-pub fn cmd(program: &str) -> Command {
+pub fn cmd(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut c = Command::new(program);
     c.current_dir(root());
     c
