@@ -362,13 +362,14 @@ mod tests {
         )
     }
 
-    /// A byte-level vocabulary: the 256 single bytes, "Ġt" and "he" merged, one control token.
+    /// A byte-level vocabulary: the 256 single bytes, " the" and "123" as merges, one control
+    /// token.
     fn tiny_metadata(model: &str, pre: &str) -> Metadata {
         let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
-        tokens.extend(["Ġt", "he", "Ġthe", "<|end|>"].map(String::from));
+        tokens.extend(["Ġt", "he", "Ġthe", "<|end|>", "12", "123"].map(String::from));
         let mut types = vec![Value::I32(1); tokens.len()];
-        types[tokens.len() - 1] = Value::I32(3);
-        let merges = ["Ġ t", "h e", "Ġt he"].map(String::from);
+        types[259] = Value::I32(3);
+        let merges = ["Ġ t", "h e", "Ġt he", "1 2", "12 3"].map(String::from);
         let mut m = Metadata::default();
         m.insert("tokenizer.ggml.model".into(), Value::String(model.into()));
         m.insert("tokenizer.ggml.pre".into(), Value::String(pre.into()));
@@ -394,6 +395,28 @@ mod tests {
             t.encode(" the xé", false).unwrap(),
             vec![258, 32, 120, 0xC3, 0xA9]
         );
+    }
+
+    #[test]
+    fn pre_tokenizers_split_digits_their_own_way() {
+        let encode = |pre: &str, text: &str| {
+            let t = Tokenizer::from_gguf(&tiny_metadata("gpt2", pre)).unwrap();
+            t.encode(text, false).unwrap()
+        };
+        let (one, two, three) = (u32::from(b'1'), u32::from(b'2'), u32::from(b'3'));
+        // GPT-2 keeps a digit run whole, so "123" can merge inside "3123".
+        assert_eq!(encode("gpt-2", "3123"), vec![three, 261]);
+        // Llama 3 cuts runs into threes from the left: "312" | "3".
+        assert_eq!(encode("llama-bpe", "3123"), vec![three, 260, three]);
+        assert_eq!(encode("llama-bpe", "1231"), vec![261, one]);
+        // SmolLM and Qwen2 take digits one by one.
+        for pre in ["smollm", "qwen2"] {
+            assert_eq!(encode(pre, "123"), vec![one, two, three], "{pre}");
+        }
+        // llama.cpp's "default" isolates punctuation runs first and cuts runs of three digits.
+        assert_eq!(encode("default", "1231"), vec![261, one]);
+        // SmolLM keeps GPT-2's word rule: a space joins the following word.
+        assert_eq!(encode("smollm", " the"), vec![258]);
     }
 
     #[test]
@@ -440,7 +463,7 @@ mod tests {
         assert_eq!(t.token_bytes(259), b"<|end|>");
         assert_eq!(t.token_text(0xC3), "\u{FFFD}");
         assert!(t.token_bytes(100_000).is_empty());
-        assert_eq!(t.vocab_size(), 260);
+        assert_eq!(t.vocab_size(), 262);
     }
 
     #[test]
@@ -485,9 +508,12 @@ mod tests {
 
         let mut m = tiny_metadata("gpt2", "gpt-2");
         let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
-        tokens.extend(["Ġt", "hE", "Ġthe", "<|end|>"].map(String::from));
+        tokens.extend(["Ġt", "hE", "Ġthe", "<|end|>", "12", "123"].map(String::from));
         m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
-        m.insert("tokenizer.ggml.merges".into(), strings(&["Ġ t".into()]));
+        m.insert(
+            "tokenizer.ggml.merges".into(),
+            strings(&["Ġ t".into(), "1 2".into(), "12 3".into()]),
+        );
         let b = Tokenizer::from_gguf(&m).unwrap();
         match a.same_vocabulary(&b) {
             Err(VocabMismatch::Token { id, left, right }) => {
@@ -503,11 +529,15 @@ mod tests {
         tokens.pop();
         m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
         m.insert(
+            "tokenizer.ggml.merges".into(),
+            strings(&["Ġ t".into(), "1 2".into()]),
+        );
+        m.insert(
             "tokenizer.ggml.token_type".into(),
             Value::Array(ValueType::I32, vec![Value::I32(1); tokens.len()]),
         );
         m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
         let c = Tokenizer::from_gguf(&m).unwrap();
-        assert_eq!(a.same_vocabulary(&c), Err(VocabMismatch::Size(260, 259)));
+        assert_eq!(a.same_vocabulary(&c), Err(VocabMismatch::Size(262, 261)));
     }
 }
