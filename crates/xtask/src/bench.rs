@@ -19,29 +19,50 @@ pub struct Speed {
 
 /// Builds the CLI, runs both benchmarks per thread count and prints a comparison table.
 pub fn all() -> Result<()> {
+    crate::setup::model()?;
     crate::artifacts::cli()?;
-    let script = util::root().join(LLAMACPP_SCRIPT);
+    let model = crate::setup::model_path();
     let bin = util::target_dir().join("release/tokscope");
+    let llamacpp = llamacpp_available();
     let mut rows = Vec::new();
     for threads in THREADS {
         let t = threads.to_string();
         banner(&format!("bench: tokscope, {threads} thread(s)"));
-        let ours = measure(cmd(&bin).args(["bench", "--threads", &t]))?;
-        let theirs = if script.is_file() {
+        let ours = measure(
+            cmd(&bin)
+                .args(["bench", "--threads", &t, "--model"])
+                .arg(&model),
+        )?;
+        let theirs = if llamacpp {
             banner(&format!("bench: llama.cpp, {threads} thread(s)"));
-            Some(measure(
-                cmd("python3").arg(&script).args(["--threads", &t]),
-            )?)
+            let mut c = cmd("python3");
+            c.arg(LLAMACPP_SCRIPT)
+                .args(["--threads", &t, "--model"])
+                .arg(&model);
+            Some(measure(&mut c)?)
         } else {
             None
         };
         rows.push((threads, ours, theirs));
     }
-    if !script.is_file() {
-        println!("xtask: {LLAMACPP_SCRIPT} is missing; llama.cpp columns are empty");
-    }
     println!("\n{}", table(&rows));
     Ok(())
+}
+
+/// Whether the llama.cpp side can run; says why not otherwise (it is optional).
+fn llamacpp_available() -> bool {
+    if !util::root().join(LLAMACPP_SCRIPT).is_file() {
+        println!("xtask: {LLAMACPP_SCRIPT} is missing; the llama.cpp columns stay empty");
+        return false;
+    }
+    if util::output(cmd("python3").args(["-c", "import llama_cpp, numpy"])).is_none() {
+        println!(
+            "xtask: llama-cpp-python is not installed (pip install llama-cpp-python==0.3.36 numpy); \
+             the llama.cpp columns stay empty"
+        );
+        return false;
+    }
+    true
 }
 
 /// Runs one benchmark command, echoes its output and parses the JSON object it prints.

