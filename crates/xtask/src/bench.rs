@@ -98,11 +98,11 @@ fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
 }
 
-/// The comparison as a fixed-width text table, one row per thread count.
+/// The comparison as a fixed-width text table, one row per thread count (speeds in tokens/s).
 pub fn table(rows: &[(u32, Speed, Option<Speed>)]) -> String {
     let mut s = format!(
         "{:>7} | {:>14} {:>14} | {:>14} {:>14} | {:>12}\n",
-        "threads", "decode tok/s", "llama.cpp", "prefill tok/s", "llama.cpp", "our RSS MB"
+        "threads", "decode ours", "decode llama", "prefill ours", "prefill llama", "RSS MB ours"
     );
     s.push_str(&"-".repeat(s.len() - 1));
     s.push('\n');

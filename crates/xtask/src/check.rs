@@ -76,7 +76,8 @@ fn web_check() -> Result<()> {
 /// Serves web/dist with the xtask server on a free port and drives it with headless Chromium.
 fn e2e() -> Result<()> {
     setup::apt_package(CHROMIUM, CHROMIUM)?;
-    let chromium = util::output(cmd("which").arg(CHROMIUM)).context("chromium is not on PATH")?;
+    let chromium =
+        util::find_on_path(CHROMIUM).context("chromium is not on PATH after installing it")?;
     let addr = serve::start(0, Roots::project())?;
     let out_dir = util::target_dir().join("e2e");
     std::fs::create_dir_all(&out_dir)?;
@@ -84,7 +85,7 @@ fn e2e() -> Result<()> {
         .arg("--test")
         .arg(util::e2e_dir())
         .env("E2E_BASE_URL", format!("http://{addr}/"))
-        .env("E2E_CHROMIUM", chromium.trim())
+        .env("E2E_CHROMIUM", &chromium)
         .env("E2E_OUT", &out_dir)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .status()

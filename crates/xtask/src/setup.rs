@@ -260,7 +260,7 @@ pub fn npm_install(dir: &Path) -> Result<()> {
 pub fn apt_package(probe: &str, package: &str) -> Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static UPDATED: AtomicBool = AtomicBool::new(false);
-    if util::on_path(probe) {
+    if util::find_on_path(probe).is_some() {
         return Ok(());
     }
     banner(&format!("setup: installing {package} with apt"));

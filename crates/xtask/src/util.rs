@@ -78,11 +78,12 @@ fn describe(c: &Command) -> String {
     s
 }
 
-/// Whether an executable is on PATH.
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
+/// The full path of an executable found on PATH, like `which`.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Prints a stage banner so long logs show where each stage starts.
