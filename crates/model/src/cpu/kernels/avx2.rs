@@ -536,3 +536,304 @@ pub unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exact path: f32 activations, each weight block of 32 values dequantized in registers into four
+// vectors of eight f32 and multiplied-accumulated with FMA. Q4_0 and Q8_0 weights are bit-equal to
+// `blocks::dequantize_row`'s (an exact integer times `d`, one rounding); Q4_1's `d·q + m` is one
+// FMA, within half an ulp of the reference's two roundings. Float formats are widened exactly.
+
+/// A weight format read in groups of 32 values (one quant block, or 32 floats).
+trait Dequant {
+    /// 32 values of the format.
+    type W: bytemuck::Pod;
+    /// The block's values in element order.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C must be available.
+    unsafe fn dequant(w: &Self::W) -> [__m256; 4];
+}
+
+/// Eight bytes (the low half of `b`) widened to f32: zero-extended, or sign-extended if `SIGNED`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bytes_to_f32<const SIGNED: bool>(b: __m128i) -> __m256 {
+    let i = if SIGNED {
+        _mm256_cvtepi8_epi32(b)
+    } else {
+        _mm256_cvtepu8_epi32(b)
+    };
+    _mm256_cvtepi32_ps(i)
+}
+
+/// 16 bytes of packed nibbles → the 32 nibbles as f32, element order (low nibbles first),
+/// each minus `bias` (exact integer arithmetic before the conversion).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn nibbles_to_f32<const SIGNED: bool>(qs: &[u8; 16], bias: i8) -> [__m256; 4] {
+    // SAFETY: 16 readable bytes; unaligned load.
+    let raw = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
+    let mask = _mm_set1_epi8(0x0f);
+    let b = _mm_set1_epi8(bias);
+    let lo = _mm_sub_epi8(_mm_and_si128(raw, mask), b);
+    let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), b);
+    [
+        bytes_to_f32::<SIGNED>(lo),
+        bytes_to_f32::<SIGNED>(_mm_unpackhi_epi64(lo, lo)),
+        bytes_to_f32::<SIGNED>(hi),
+        bytes_to_f32::<SIGNED>(_mm_unpackhi_epi64(hi, hi)),
+    ]
+}
+
+/// f16 bits broadcast to eight f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_splat(bits: [u8; 2]) -> __m256 {
+    _mm256_broadcastss_ps(f16_one(bits))
+}
+
+impl Dequant for Q4_0 {
+    type W = BlockQ4_0;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &BlockQ4_0) -> [__m256; 4] {
+        let d = f16_splat(w.d);
+        unsafe { nibbles_to_f32::<true>(&w.qs, 8) }.map(|q| _mm256_mul_ps(q, d))
+    }
+}
+
+impl Dequant for Q4_1 {
+    type W = BlockQ4_1;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &BlockQ4_1) -> [__m256; 4] {
+        let (d, m) = (f16_splat(w.d), f16_splat(w.m));
+        unsafe { nibbles_to_f32::<false>(&w.qs, 0) }.map(|q| _mm256_fmadd_ps(q, d, m))
+    }
+}
+
+impl Dequant for Q8_0 {
+    type W = BlockQ8_0;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &BlockQ8_0) -> [__m256; 4] {
+        let d = f16_splat(w.d);
+        // SAFETY: each load reads 8 of the 32 quant bytes.
+        std::array::from_fn(|k| unsafe {
+            let q = _mm_loadl_epi64(w.qs[8 * k..].as_ptr().cast());
+            _mm256_mul_ps(bytes_to_f32::<true>(q), d)
+        })
+    }
+}
+
+/// F16 weights, 32 at a time (F16C conversion, exact).
+struct F16;
+impl Dequant for F16 {
+    type W = [[u8; 2]; 32];
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &[[u8; 2]; 32]) -> [__m256; 4] {
+        // SAFETY: each load reads 16 of the 64 bytes.
+        std::array::from_fn(|k| unsafe {
+            _mm256_cvtph_ps(_mm_loadu_si128(w[8 * k..].as_ptr().cast()))
+        })
+    }
+}
+
+/// BF16 weights, 32 at a time (the top half of an f32: a 16-bit shift, exact).
+struct Bf16;
+impl Dequant for Bf16 {
+    type W = [[u8; 2]; 32];
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &[[u8; 2]; 32]) -> [__m256; 4] {
+        // SAFETY: each load reads 16 of the 64 bytes.
+        std::array::from_fn(|k| unsafe {
+            let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(w[8 * k..].as_ptr().cast()));
+            _mm256_castsi256_ps(_mm256_slli_epi32(h, 16))
+        })
+    }
+}
+
+/// F32 weights, 32 at a time.
+struct F32;
+impl Dequant for F32 {
+    type W = [[u8; 4]; 32];
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dequant(w: &[[u8; 4]; 32]) -> [__m256; 4] {
+        // SAFETY: each load reads 32 of the 128 bytes.
+        std::array::from_fn(|k| unsafe { _mm256_loadu_ps(w[8 * k..].as_ptr().cast()) })
+    }
+}
+
+/// The exact dots of R weight rows (whole groups of 32) with T f32 activation rows (at least as
+/// long): `out[r][t]`. Two accumulators per pair, so that even a 1 × 1 tile keeps two FMA chains.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile_exact<K: Dequant, const R: usize, const T: usize>(
+    w: [&[K::W]; R],
+    a: [&[[f32; QK]]; T],
+) -> [[f32; T]; R] {
+    let nb = w[0].len();
+    assert!(w.iter().all(|w| w.len() == nb) && a.iter().all(|a| a.len() >= nb));
+    let mut acc = [[[_mm256_setzero_ps(); 2]; T]; R];
+    for b in 0..nb {
+        for w in w {
+            // As in `tile`: keeps the weight stream ahead of the hardware prefetcher.
+            let ahead = (&w[b] as *const K::W)
+                .cast::<i8>()
+                .wrapping_add(PREFETCH_BYTES);
+            _mm_prefetch::<_MM_HINT_T0>(ahead);
+        }
+        for r in 0..R {
+            let x = unsafe { K::dequant(&w[r][b]) };
+            for t in 0..T {
+                let ab = &a[t][b];
+                // SAFETY: each load reads 8 of the block's 32 f32.
+                let y: [__m256; 4] =
+                    std::array::from_fn(|k| unsafe { _mm256_loadu_ps(ab[8 * k..].as_ptr()) });
+                let [acc0, acc1] = &mut acc[r][t];
+                *acc0 = _mm256_fmadd_ps(x[0], y[0], *acc0);
+                *acc1 = _mm256_fmadd_ps(x[1], y[1], *acc1);
+                *acc0 = _mm256_fmadd_ps(x[2], y[2], *acc0);
+                *acc1 = _mm256_fmadd_ps(x[3], y[3], *acc1);
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        std::array::from_fn(|t| hsum(_mm256_add_ps(acc[r][t][0], acc[r][t][1])))
+    })
+}
+
+/// A weight row split into its whole groups of 32 and the rest (float formats only).
+fn split_row<K: Dequant>(w: &[u8]) -> (&[K::W], &[u8]) {
+    let whole = w.len() - w.len() % std::mem::size_of::<K::W>();
+    (bytemuck::cast_slice(&w[..whole]), &w[whole..])
+}
+
+/// One weight row dotted exactly with one f32 activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_exact_k<K: Dequant>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    let (wb, w_tail) = split_row::<K>(w);
+    let (ab, a_tail) = a.as_chunks::<QK>();
+    assert_eq!(wb.len(), ab.len(), "rows of different lengths");
+    let s = unsafe { tile_exact::<K, 1, 1>([wb], [ab])[0][0] };
+    if w_tail.is_empty() {
+        s
+    } else {
+        s + super::dot_exact_scalar(ty, w_tail, a_tail)
+    }
+}
+
+/// `super::matmul_exact` for one format: 4-row tiles when `n == 1`, 4-token tiles otherwise;
+/// the float formats' partial last group (rows not a multiple of 32 long) by the scalar code.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn matmul_exact_k<K: Dequant>(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    let n = acts.n;
+    let row_bytes = rows.len() / (out.len() / n);
+    if !row_bytes.is_multiple_of(std::mem::size_of::<K::W>()) {
+        // Rows with a partial group: rare (no llama weight is such), one dot at a time.
+        for (w, out_r) in rows.chunks_exact(row_bytes).zip(out.chunks_exact_mut(n)) {
+            for (t, o) in out_r.iter_mut().enumerate() {
+                *o = unsafe { dot_exact_k::<K>(ty, w, acts.row_f32(t)) };
+            }
+        }
+        return;
+    }
+    let w_rows: Vec<&[K::W]> = rows
+        .chunks_exact(row_bytes)
+        .map(bytemuck::cast_slice)
+        .collect();
+    let a_rows: Vec<&[[f32; QK]]> = (0..n).map(|t| acts.row_f32(t).as_chunks().0).collect();
+    if n == 1 {
+        let a = a_rows[0];
+        let mut w_quads = w_rows.chunks_exact(4);
+        let mut out_quads = out.chunks_exact_mut(4);
+        for (w, o) in (&mut w_quads).zip(&mut out_quads) {
+            let d = unsafe { tile_exact::<K, 4, 1>([w[0], w[1], w[2], w[3]], [a]) };
+            for (o, d) in o.iter_mut().zip(d) {
+                *o = d[0];
+            }
+        }
+        for (w, o) in w_quads.remainder().iter().zip(out_quads.into_remainder()) {
+            *o = unsafe { tile_exact::<K, 1, 1>([w], [a])[0][0] };
+        }
+        return;
+    }
+    for (w, out_r) in w_rows.iter().zip(out.chunks_exact_mut(n)) {
+        let mut t = 0;
+        while t < n {
+            let a = &a_rows[t..];
+            let o = &mut out_r[t..];
+            t += match n - t {
+                1 => {
+                    o[0] = unsafe { tile_exact::<K, 1, 1>([w], [a[0]])[0][0] };
+                    1
+                }
+                2 => {
+                    let d = unsafe { tile_exact::<K, 1, 2>([w], [a[0], a[1]])[0] };
+                    o[..2].copy_from_slice(&d);
+                    2
+                }
+                3 => {
+                    let d = unsafe { tile_exact::<K, 1, 3>([w], [a[0], a[1], a[2]])[0] };
+                    o[..3].copy_from_slice(&d);
+                    3
+                }
+                _ => {
+                    let d = unsafe { tile_exact::<K, 1, 4>([w], [a[0], a[1], a[2], a[3]])[0] };
+                    o[..4].copy_from_slice(&d);
+                    4
+                }
+            };
+        }
+    }
+}
+
+/// One weight row of type `ty` dotted exactly with one f32 activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    unsafe {
+        match ty {
+            GgmlType::Q4_0 => dot_exact_k::<Q4_0>(ty, w, a),
+            GgmlType::Q4_1 => dot_exact_k::<Q4_1>(ty, w, a),
+            GgmlType::Q8_0 => dot_exact_k::<Q8_0>(ty, w, a),
+            GgmlType::F16 => dot_exact_k::<F16>(ty, w, a),
+            GgmlType::BF16 => dot_exact_k::<Bf16>(ty, w, a),
+            GgmlType::F32 => dot_exact_k::<F32>(ty, w, a),
+            _ => super::dot_exact_scalar(ty, w, a),
+        }
+    }
+}
+
+/// `super::matmul_exact` with these kernels.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    unsafe {
+        match ty {
+            GgmlType::Q4_0 => matmul_exact_k::<Q4_0>(ty, rows, acts, out),
+            GgmlType::Q4_1 => matmul_exact_k::<Q4_1>(ty, rows, acts, out),
+            GgmlType::Q8_0 => matmul_exact_k::<Q8_0>(ty, rows, acts, out),
+            GgmlType::F16 => matmul_exact_k::<F16>(ty, rows, acts, out),
+            GgmlType::BF16 => matmul_exact_k::<Bf16>(ty, rows, acts, out),
+            GgmlType::F32 => matmul_exact_k::<F32>(ty, rows, acts, out),
+            _ => super::matmul_scalar(ty, rows, acts, out),
+        }
+    }
+}

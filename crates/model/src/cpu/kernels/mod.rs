@@ -1,13 +1,21 @@
-//! Quantized matrix products straight from the GGUF blocks, as llama.cpp's CPU backend does them:
-//! activations are quantized to the weight type's dot format (Q8_0, Q8_1, F16, ...) once, then every
-//! weight row is dotted with them without ever expanding the weights to f32.
+//! Matrix products straight from the GGUF blocks, never expanding a weight tensor to f32 in memory.
+//! Two paths, chosen by the activations' type ([`QuantActs`]):
+//!
+//! - exact (f32 activations, [`QuantActs::set_f32`]): each weight block is dequantized in registers
+//!   (`d·q`, `d·(q−8)`, `d·q + m`, or the float value) and multiplied with the f32 activations,
+//!   summed in f32: llama.cpp's f32 arithmetic on the file's dequantized weights, up to the order
+//!   of the sum. The default of the CPU backend.
+//! - fast (8-bit activations, [`QuantActs::quantize`]), as llama.cpp's CPU backend does it:
+//!   activations are quantized to the weight type's dot format (Q8_0, Q8_1, F16, ...) once, then
+//!   integer dot products per block. On small models this rounding moves log-probabilities by up
+//!   to ~1 nat against any other implementation.
 //!
 //! The scalar path (tokscope-gguf's reference dot products) is always compiled; SIMD paths are
 //! picked at run time natively (AVX2+FMA+F16C, detected once) and at compile time under wasm
 //! (simd128). One file per architecture: `avx2.rs`, `simd128.rs`.
 
 use tokscope_gguf::GgmlType;
-use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -67,15 +75,19 @@ pub fn isa() -> Isa {
     }
 }
 
-/// `n` activation rows of `cols` values, quantized to the format a weight type is dotted with.
+/// `n` activation rows of `cols` values, either quantized to the format a weight type is dotted
+/// with ([`QuantActs::quantize`], llama.cpp's fast path) or kept in f32 ([`QuantActs::set_f32`],
+/// the exact path: every weight type is then dequantized block by block in registers).
 #[derive(Clone, Debug, Default)]
 pub struct QuantActs {
-    /// The dot format (see [`blocks::vec_dot_type`]), not the weight type.
+    /// The dot format (see [`blocks::vec_dot_type`]), not the weight type; F32 after `set_f32`.
     pub ty: Option<GgmlType>,
     pub n: usize,
     pub cols: usize,
-    /// `n` rows of `row_bytes()` bytes each (F32 rows are little-endian f32 bytes).
-    pub data: Vec<u8>,
+    /// Quantized rows, `row_bytes()` bytes each (unused when `ty` is F32).
+    data: Vec<u8>,
+    /// F32 rows, `cols` values each (used only when `ty` is F32), aligned for vector loads.
+    f32s: Vec<f32>,
 }
 
 impl QuantActs {
@@ -86,16 +98,30 @@ impl QuantActs {
             .unwrap_or(0) as usize
     }
 
-    /// The quantized row `t`.
+    /// The quantized row `t` (little-endian f32 bytes when `ty` is F32).
     pub fn row(&self, t: usize) -> &[u8] {
+        if self.ty == Some(GgmlType::F32) {
+            return bytemuck::cast_slice(self.row_f32(t));
+        }
         let rb = self.row_bytes();
         &self.data[t * rb..(t + 1) * rb]
     }
 
+    /// The f32 row `t`; empty unless `ty` is F32.
+    pub fn row_f32(&self, t: usize) -> &[f32] {
+        if self.ty != Some(GgmlType::F32) {
+            return &[];
+        }
+        &self.f32s[t * self.cols..(t + 1) * self.cols]
+    }
+
     /// Quantizes `x` (`n` rows of `cols`) for dotting with weights of type `weight`, reusing the buffer.
     pub fn quantize(&mut self, x: &[f32], n: usize, cols: usize, weight: GgmlType) {
-        assert_eq!(x.len(), n * cols, "activation shape");
         let ty = blocks::vec_dot_type(weight).expect("weight type checked at load");
+        if ty == GgmlType::F32 {
+            return self.set_f32(x, n, cols);
+        }
+        assert_eq!(x.len(), n * cols, "activation shape");
         self.ty = Some(ty);
         self.n = n;
         self.cols = cols;
@@ -104,6 +130,17 @@ impl QuantActs {
         for (src, dst) in x.chunks_exact(cols).zip(self.data.chunks_exact_mut(rb)) {
             quantize_row(ty, src, dst);
         }
+    }
+
+    /// Keeps `x` (`n` rows of `cols`) in f32, reusing the buffer: [`matmul`] then takes the exact
+    /// path for every weight type (f32 products of the dequantized weights, f32 sums).
+    pub fn set_f32(&mut self, x: &[f32], n: usize, cols: usize) {
+        assert_eq!(x.len(), n * cols, "activation shape");
+        self.ty = Some(GgmlType::F32);
+        self.n = n;
+        self.cols = cols;
+        self.f32s.clear();
+        self.f32s.extend_from_slice(x);
     }
 }
 
@@ -146,9 +183,15 @@ pub fn quantize_row_scalar(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
 /// (`out.len() / acts.n` rows of type `ty` with `acts.cols` columns, row-major blocks), with the
 /// fastest kernels of this machine ([`isa`]).
 ///
+/// F32 activations ([`QuantActs::set_f32`]) take the exact kernels (`dot_exact`) for every
+/// weight type; quantized ones the integer dot products of their format.
+///
 /// # Panics
 /// If `acts.n == 0` or the shapes disagree (a caller bug).
 pub fn matmul(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    if acts.ty == Some(GgmlType::F32) {
+        return matmul_exact(ty, rows, acts, out);
+    }
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: isa() checked AVX2, FMA and F16C.
@@ -173,15 +216,74 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8]) -> f32 {
 
 /// [`matmul`] by the reference code, row by row (the oracle of the SIMD paths).
 pub fn matmul_scalar(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    let exact = acts.ty == Some(GgmlType::F32);
     let n = acts.n;
     let n_rows = out.len() / n;
     let rb = rows.len() / n_rows;
     for (r, out_r) in out.chunks_exact_mut(n).enumerate() {
         let w = &rows[r * rb..(r + 1) * rb];
         for (t, o) in out_r.iter_mut().enumerate() {
-            *o = dot_scalar(ty, w, acts.row(t));
+            *o = if exact {
+                dot_exact_scalar(ty, w, acts.row_f32(t))
+            } else {
+                dot_scalar(ty, w, acts.row(t))
+            };
         }
     }
+}
+
+/// [`matmul`] with f32 activations, by the fastest exact kernels of this machine.
+fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() checked AVX2, FMA and F16C.
+        Isa::Avx2 => unsafe { avx2::matmul_exact(ty, rows, acts, out) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => simd128::matmul_exact(ty, rows, acts, out),
+        _ => matmul_scalar(ty, rows, acts, out),
+    }
+}
+
+/// One weight row of type `ty` dotted with one f32 activation row, by the fastest exact kernel of
+/// this machine: `Σ w_i·a_i` of the dequantized weights, summed in f32.
+pub fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() checked AVX2, FMA and F16C.
+        Isa::Avx2 => unsafe { avx2::dot_exact(ty, w, a) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => simd128::dot_exact(ty, w, a),
+        _ => dot_exact_scalar(ty, w, a),
+    }
+}
+
+/// The reference of [`dot_exact`]: each block of 32 weights dequantized by
+/// [`blocks::dequantize_row`] (`d·q` for Q8_0, `d·(q−8)` for Q4_0, `d·q + m` for Q4_1, the value
+/// for F16/BF16/F32), then `s += w_i·a_i` in element order, in f32.
+///
+/// # Panics
+/// If `w` is not the encoding of `a.len()` values of type `ty` (a caller bug).
+pub fn dot_exact_scalar(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    let Some(chunk_bytes) = ty.bytes_for(QK as u64).filter(|&b| b > 0) else {
+        unreachable!("weight type {ty} is refused at load")
+    };
+    assert_eq!(
+        ty.bytes_for(a.len() as u64),
+        Some(w.len() as u64),
+        "weight row of {ty} does not hold {} values",
+        a.len()
+    );
+    let mut buf = [0.0f32; QK];
+    let mut s = 0.0f32;
+    // Float rows may end in a partial chunk; block rows never do (bytes_for checked it).
+    for (wc, ac) in w.chunks(chunk_bytes as usize).zip(a.chunks(QK)) {
+        let wf = &mut buf[..ac.len()];
+        blocks::dequantize_row(ty, wc, wf).expect("weight type checked at load");
+        for (x, y) in wf.iter().zip(ac) {
+            s += x * y;
+        }
+    }
+    s
 }
 
 /// One weight row dotted with one quantized activation row, by the reference code.

@@ -242,10 +242,18 @@ fn matmul_equals_row_by_row_dots() {
                 for r in 0..n_rows {
                     let wr = &w[r * row_bytes..(r + 1) * row_bytes];
                     for t in 0..n {
-                        // Same kernel, same order of operations: bit-equal to the single dot.
+                        // Same kernel, same order of operations: bit-equal to the single dot
+                        // (F32 weights have F32 activations, which take the exact kernels).
                         let o = out[r * n + t];
-                        assert_eq!(o, dot(ty, wr, acts.row(t)), "{ty} r {r} t {t} n {n}");
-                        assert_eq!(scalar[r * n + t], dot_scalar(ty, wr, acts.row(t)));
+                        let (single, reference) = if ty == GgmlType::F32 {
+                            let a = acts.row_f32(t);
+                            (dot_exact(ty, wr, a), dot_exact_scalar(ty, wr, a))
+                        } else {
+                            let a = acts.row(t);
+                            (dot(ty, wr, a), dot_scalar(ty, wr, a))
+                        };
+                        assert_eq!(o, single, "{ty} r {r} t {t} n {n}");
+                        assert_eq!(scalar[r * n + t], reference);
                         assert_close(ty, wr, &acts, t, o, "matmul");
                     }
                 }
@@ -273,4 +281,226 @@ fn quantized_dot_tracks_the_f32_dot() {
         let got = dot(ty, &wq, acts.row(0)) as f64;
         assert!((got - exact).abs() <= tol * exact, "{ty}: {got} vs {exact}");
     }
+}
+
+// ---- Exact path (f32 activations) ----
+//
+// Both the scalar reference and the SIMD kernels compute `Σ w_i·a_i` of the dequantized weights
+// with f32 products and f32 sums, in different orders (SIMD: 16 lanes, FMA, then a tree). Each is
+// within `γ_n · Σ|w_i·a_i|` of the exact sum of those values (the classic dot-product bound,
+// `γ_n ≈ n·ε/2`, n = `cols` products), so the checks use `(cols + 8) · ε · mag` against an f64
+// dot, and twice that between SIMD and scalar. AVX2 computes Q4_1's `d·q + m` with one FMA,
+// within half an ulp of the reference's two roundings: one more `ε/2 · mag`, inside the `+ 8`.
+// Products that underflow lose up to 2^-149 each whatever their size: `cols · 2^-149` is added.
+
+/// The weight row's values as `blocks::dequantize_row` decodes them.
+fn dequantized(ty: GgmlType, w: &[u8], cols: usize) -> Vec<f32> {
+    let mut wf = vec![0.0; cols];
+    blocks::dequantize_row(ty, w, &mut wf).unwrap();
+    wf
+}
+
+/// The f64 dot of the dequantized weights with `a`, and `Σ|w_i·a_i|`.
+fn exact_dot(ty: GgmlType, w: &[u8], a: &[f32]) -> (f64, f64) {
+    let wf = dequantized(ty, w, a.len());
+    let dot = wf.iter().zip(a).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let mag = wf
+        .iter()
+        .zip(a)
+        .map(|(&x, &y)| (x as f64 * y as f64).abs())
+        .sum();
+    (dot, mag)
+}
+
+/// The rounding bound of one f32 evaluation of a `cols`-term dot of magnitude `mag`.
+fn exact_bound(cols: usize, mag: f64) -> f64 {
+    (cols + 8) as f64 * f32::EPSILON as f64 * mag + cols as f64 * 2f64.powi(-149)
+}
+
+fn assert_exact(ty: GgmlType, w: &[u8], a: &[f32], got: f32, what: &str) {
+    let cols = a.len();
+    let (want, mag) = exact_dot(ty, w, a);
+    let bound = exact_bound(cols, mag);
+    let scalar = dot_exact_scalar(ty, w, a);
+    assert!(got.is_finite(), "{what}: {ty} cols {cols}: got {got}");
+    assert!(
+        (scalar as f64 - want).abs() <= bound,
+        "{what}: {ty} cols {cols}: scalar {scalar}, f64 {want}, bound {bound}"
+    );
+    assert!(
+        (got as f64 - want).abs() <= bound,
+        "{what}: {ty} cols {cols}: got {got}, f64 {want}, bound {bound}"
+    );
+    assert!(
+        ((got - scalar) as f64).abs() <= 2.0 * bound,
+        "{what}: {ty} cols {cols}: got {got}, scalar {scalar}, bound {}",
+        2.0 * bound
+    );
+}
+
+/// Exact-path inputs: the quantized-path cases plus activation extremes the 8-bit path cannot
+/// carry (huge and subnormal values).
+fn exact_cases(rng: &mut Rng, cols: usize) -> Vec<(&'static str, Vec<f32>, Vec<f32>)> {
+    let mut v = cases(rng, cols);
+    v.push(("huge acts", rng.vec(cols, 1.0), rng.vec(cols, 1e30)));
+    v.push(("subnormal acts", rng.vec(cols, 1.0), rng.vec(cols, 1e-39)));
+    // Q4_1 weights around zero: `d·q + m` cancels (m ≈ -7.5·d).
+    v.push((
+        "cancelling",
+        (0..cols).map(|i| (i % 16) as f32 - 7.5).collect(),
+        rng.vec(cols, 1.0),
+    ));
+    v
+}
+
+#[test]
+fn scalar_exact_dot_dequantizes_like_the_reader() {
+    // One nonzero activation picks one dequantized weight: the reference must return it exactly.
+    let mut rng = Rng(7);
+    for ty in WEIGHT_TYPES {
+        let cols = 3 * QK;
+        let w = quantize_weights(ty, &rng.vec(cols, 2.0));
+        let wf = dequantized(ty, &w, cols);
+        for i in [0, 1, 15, 16, 17, 31, 32, 63, 95] {
+            let mut a = vec![0.0; cols];
+            a[i] = 1.0;
+            assert_eq!(dot_exact_scalar(ty, &w, &a), wf[i], "{ty} element {i}");
+            assert_eq!(
+                dot_exact(ty, &w, &a),
+                wf[i],
+                "{ty} element {i} ({})",
+                isa().name()
+            );
+        }
+    }
+}
+
+#[test]
+fn exact_dots_match_f64() {
+    let mut rng = Rng(8);
+    for ty in WEIGHT_TYPES {
+        for nb in LENGTHS {
+            let cols = nb * QK;
+            for (what, w, a) in exact_cases(&mut rng, cols) {
+                let w = quantize_weights(ty, &w);
+                assert_exact(ty, &w, &a, dot_exact(ty, &w, &a), what);
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_float_dots_handle_tails() {
+    let mut rng = Rng(9);
+    for ty in [GgmlType::F16, GgmlType::BF16, GgmlType::F32] {
+        for cols in [1, 7, 8, 9, 31, 33, 63, 100] {
+            let w = quantize_weights(ty, &rng.vec(cols, 1.0));
+            let a = rng.vec(cols, 1.0);
+            assert_exact(ty, &w, &a, dot_exact(ty, &w, &a), "tail");
+        }
+    }
+}
+
+#[test]
+fn exact_dots_propagate_nan_and_inf() {
+    let cols = 2 * QK;
+    for ty in WEIGHT_TYPES {
+        let w = quantize_weights(ty, &vec![0.5; cols]);
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut a = vec![1.0; cols];
+            a[QK + 3] = bad;
+            let (got, scalar) = (dot_exact(ty, &w, &a), dot_exact_scalar(ty, &w, &a));
+            assert!(
+                !got.is_finite() && !scalar.is_finite(),
+                "{ty}: {got} {scalar}"
+            );
+        }
+    }
+}
+
+#[test]
+fn exact_matmul_equals_row_by_row_dots() {
+    let mut rng = Rng(10);
+    for cols in [18 * QK, 48 * QK] {
+        for ty in WEIGHT_TYPES {
+            for n_rows in [1, 3, 4, 5, 9] {
+                let w = quantize_weights(ty, &rng.vec(n_rows * cols, 1.0));
+                let row_bytes = w.len() / n_rows;
+                for n in 1..=5 {
+                    let x = rng.vec(n * cols, 2.0);
+                    let mut acts = QuantActs::default();
+                    acts.set_f32(&x, n, cols);
+                    assert_eq!(acts.ty, Some(GgmlType::F32));
+                    let mut out = vec![f32::NAN; n_rows * n];
+                    matmul(ty, &w, &acts, &mut out);
+                    let mut scalar = vec![f32::NAN; n_rows * n];
+                    matmul_scalar(ty, &w, &acts, &mut scalar);
+                    for r in 0..n_rows {
+                        let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+                        for t in 0..n {
+                            let a = &x[t * cols..(t + 1) * cols];
+                            assert_eq!(acts.row_f32(t), a);
+                            // Same kernel, same order of operations: bit-equal to the single dot.
+                            let o = out[r * n + t];
+                            assert_eq!(o, dot_exact(ty, wr, a), "{ty} r {r} t {t} n {n}");
+                            assert_eq!(scalar[r * n + t], dot_exact_scalar(ty, wr, a));
+                            assert_exact(ty, wr, a, o, "matmul");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_matmul_handles_float_rows_with_partial_groups() {
+    let mut rng = Rng(11);
+    let cols = 40;
+    for ty in [GgmlType::F16, GgmlType::BF16, GgmlType::F32] {
+        let w = quantize_weights(ty, &rng.vec(5 * cols, 1.0));
+        for n in [1, 2, 5] {
+            let x = rng.vec(n * cols, 1.0);
+            let mut acts = QuantActs::default();
+            acts.set_f32(&x, n, cols);
+            let mut out = vec![f32::NAN; 5 * n];
+            matmul(ty, &w, &acts, &mut out);
+            let rb = w.len() / 5;
+            for r in 0..5 {
+                for t in 0..n {
+                    let a = &x[t * cols..(t + 1) * cols];
+                    assert_exact(ty, &w[r * rb..(r + 1) * rb], a, out[r * n + t], "partial");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_path_is_closer_to_f32_than_the_q8_path() {
+    // The reason the exact path exists: on a 1536-wide dot the 8-bit activations alone move the
+    // result by far more than f32 rounding does.
+    let mut rng = Rng(12);
+    let cols = 48 * QK;
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+        let w = quantize_weights(ty, &rng.vec(cols, 1.0));
+        let a = rng.vec(cols, 1.0);
+        let (want, _) = exact_dot(ty, &w, &a);
+        let exact_err = (dot_exact(ty, &w, &a) as f64 - want).abs();
+        let q8_err = (dot(ty, &w, acts_of(&a, 1, ty).row(0)) as f64 - want).abs();
+        assert!(
+            exact_err * 100.0 < q8_err,
+            "{ty}: exact {exact_err}, q8 {q8_err}"
+        );
+    }
+}
+
+#[test]
+fn quantize_for_f32_weights_keeps_f32_rows() {
+    let x: Vec<f32> = (0..64).map(|i| i as f32 * 0.25 - 3.0).collect();
+    let acts = acts_of(&x, 2, GgmlType::F32);
+    assert_eq!(acts.ty, Some(GgmlType::F32));
+    assert_eq!(acts.row_f32(1), &x[32..]);
+    assert_eq!(acts.row(1), bytemuck::cast_slice::<f32, u8>(&x[32..]));
+    assert_eq!(acts.row_bytes(), 128);
 }
