@@ -1,6 +1,9 @@
 //! Matmul kernels on SmolLM2-135M's shapes (width 576, ffn 1536, k/v 192, vocab 49152; Q4_1 layers,
 //! a Q8_0 tied LM head), single-threaded, throughput in weight bytes read.
 //!
+//! Every case runs on both paths: `q8` (activations quantized to Q8_0/Q8_1, integer dots) and
+//! `f32` (the exact path: f32 activations, weight blocks dequantized in registers).
+//!
 //! Besides criterion's per-shape numbers (each matrix stays warm in cache between iterations),
 //! `model decode` runs one token through 30 distinct layers' worth of weights plus the LM head
 //! (~98 MB, as a real decode step streams them), and a closing summary prints the implied
@@ -107,9 +110,33 @@ fn weights(m: &Matrix, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn acts(m: &Matrix, n: usize) -> QuantActs {
+/// The two ways activations meet the weights.
+#[derive(Clone, Copy)]
+enum Path {
+    /// Quantized to the weight's 8-bit dot format (llama.cpp's CPU arithmetic).
+    Q8,
+    /// Kept in f32, weights dequantized in registers (the exact path).
+    F32,
+}
+
+impl Path {
+    const BOTH: [Path; 2] = [Path::Q8, Path::F32];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Q8 => "q8",
+            Path::F32 => "f32",
+        }
+    }
+}
+
+fn acts(m: &Matrix, n: usize, path: Path) -> QuantActs {
     let mut a = QuantActs::default();
-    a.quantize(&values(n * m.cols, 7), n, m.cols, m.ty);
+    let x = values(n * m.cols, 7);
+    match path {
+        Path::Q8 => a.quantize(&x, n, m.cols, m.ty),
+        Path::F32 => a.set_f32(&x, n, m.cols),
+    }
     a
 }
 
@@ -169,6 +196,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     let shapes = [
         (&LAYER[0], 1),
+        (&LAYER[1], 1),
         (&LAYER[4], 1),
         (&LAYER[6], 1),
         (&HEAD, 1),
@@ -176,84 +204,117 @@ fn bench(c: &mut Criterion) {
     ];
     for (m, n) in shapes {
         let w = weights(m, 1);
-        let a = acts(m, n);
         let mut out = vec![0.0; m.rows * n];
         g.throughput(Throughput::Bytes(w.len() as u64));
-        g.bench_function(format!("{} {:?} n={n}", m.name, m.ty), |b| {
-            b.iter(|| kernels::matmul(m.ty, black_box(&w), black_box(&a), &mut out))
-        });
+        for path in Path::BOTH {
+            let a = acts(m, n, path);
+            g.bench_function(
+                format!("{} {:?} n={n} {}", m.name, m.ty, path.name()),
+                |b| b.iter(|| kernels::matmul(m.ty, black_box(&w), black_box(&a), &mut out)),
+            );
+        }
     }
     let m = &LAYER[0];
-    let (w, a, mut out) = (weights(m, 1), acts(m, 1), vec![0.0; m.rows]);
-    g.bench_function(format!("{} {:?} n=1 scalar", m.name, m.ty), |b| {
-        b.iter(|| kernels::matmul_scalar(m.ty, black_box(&w), black_box(&a), &mut out))
-    });
+    let (w, mut out) = (weights(m, 1), vec![0.0; m.rows]);
+    for path in Path::BOTH {
+        let a = acts(m, 1, path);
+        g.bench_function(
+            format!("{} {:?} n=1 {} scalar", m.name, m.ty, path.name()),
+            |b| b.iter(|| kernels::matmul_scalar(m.ty, black_box(&w), black_box(&a), &mut out)),
+        );
+    }
     g.finish();
 
     let model = Model::new();
     let mut g = c.benchmark_group(format!("model {isa}"));
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Bytes(model.bytes() as u64));
-    let (aw, af, ah) = (acts(&LAYER[0], 1), acts(&LAYER[6], 1), acts(&HEAD, 1));
     let mut out = vec![0.0; VOCAB];
-    g.bench_function("decode (30 layers + head, n=1)", |b| {
-        b.iter(|| model.step(&aw, &af, &ah, &mut out))
-    });
+    for path in Path::BOTH {
+        let (aw, af, ah) = (
+            acts(&LAYER[0], 1, path),
+            acts(&LAYER[6], 1, path),
+            acts(&HEAD, 1, path),
+        );
+        g.bench_function(
+            format!("decode (30 layers + head, n=1) {}", path.name()),
+            |b| b.iter(|| model.step(&aw, &af, &ah, &mut out)),
+        );
+    }
     g.finish();
 }
 
-/// Implied per-token times from per-matrix medians, the measured whole-model step, and memcpy.
+/// Implied per-token times from per-matrix medians, the measured whole-model step, and memcpy,
+/// for both paths side by side.
 fn summary() {
     let budget = Duration::from_millis(300);
     println!("\n== summary ({}, 1 thread) ==", kernels::isa().name());
-    let mut layer_s = 0.0;
-    for m in LAYER.iter() {
-        let (w, a, mut out) = (weights(m, 1), acts(m, 1), vec![0.0; m.rows]);
-        let s = median_secs(budget, || kernels::matmul(m.ty, &w, &a, &mut out));
-        println!(
-            "{:>18}: {:8.2} µs  {:6.2} GB/s",
-            m.name,
-            s * 1e6,
-            w.len() as f64 / s / 1e9
-        );
-        layer_s += s;
+    println!("{:>18}  {:>22}  {:>22}", "", "q8", "f32 (exact)");
+    let mut layer_s = [0.0; 2];
+    let mut head_s = [0.0; 2];
+    for (i, m) in LAYER.iter().chain([&HEAD]).enumerate() {
+        let (w, mut out) = (weights(m, 1), vec![0.0; m.rows]);
+        let mut line = format!("{:>18}:", m.name);
+        for (p, path) in Path::BOTH.into_iter().enumerate() {
+            let a = acts(m, 1, path);
+            let s = median_secs(budget, || kernels::matmul(m.ty, &w, &a, &mut out));
+            line += &format!("  {:8.2} µs {:6.2} GB/s", s * 1e6, w.len() as f64 / s / 1e9);
+            if i < LAYER.len() {
+                layer_s[p] += s;
+            } else {
+                head_s[p] = s;
+            }
+        }
+        println!("{line}");
     }
-    let (w, a, mut out) = (weights(&HEAD, 1), acts(&HEAD, 1), vec![0.0; VOCAB]);
-    let head_s = median_secs(budget, || kernels::matmul(HEAD.ty, &w, &a, &mut out));
-    println!(
-        "{:>18}: {:8.2} µs  {:6.2} GB/s",
-        HEAD.name,
-        head_s * 1e6,
-        w.len() as f64 / head_s / 1e9
-    );
-    println!(
-        "implied decode (warm per matrix): {:.2} ms/token = layer {:.1} µs × {LAYERS} + head {:.1} µs",
-        (layer_s * LAYERS as f64 + head_s) * 1e3,
-        layer_s * 1e6,
-        head_s * 1e6
-    );
+    for (p, path) in Path::BOTH.into_iter().enumerate() {
+        println!(
+            "{:>3}: implied decode (warm per matrix): {:.2} ms/token = layer {:.1} µs × {LAYERS} + head {:.1} µs",
+            path.name(),
+            (layer_s[p] * LAYERS as f64 + head_s[p]) * 1e3,
+            layer_s[p] * 1e6,
+            head_s[p] * 1e6
+        );
+    }
 
     let model = Model::new();
-    let (aw, af, ah) = (acts(&LAYER[0], 1), acts(&LAYER[6], 1), acts(&HEAD, 1));
     let mut out = vec![0.0; VOCAB * 64];
-    let s = median_secs(Duration::from_secs(2), || {
-        model.step(&aw, &af, &ah, &mut out)
-    });
-    println!(
-        "measured decode step (all {:.1} MB streamed): {:.2} ms/token, {:.2} GB/s",
-        model.bytes() as f64 / 1e6,
-        s * 1e3,
-        model.bytes() as f64 / s / 1e9
-    );
-    let (aw, af, ah) = (acts(&LAYER[0], 64), acts(&LAYER[6], 64), acts(&HEAD, 1));
-    let s = median_secs(Duration::from_secs(2), || {
-        model.step(&aw, &af, &ah, &mut out)
-    });
-    println!(
-        "measured prefill of 64 tokens (head for the last only): {:.2} ms = {:.0} tok/s",
-        s * 1e3,
-        64.0 / s
-    );
+    // Alternate the paths, so that both see the same load of this shared machine.
+    for round in 0..2 {
+        for path in Path::BOTH {
+            let (aw, af, ah) = (
+                acts(&LAYER[0], 1, path),
+                acts(&LAYER[6], 1, path),
+                acts(&HEAD, 1, path),
+            );
+            let s = median_secs(Duration::from_secs(2), || {
+                model.step(&aw, &af, &ah, &mut out)
+            });
+            println!(
+                "{:>3} (round {round}): decode step (all {:.1} MB streamed): {:.2} ms/token, {:.2} GB/s",
+                path.name(),
+                model.bytes() as f64 / 1e6,
+                s * 1e3,
+                model.bytes() as f64 / s / 1e9
+            );
+        }
+    }
+    for path in Path::BOTH {
+        let (aw, af, ah) = (
+            acts(&LAYER[0], 64, path),
+            acts(&LAYER[6], 64, path),
+            acts(&HEAD, 1, path),
+        );
+        let s = median_secs(Duration::from_secs(2), || {
+            model.step(&aw, &af, &ah, &mut out)
+        });
+        println!(
+            "{:>3}: prefill of 64 tokens (head for the last only): {:.2} ms = {:.0} tok/s",
+            path.name(),
+            s * 1e3,
+            64.0 / s
+        );
+    }
 
     for mb in [32usize, 512] {
         let src = vec![1u8; mb << 20];

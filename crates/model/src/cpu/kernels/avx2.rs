@@ -20,7 +20,7 @@ use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK
 use super::QuantActs;
 
 /// How far ahead of the weight block in use `tile` prefetches: 1 to 8 KiB measured alike.
-const PREFETCH_BYTES: usize = 4096;
+pub(super) const PREFETCH_BYTES: usize = 4096;
 
 /// How one weight block format is dotted with its activation block format.
 trait QuantDot {
@@ -61,7 +61,7 @@ fn f16_pair(bytes: [u8; 4]) -> __m128 {
 /// One f16 value (lane 0).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16_one(bits: [u8; 2]) -> __m128 {
+pub(super) fn f16_one(bits: [u8; 2]) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes(bits) as i32))
 }
 
@@ -107,7 +107,7 @@ fn dot_signed(w: Signed, a: __m256i) -> __m256 {
     dot_u8_i8(w.abs, _mm256_sign_epi8(a, w.sign))
 }
 
-struct Q4_0;
+pub(super) struct Q4_0;
 impl QuantDot for Q4_0 {
     type W = BlockQ4_0;
     type A = BlockQ8_0;
@@ -140,7 +140,7 @@ impl QuantDot for Q4_0 {
     }
 }
 
-struct Q4_1;
+pub(super) struct Q4_1;
 impl QuantDot for Q4_1 {
     type W = BlockQ4_1;
     type A = BlockQ8_1;
@@ -168,7 +168,7 @@ impl QuantDot for Q4_1 {
     }
 }
 
-struct Q8_0;
+pub(super) struct Q8_0;
 impl QuantDot for Q8_0 {
     type W = BlockQ8_0;
     type A = BlockQ8_0;
@@ -544,7 +544,7 @@ pub unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
 // FMA, within half an ulp of the reference's two roundings. Float formats are widened exactly.
 
 /// A weight format read in groups of 32 values (one quant block, or 32 floats).
-trait Dequant {
+pub(super) trait Dequant {
     /// 32 values of the format.
     type W: bytemuck::Pod;
     /// The block's values in element order.
@@ -709,8 +709,35 @@ unsafe fn tile_exact<K: Dequant, const R: usize, const T: usize>(
     })
 }
 
+/// Exact tiles of one weight format on one instruction set: `tile_exact` here, the AVX-512 tiles
+/// in `avx512.rs`; the drivers below (`dot_exact_k`, `matmul_exact_k`) serve both.
+pub(super) trait ExactTile {
+    /// 32 weights of the format.
+    type W: bytemuck::Pod;
+    /// The exact dots of R weight rows with T activation rows: `out[r][t]`.
+    ///
+    /// # Safety
+    /// The implementation's instruction set must be available.
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: [&[Self::W]; R],
+        a: [&[[f32; QK]]; T],
+    ) -> [[f32; T]; R];
+}
+
+impl<K: Dequant> ExactTile for K {
+    type W = K::W;
+    #[inline]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: [&[K::W]; R],
+        a: [&[[f32; QK]]; T],
+    ) -> [[f32; T]; R] {
+        // SAFETY: the caller checked AVX2, FMA and F16C.
+        unsafe { tile_exact::<K, R, T>(w, a) }
+    }
+}
+
 /// A weight row split into its whole groups of 32 and the rest (float formats only).
-fn split_row<K: Dequant>(w: &[u8]) -> (&[K::W], &[u8]) {
+fn split_row<K: ExactTile>(w: &[u8]) -> (&[K::W], &[u8]) {
     let whole = w.len() - w.len() % std::mem::size_of::<K::W>();
     (bytemuck::cast_slice(&w[..whole]), &w[whole..])
 }
@@ -720,11 +747,11 @@ fn split_row<K: Dequant>(w: &[u8]) -> (&[K::W], &[u8]) {
 /// # Safety
 /// AVX2, FMA and F16C must be available.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_exact_k<K: Dequant>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+unsafe fn dot_exact_k<K: ExactTile>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
     let (wb, w_tail) = split_row::<K>(w);
     let (ab, a_tail) = a.as_chunks::<QK>();
     assert_eq!(wb.len(), ab.len(), "rows of different lengths");
-    let s = unsafe { tile_exact::<K, 1, 1>([wb], [ab])[0][0] };
+    let s = unsafe { K::tile::<1, 1>([wb], [ab])[0][0] };
     if w_tail.is_empty() {
         s
     } else {
@@ -738,7 +765,12 @@ unsafe fn dot_exact_k<K: Dequant>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
 /// # Safety
 /// AVX2, FMA and F16C must be available.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matmul_exact_k<K: Dequant>(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+unsafe fn matmul_exact_k<K: ExactTile>(
+    ty: GgmlType,
+    rows: &[u8],
+    acts: &QuantActs,
+    out: &mut [f32],
+) {
     let n = acts.n;
     let row_bytes = rows.len() / (out.len() / n);
     if !row_bytes.is_multiple_of(std::mem::size_of::<K::W>()) {
@@ -760,13 +792,13 @@ unsafe fn matmul_exact_k<K: Dequant>(ty: GgmlType, rows: &[u8], acts: &QuantActs
         let mut w_quads = w_rows.chunks_exact(4);
         let mut out_quads = out.chunks_exact_mut(4);
         for (w, o) in (&mut w_quads).zip(&mut out_quads) {
-            let d = unsafe { tile_exact::<K, 4, 1>([w[0], w[1], w[2], w[3]], [a]) };
+            let d = unsafe { K::tile::<4, 1>([w[0], w[1], w[2], w[3]], [a]) };
             for (o, d) in o.iter_mut().zip(d) {
                 *o = d[0];
             }
         }
         for (w, o) in w_quads.remainder().iter().zip(out_quads.into_remainder()) {
-            *o = unsafe { tile_exact::<K, 1, 1>([w], [a])[0][0] };
+            *o = unsafe { K::tile::<1, 1>([w], [a])[0][0] };
         }
         return;
     }
@@ -777,21 +809,21 @@ unsafe fn matmul_exact_k<K: Dequant>(ty: GgmlType, rows: &[u8], acts: &QuantActs
             let o = &mut out_r[t..];
             t += match n - t {
                 1 => {
-                    o[0] = unsafe { tile_exact::<K, 1, 1>([w], [a[0]])[0][0] };
+                    o[0] = unsafe { K::tile::<1, 1>([w], [a[0]])[0][0] };
                     1
                 }
                 2 => {
-                    let d = unsafe { tile_exact::<K, 1, 2>([w], [a[0], a[1]])[0] };
+                    let d = unsafe { K::tile::<1, 2>([w], [a[0], a[1]])[0] };
                     o[..2].copy_from_slice(&d);
                     2
                 }
                 3 => {
-                    let d = unsafe { tile_exact::<K, 1, 3>([w], [a[0], a[1], a[2]])[0] };
+                    let d = unsafe { K::tile::<1, 3>([w], [a[0], a[1], a[2]])[0] };
                     o[..3].copy_from_slice(&d);
                     3
                 }
                 _ => {
-                    let d = unsafe { tile_exact::<K, 1, 4>([w], [a[0], a[1], a[2], a[3]])[0] };
+                    let d = unsafe { K::tile::<1, 4>([w], [a[0], a[1], a[2], a[3]])[0] };
                     o[..4].copy_from_slice(&d);
                     4
                 }
@@ -800,14 +832,34 @@ unsafe fn matmul_exact_k<K: Dequant>(ty: GgmlType, rows: &[u8], acts: &QuantActs
     }
 }
 
-/// One weight row of type `ty` dotted exactly with one f32 activation row.
+/// Whether the AVX-512 exact tiles can run here (detected once).
+pub fn has_avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+}
+
+/// One weight row of type `ty` dotted exactly with one f32 activation row (AVX-512 tiles for the
+/// block formats where the CPU has them).
 ///
 /// # Safety
 /// AVX2, FMA and F16C must be available.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    unsafe { dot_exact_with(ty, w, a, has_avx512()) }
+}
+
+/// [`dot_exact`] with the AVX-512 tiles chosen by `avx512` (tests compare both).
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available, and AVX-512F if `avx512`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_exact_with(ty: GgmlType, w: &[u8], a: &[f32], avx512: bool) -> f32 {
+    use super::avx512::Z;
     unsafe {
         match ty {
+            GgmlType::Q4_0 if avx512 => dot_exact_k::<Z<Q4_0>>(ty, w, a),
+            GgmlType::Q4_1 if avx512 => dot_exact_k::<Z<Q4_1>>(ty, w, a),
+            GgmlType::Q8_0 if avx512 => dot_exact_k::<Z<Q8_0>>(ty, w, a),
             GgmlType::Q4_0 => dot_exact_k::<Q4_0>(ty, w, a),
             GgmlType::Q4_1 => dot_exact_k::<Q4_1>(ty, w, a),
             GgmlType::Q8_0 => dot_exact_k::<Q8_0>(ty, w, a),
@@ -819,14 +871,33 @@ pub unsafe fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
     }
 }
 
-/// `super::matmul_exact` with these kernels.
+/// `super::matmul_exact` with these kernels (AVX-512 tiles where the CPU has them).
 ///
 /// # Safety
 /// AVX2, FMA and F16C must be available.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    unsafe { matmul_exact_with(ty, rows, acts, out, has_avx512()) }
+}
+
+/// [`matmul_exact`] with the AVX-512 tiles chosen by `avx512` (tests compare both).
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available, and AVX-512F if `avx512`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matmul_exact_with(
+    ty: GgmlType,
+    rows: &[u8],
+    acts: &QuantActs,
+    out: &mut [f32],
+    avx512: bool,
+) {
+    use super::avx512::Z;
     unsafe {
         match ty {
+            GgmlType::Q4_0 if avx512 => matmul_exact_k::<Z<Q4_0>>(ty, rows, acts, out),
+            GgmlType::Q4_1 if avx512 => matmul_exact_k::<Z<Q4_1>>(ty, rows, acts, out),
+            GgmlType::Q8_0 if avx512 => matmul_exact_k::<Z<Q8_0>>(ty, rows, acts, out),
             GgmlType::Q4_0 => matmul_exact_k::<Q4_0>(ty, rows, acts, out),
             GgmlType::Q4_1 => matmul_exact_k::<Q4_1>(ty, rows, acts, out),
             GgmlType::Q8_0 => matmul_exact_k::<Q8_0>(ty, rows, acts, out),

@@ -365,11 +365,17 @@ fn scalar_exact_dot_dequantizes_like_the_reader() {
             let mut a = vec![0.0; cols];
             a[i] = 1.0;
             assert_eq!(dot_exact_scalar(ty, &w, &a), wf[i], "{ty} element {i}");
-            assert_eq!(
-                dot_exact(ty, &w, &a),
-                wf[i],
-                "{ty} element {i} ({})",
-                isa().name()
+            // SIMD: bit-equal too, except Q4_1's one-FMA `d·q + m` (within half an ulp).
+            let got = dot_exact(ty, &w, &a);
+            let tol = if ty == GgmlType::Q4_1 {
+                f32::EPSILON * wf[i].abs()
+            } else {
+                0.0
+            };
+            assert!(
+                (got - wf[i]).abs() <= tol,
+                "{ty} element {i}: {got} vs {}",
+                wf[i]
             );
         }
     }
@@ -503,4 +509,53 @@ fn quantize_for_f32_weights_keeps_f32_rows() {
     assert_eq!(acts.row_f32(1), &x[32..]);
     assert_eq!(acts.row(1), bytemuck::cast_slice::<f32, u8>(&x[32..]));
     assert_eq!(acts.row_bytes(), 128);
+}
+
+/// The dispatchers above test the best tiles of this CPU (AVX-512 where present); this checks the
+/// AVX2 tiles too, and the AVX-512 ones by name, whatever the dispatch.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn exact_avx2_and_avx512_tiles_match_f64() {
+    if isa() != Isa::Avx2 {
+        return;
+    }
+    let levels: &[bool] = if avx2::has_avx512() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let mut rng = Rng(13);
+    for &avx512 in levels {
+        for ty in WEIGHT_TYPES {
+            for nb in LENGTHS {
+                let cols = nb * QK;
+                for (what, w, a) in exact_cases(&mut rng, cols) {
+                    let w = quantize_weights(ty, &w);
+                    // SAFETY: isa() checked AVX2, FMA and F16C; `levels` checked AVX-512F.
+                    let got = unsafe { avx2::dot_exact_with(ty, &w, &a, avx512) };
+                    assert_exact(ty, &w, &a, got, what);
+                }
+            }
+            let (cols, n_rows) = (18 * QK, 6);
+            let w = quantize_weights(ty, &rng.vec(n_rows * cols, 1.0));
+            let rb = w.len() / n_rows;
+            for n in 1..=5 {
+                let x = rng.vec(n * cols, 1.0);
+                let mut acts = QuantActs::default();
+                acts.set_f32(&x, n, cols);
+                let mut out = vec![f32::NAN; n_rows * n];
+                // SAFETY: as above.
+                unsafe { avx2::matmul_exact_with(ty, &w, &acts, &mut out, avx512) };
+                for r in 0..n_rows {
+                    for t in 0..n {
+                        let (wr, a) = (&w[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols]);
+                        // SAFETY: as above.
+                        let single = unsafe { avx2::dot_exact_with(ty, wr, a, avx512) };
+                        assert_eq!(out[r * n + t], single, "{ty} avx512 {avx512} r {r} t {t}");
+                        assert_exact(ty, wr, a, single, "tiles");
+                    }
+                }
+            }
+        }
+    }
 }
