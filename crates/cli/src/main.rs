@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokscope_dist::SamplingParams;
 use tokscope_model::ModelFile;
+use tokscope_model::cpu::Precision;
 use tokscope_session::{Event, GenerateOptions, Prompt, ScoreOptions, Session};
 
 /// See what a language model is deciding, token by token.
@@ -48,6 +49,15 @@ struct ModelArgs {
     /// Context size in tokens [default: the model's training context]
     #[arg(long)]
     ctx: Option<usize>,
+    /// CPU arithmetic: f32 activations (llama.cpp's f32 results) or 8-bit activations (faster, noisier)
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Exact)]
+    precision: PrecisionChoice,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionChoice {
+    Exact,
+    Q8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,7 +187,11 @@ fn open_session(args: &ModelArgs) -> Result<Session> {
     let path = model_path::resolve(args.model.as_deref())?;
     let file = ModelFile::open(&path).with_context(|| format!("loading {}", path.display()))?;
     let threads = args.threads.unwrap_or_else(default_threads);
-    Ok(Session::cpu(file, threads, args.ctx)?)
+    let precision = match args.precision {
+        PrecisionChoice::Exact => Precision::Exact,
+        PrecisionChoice::Q8 => Precision::Q8,
+    };
+    Ok(Session::cpu(file, threads, args.ctx, precision)?)
 }
 
 fn default_threads() -> usize {

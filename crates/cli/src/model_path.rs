@@ -23,7 +23,11 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
             candidates.push(root.join("models").join(DEFAULT_MODEL));
         }
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models").join(DEFAULT_MODEL));
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(DEFAULT_MODEL),
+    );
     match candidates.iter().find(|p| p.is_file()) {
         Some(p) => Ok(p.clone()),
         None => bail!(

@@ -78,7 +78,11 @@ impl Config {
                 .map(<[_]>::len)
                 .ok_or_else(|| ModelError::MissingKey(key("vocab_size")))?,
         };
-        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+        if n_head == 0
+            || n_head_kv == 0
+            || !n_embd.is_multiple_of(n_head)
+            || !n_head.is_multiple_of(n_head_kv)
+        {
             return Err(ModelError::Invalid(format!(
                 "{n_head} heads, {n_head_kv} KV heads and width {n_embd} do not divide evenly"
             )));
@@ -89,13 +93,13 @@ impl Config {
         let rope_dims = md
             .get_u64(&key("rope.dimension_count"))
             .map_or(head_dim, |v| v as usize);
-        if rope_dims > head_dim || rope_dims % 2 != 0 || head_dim % 2 != 0 {
+        if rope_dims > head_dim || !rope_dims.is_multiple_of(2) || !head_dim.is_multiple_of(2) {
             return Err(ModelError::Invalid(format!(
                 "RoPE over {rope_dims} of {head_dim} head dimensions"
             )));
         }
         let limits = [n_embd, n_head, n_layer, n_ff, n_vocab, head_dim];
-        if limits.iter().any(|&v| v == 0 || v > 1 << 20) || n_layer > 1024 {
+        if limits.iter().any(|&v| v == 0 || v > 1 << 20) || n_layer > 1024 || head_dim > 512 {
             return Err(ModelError::Invalid(format!(
                 "implausible dimensions: width {n_embd}, heads {n_head}, layers {n_layer}, ffn {n_ff}, vocab {n_vocab}"
             )));

@@ -10,17 +10,23 @@ pub use event::{DoneEvent, Event, StepEvent, StopReason};
 pub use run::{GenerateOptions, Prompt, ScoreOptions, Session};
 
 use tokscope_model::ModelFile;
-use tokscope_model::cpu::CpuBackend;
+use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 
 impl Session {
     /// A session on the CPU backend with `threads` threads and a context of `n_ctx` positions
-    /// (the model's training context when `None`).
-    pub fn cpu(file: ModelFile, threads: usize, n_ctx: Option<usize>) -> Result<Self> {
+    /// (the model's training context when `None`), computing with `precision`.
+    pub fn cpu(
+        file: ModelFile,
+        threads: usize,
+        n_ctx: Option<usize>,
+        precision: Precision,
+    ) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let template = ChatTemplate::from_gguf(&file.metadata)?;
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
-        let backend = CpuBackend::with_context(file, threads, n_ctx)?;
+        let mut backend = CpuBackend::with_context(file, threads, n_ctx)?;
+        backend.set_precision(precision);
         Ok(Self {
             backend: Box::new(backend),
             tokenizer,

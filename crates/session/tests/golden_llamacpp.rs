@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use tokscope_model::{Backend, LogitsFor, ModelFile};
+use tokscope_model::cpu::Precision;
+use tokscope_model::{LogitsFor, ModelFile};
 use tokscope_session::Session;
 
 fn root() -> PathBuf {
@@ -13,23 +14,32 @@ fn root() -> PathBuf {
 
 fn default_model() -> ModelFile {
     let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(path.is_file(), "{} is missing: run `cargo xtask setup`", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask setup`",
+        path.display()
+    );
     ModelFile::open(&path).expect("the default model loads")
 }
 
 fn golden(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(root().join("tests/golden").join(name)).expect("golden file");
+    let text =
+        std::fs::read_to_string(root().join("tests/golden").join(name)).expect("golden file");
     serde_json::from_str(&text).expect("golden JSON")
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
 fn teacher_forced_distributions_match_llama_cpp() {
     let g = golden("logprobs.json");
-    let mut session = Session::cpu(default_model(), 2, Some(512)).unwrap();
+    let mut session = Session::cpu(default_model(), 2, Some(512), Precision::Exact).unwrap();
     let vocab = session.backend.config().n_vocab;
     let mut checked = 0;
     for prompt in g["prompts"].as_array().unwrap() {
@@ -63,11 +73,18 @@ fn teacher_forced_distributions_match_llama_cpp() {
             }
             if pos["top2_margin"].as_f64().unwrap() > 1e-3 {
                 let want = top[0][0].as_u64().unwrap() as u32;
-                assert_eq!(tokscope_dist::argmax(row).unwrap(), want, "{name} position {at}: top-1");
+                assert_eq!(
+                    tokscope_dist::argmax(row).unwrap(),
+                    want,
+                    "{name} position {at}: top-1"
+                );
             }
         }
     }
-    assert_eq!(checked, 64, "the golden file holds 64 teacher-forced positions");
+    assert_eq!(
+        checked, 64,
+        "the golden file holds 64 teacher-forced positions"
+    );
 }
 
 #[test]
@@ -94,17 +111,22 @@ fn greedy_chat_generation_continues_like_llama_cpp() {
     let g = golden("prompts.json");
     let chat = &g["prompts"].as_array().unwrap()[0];
     assert_eq!(chat["kind"], "chat");
-    let mut session = Session::cpu(default_model(), 2, Some(512)).unwrap();
+    let mut session = Session::cpu(default_model(), 2, Some(512), Precision::Exact).unwrap();
     let opts = tokscope_session::GenerateOptions {
         prompt: tokscope_session::Prompt::Chat {
-            system: Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face".into()),
+            system: Some(
+                "You are a helpful AI assistant named SmolLM, trained by Hugging Face".into(),
+            ),
             user: "What is the capital of France?".into(),
         },
         max_tokens: 16,
         sampling: tokscope_dist::SamplingParams::greedy(),
         ..Default::default()
     };
-    assert_eq!(session.prompt_tokens(&opts.prompt).unwrap(), ids(&chat["prompt_ids"]));
+    assert_eq!(
+        session.prompt_tokens(&opts.prompt).unwrap(),
+        ids(&chat["prompt_ids"])
+    );
     let mut got = Vec::new();
     let done = session
         .generate(&opts, &mut |e| {
@@ -118,5 +140,50 @@ fn greedy_chat_generation_continues_like_llama_cpp() {
     // Generation stops at the end-of-turn token; llama.cpp's data runs past it.
     assert_eq!(done.stop, tokscope_session::StopReason::Eos);
     assert_eq!(got, want[..got.len()]);
-    assert!(done.text.starts_with("The capital of France is Paris."), "{}", done.text);
+    assert!(
+        done.text.starts_with("The capital of France is Paris."),
+        "{}",
+        done.text
+    );
+}
+
+#[test]
+fn score_mode_gives_llama_cpp_logprobs_at_the_right_positions() {
+    let g = golden("logprobs.json");
+    let mut session = Session::cpu(default_model(), 2, Some(512), Precision::Exact).unwrap();
+    let prompt = &g["prompts"].as_array().unwrap()[1];
+    let seq = ids(&prompt["ids"]);
+    let opts = tokscope_session::ScoreOptions {
+        prompt: tokscope_session::Prompt::Raw(String::new()),
+        text: seq.clone(),
+        top_n: 3,
+        k: 0.2,
+    };
+    let mut steps = Vec::new();
+    session
+        .score(&opts, &mut |e| {
+            if let tokscope_session::Event::Step(s) = e {
+                steps.push(s.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    // The first token is context; every later one is scored.
+    assert_eq!(steps.len(), seq.len() - 1);
+    let mut compared = 0;
+    for pos in prompt["positions"].as_array().unwrap() {
+        let at = pos["pos"].as_u64().unwrap() as usize;
+        let Some(step) = steps.iter().find(|s| s.position == at + 1) else {
+            continue;
+        };
+        assert_eq!(step.token.id, pos["next_id"].as_u64().unwrap() as u32);
+        let want = pos["next_logprob"].as_f64().unwrap();
+        assert!(
+            (step.logprob - want).abs() < 0.01,
+            "position {at}: {} vs {want}",
+            step.logprob
+        );
+        compared += 1;
+    }
+    assert!(compared >= 16);
 }

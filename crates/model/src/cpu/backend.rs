@@ -1,7 +1,5 @@
 //! The CPU backend: the llama graph over the mapped GGUF weights, with a KV cache.
 
-use half::f16;
-
 use super::kernels::{self, QuantActs};
 use super::ops;
 use super::pool::{Pool, share_range};
@@ -24,11 +22,13 @@ struct Layer {
     w_down: WeightRef,
 }
 
-/// Keys and values of every position seen so far, one buffer per layer, stored as f16 like
-/// llama.cpp's default cache (`[position][kv head][head_dim]`).
+/// Keys and values of every position seen so far, one buffer per layer (`[position][kv head][head_dim]`).
+///
+/// Stored as f32: an f16 cache (llama.cpp's default) alone moves this model's entropies by up to
+/// 8e-3 nats, more than tokscope's fidelity bound (tests/golden/README.md).
 struct KvCache {
-    k: Vec<Vec<f16>>,
-    v: Vec<Vec<f16>>,
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
     len: usize,
 }
 
@@ -44,6 +44,20 @@ pub struct CpuBackend {
     n_ctx: usize,
     pool: Pool,
     acts: QuantActs,
+    precision: Precision,
+}
+
+/// How the CPU backend multiplies activations with the quantized weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 activations, each weight block dequantized in registers: llama.cpp's f32 arithmetic on
+    /// the file's weights, within 1e-3 nats (the default).
+    #[default]
+    Exact,
+    /// Activations rounded to 8 bits per block (Q8_0/Q8_1) as llama.cpp's CPU backend does: faster
+    /// integer dot products, but on small models the rounding noise moves log-probabilities by
+    /// up to ~1 nat against any other implementation.
+    Q8,
 }
 
 /// A raw output pointer shared by the pool's shares, each writing a disjoint part.
@@ -116,9 +130,15 @@ impl CpuBackend {
             n_ctx: n_ctx.max(1),
             pool: Pool::new(threads),
             acts: QuantActs::default(),
+            precision: Precision::default(),
             cfg,
             file,
         })
+    }
+
+    /// Chooses the arithmetic of the matrix products (see [`Precision`]).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// The parsed file this backend computes from (metadata for the tokenizer, facts for the UI).
@@ -137,12 +157,18 @@ impl CpuBackend {
         let mut acts = std::mem::take(&mut self.acts);
         let mut i = 0;
         while i < weights.len() {
-            // Weights that share a dot format share one quantization of the activations.
+            // Weights that share a dot format share one conversion of the activations.
             let ty = weights[i].ty;
-            let group_end = (i..weights.len())
-                .find(|&j| weights[j].ty != ty)
-                .unwrap_or(weights.len());
-            acts.quantize(x, n, cols, ty);
+            let group_end = match self.precision {
+                Precision::Exact => weights.len(),
+                Precision::Q8 => (i..weights.len())
+                    .find(|&j| weights[j].ty != ty)
+                    .unwrap_or(weights.len()),
+            };
+            match self.precision {
+                Precision::Exact => acts.set_f32(x, n, cols),
+                Precision::Q8 => acts.quantize(x, n, cols, ty),
+            }
             let mut transposed: Vec<Vec<f32>> = weights[i..group_end]
                 .iter()
                 .map(|w| vec![0.0; w.rows * n])
@@ -213,7 +239,7 @@ impl CpuBackend {
                 scores.clear();
                 for p in 0..len {
                     let k = &kc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
-                    let dot: f32 = qh.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum();
+                    let dot: f32 = qh.iter().zip(k).map(|(a, b)| a * b).sum();
                     scores.push(dot * scale);
                 }
                 ops::softmax(&mut scores);
@@ -221,7 +247,7 @@ impl CpuBackend {
                 for (p, &w) in scores.iter().enumerate() {
                     let v = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
                     for (a, b) in acc.iter_mut().zip(v) {
-                        *a += w * b.to_f32();
+                        *a += w * b;
                     }
                 }
                 // SAFETY: each (token, head) job owns its own `hd` outputs.
@@ -327,8 +353,8 @@ impl Backend for CpuBackend {
                     pos,
                 );
             }
-            self.cache.k[l].extend(k.iter().map(|&a| f16::from_f32(a)));
-            self.cache.v[l].extend(v.iter().map(|&a| f16::from_f32(a)));
+            self.cache.k[l].extend_from_slice(&k);
+            self.cache.v[l].extend_from_slice(&v);
             self.attention(l, &q, n, start, &mut att);
             let wo = self.layers[l].wo;
             self.project(&att, n, &[wo], &mut [&mut o]);
@@ -365,6 +391,14 @@ impl Backend for CpuBackend {
     }
 
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", self.pool.threads())
+        let precision = match self.precision {
+            Precision::Exact => "f32",
+            Precision::Q8 => "q8",
+        };
+        format!(
+            "cpu ({}, {precision} activations, {} threads)",
+            kernels::isa().name(),
+            self.pool.threads()
+        )
     }
 }

@@ -5,4 +5,4 @@ pub mod kernels;
 pub mod ops;
 pub mod pool;
 
-pub use backend::CpuBackend;
+pub use backend::{CpuBackend, Precision};
