@@ -12,7 +12,8 @@
 //!
 //! The scalar path (tokscope-gguf's reference dot products) is always compiled; SIMD paths are
 //! picked at run time natively (AVX2+FMA+F16C, detected once) and at compile time under wasm
-//! (simd128). One file per architecture: `avx2.rs`, `simd128.rs`.
+//! (simd128). One file per architecture: `avx2.rs`, `simd128.rs`, plus `avx512.rs`: sixteen-lane
+//! exact tiles for the block formats, used by `avx2.rs` when the CPU has AVX-512F.
 
 use tokscope_gguf::GgmlType;
 use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
