@@ -161,8 +161,42 @@ impl Warped {
         }
     }
 
-    /// A distribution with all its mass on one token (greedy decoding).
-    fn one_hot(id: u32) -> Self {
+    /// A distribution from explicit `(id, weight)` pairs, renormalised; zero weights are dropped. Speculative
+    /// decoding needs it for the residual `norm(max(0, p - q))` and for count-based drafters.
+    ///
+    /// Errors on a negative or non-finite weight, a repeated id, or no positive weight.
+    pub fn from_weights(pairs: impl IntoIterator<Item = (u32, f64)>) -> Result<Self, DistError> {
+        let mut kept: Vec<(u32, f64)> = Vec::new();
+        for (index, (id, w)) in pairs.into_iter().enumerate() {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(DistError::InvalidProbability { index, value: w });
+            }
+            if w > 0.0 {
+                kept.push((id, w));
+            }
+        }
+        kept.sort_unstable_by_key(|t| t.0);
+        if let Some(pair) = kept.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(DistError::InvalidParam {
+                name: "id",
+                value: f64::from(pair[0].0),
+                expected: "each id at most once",
+            });
+        }
+        let total: f64 = kept.iter().map(|t| t.1).sum();
+        if kept.is_empty() || total <= 0.0 {
+            return Err(DistError::Empty);
+        }
+        let probs: Vec<f64> = kept.iter().map(|t| t.1 / total).collect();
+        Ok(Self {
+            ids: kept.iter().map(|t| t.0).collect(),
+            logprobs: probs.iter().map(|p| p.ln()).collect(),
+            probs,
+        })
+    }
+
+    /// A distribution with all its mass on one token (greedy decoding, one-hot drafts).
+    pub fn one_hot(id: u32) -> Self {
         Self {
             ids: vec![id],
             logprobs: vec![0.0],
@@ -460,6 +494,19 @@ mod tests {
         assert_eq!(w.quantile(0.81), 2);
         assert_eq!(w.quantile(0.96), 3);
         assert_eq!(w.quantile(f64::NAN), 0);
+    }
+
+    #[test]
+    fn from_weights_renormalises_and_rejects_bad_input() {
+        let w = Warped::from_weights([(7, 2.0), (3, 0.0), (1, 6.0)]).unwrap();
+        assert_eq!(w.kept(), 2);
+        assert!((w.prob(1) - 0.75).abs() < 1e-12 && (w.prob(7) - 0.25).abs() < 1e-12);
+        assert_eq!(w.prob(3), 0.0);
+        assert_eq!(Warped::from_weights([(0, 0.0)]), Err(DistError::Empty));
+        assert!(Warped::from_weights([(0, -1.0)]).is_err());
+        assert!(Warped::from_weights([(0, f64::NAN)]).is_err());
+        assert!(Warped::from_weights([(0, 1.0), (0, 1.0)]).is_err());
+        assert_eq!(Warped::one_hot(5).prob(5), 1.0);
     }
 
     #[test]
