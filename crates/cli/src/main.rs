@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokscope_dist::SamplingParams;
+use tokscope_gpu::GpuContext;
 use tokscope_model::ModelFile;
 use tokscope_model::cpu::Precision;
 use tokscope_session::{Event, GenerateOptions, Prompt, ScoreOptions, Session};
@@ -40,7 +41,7 @@ struct ModelArgs {
     /// GGUF model file [default: the model `cargo xtask setup` placed in models/]
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Compute backend (only the CPU backend exists so far; auto picks it)
+    /// Compute backend: auto takes a hardware GPU when there is one, else the CPU
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
     /// CPU threads [default: all cores]
@@ -181,11 +182,17 @@ fn main() {
 }
 
 fn open_session(args: &ModelArgs) -> Result<Session> {
-    if matches!(args.backend, BackendChoice::Gpu) {
-        bail!("the GPU backend is not available in this build yet; use --backend cpu");
-    }
     let path = model_path::resolve(args.model.as_deref())?;
     let file = ModelFile::open(&path).with_context(|| format!("loading {}", path.display()))?;
+    // `auto` takes a hardware GPU only: a software adapter (lavapipe) is slower than the CPU backend.
+    let gpu = match args.backend {
+        BackendChoice::Gpu => Some(GpuContext::new_blocking()?),
+        BackendChoice::Auto => GpuContext::new_blocking().ok().filter(|c| !c.is_software()),
+        BackendChoice::Cpu => None,
+    };
+    if let Some(ctx) = gpu {
+        return Ok(Session::gpu(&ctx, file, args.ctx)?);
+    }
     let threads = args.threads.unwrap_or_else(default_threads);
     let precision = match args.precision {
         PrecisionChoice::Exact => Precision::Exact,
@@ -198,12 +205,36 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn emit_jsonl(out: &mut impl Write, event: &Event) -> ControlFlow<()> {
-    let line = serde_json::to_string(event).expect("events serialise");
-    // A closed pipe (e.g. `| head`) stops the run quietly.
-    match writeln!(out, "{line}").and_then(|_| out.flush()) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(_) => ControlFlow::Break(()),
+/// Where a run's events go: JSON lines, or the readable text (coloured on a terminal), on stdout.
+struct Output {
+    format: Format,
+    printer: text_output::Printer,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Output {
+    fn new(format: Format) -> Self {
+        let stdout = std::io::stdout();
+        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self {
+            format,
+            printer: text_output::Printer::new(color),
+            out: stdout.lock(),
+        }
+    }
+
+    /// Writes one event; a closed output (e.g. `| head`) stops the run quietly.
+    fn event(&mut self, event: &Event) -> ControlFlow<()> {
+        match self.format {
+            Format::Text => self.printer.event(&mut self.out, event),
+            Format::Jsonl => {
+                let line = serde_json::to_string(event).expect("events serialise");
+                match writeln!(self.out, "{line}").and_then(|_| self.out.flush()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                }
+            }
+        }
     }
 }
 
@@ -231,18 +262,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
         top_n: a.top_n,
         ignore_eos: a.ignore_eos,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match a.format {
-        Format::Jsonl => {
-            session.generate(&opts, &mut |e| emit_jsonl(&mut out, e))?;
-        }
-        Format::Text => {
-            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let mut printer = text_output::Printer::new(color);
-            session.generate(&opts, &mut |e| printer.event(&mut out, e))?;
-        }
-    }
+    let mut output = Output::new(a.format);
+    session.generate(&opts, &mut |e| output.event(e))?;
     Ok(())
 }
 
@@ -267,18 +288,8 @@ fn score(a: ScoreArgs) -> Result<()> {
         top_n: a.top_n,
         k: a.min_k,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match a.format {
-        Format::Jsonl => {
-            session.score(&opts, &mut |e| emit_jsonl(&mut out, e))?;
-        }
-        Format::Text => {
-            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let mut printer = text_output::Printer::new(color);
-            session.score(&opts, &mut |e| printer.event(&mut out, e))?;
-        }
-    }
+    let mut output = Output::new(a.format);
+    session.score(&opts, &mut |e| output.event(e))?;
     Ok(())
 }
 

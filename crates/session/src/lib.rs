@@ -4,10 +4,13 @@
 pub mod error;
 pub mod event;
 pub mod run;
+pub mod speculate;
+mod steps;
 
 pub use error::{Result, SessionError};
 pub use event::{DoneEvent, Event, StepEvent, StopReason};
-pub use run::{GenerateOptions, Prompt, ScoreOptions, Session};
+pub use run::{GenerateOptions, Generation, Prompt, ScoreOptions, Session};
+pub use speculate::{Drafter, MAX_GAMMA, SpeculateOptions};
 
 use tokscope_model::ModelFile;
 use tokscope_model::cpu::{CpuBackend, Precision};
@@ -27,6 +30,26 @@ impl Session {
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
         let mut backend = CpuBackend::with_context(file, threads, n_ctx)?;
         backend.set_precision(precision);
+        Ok(Self {
+            backend: Box::new(backend),
+            tokenizer,
+            template,
+        })
+    }
+
+    /// A session on the GPU backend (f32 arithmetic) on an already opened device, with a context of
+    /// `n_ctx` positions (the model's training context when `None`).
+    #[cfg(feature = "gpu")]
+    pub fn gpu(
+        ctx: &tokscope_gpu::GpuContext,
+        file: ModelFile,
+        n_ctx: Option<usize>,
+    ) -> Result<Self> {
+        let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
+        let template = ChatTemplate::from_gguf(&file.metadata)?;
+        let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
+        let backend = tokscope_gpu::GpuBackend::new(ctx, &file, n_ctx)
+            .map_err(tokscope_model::ModelError::from)?;
         Ok(Self {
             backend: Box::new(backend),
             tokenizer,

@@ -120,6 +120,26 @@ impl Session {
         opts: &GenerateOptions,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<DoneEvent> {
+        let mut run = self.start_generate(opts)?;
+        while let Some(event) = run.next(self)? {
+            match &event {
+                Event::Done(done) => {
+                    let _ = on_event(&event);
+                    return Ok(done.clone());
+                }
+                Event::Step(_) => {
+                    if on_event(&event).is_break() {
+                        run.stop();
+                    }
+                }
+            }
+        }
+        unreachable!("a generation ends with its done event")
+    }
+
+    /// Prefills the prompt and returns the run, to be advanced one step at a time with
+    /// [`Generation::next`] (the web worker's loop, which must stay responsive between steps).
+    pub fn start_generate(&mut self, opts: &GenerateOptions) -> Result<Generation> {
         opts.sampling.validate()?;
         let prompt = self.prompt_tokens(&opts.prompt)?;
         if prompt.is_empty() {
@@ -134,89 +154,21 @@ impl Session {
             });
         }
         let t0 = Instant::now();
-        let mut logits = self.backend.forward(&prompt, LogitsFor::Last)?;
-        let prefill_ms = ms_since(t0);
-
-        let mut sampler = Sampler::new(opts.seed);
-        let mut bf = dist::BranchingFactor::new();
-        let mut history = prompt.clone();
-        let mut generated = Vec::new();
-        let mut stop = StopReason::Length;
-        let decode_start = Instant::now();
-        let mut step_start = t0;
-        for index in 0..opts.max_tokens {
-            let summary = dist::summarize(&logits)?;
-            let warped = dist::warp(&logits, &opts.sampling, &history)?;
-            let id = sampler.sample(&warped);
-            let logprob = dist::logprob(&logits, summary.lse, id)?;
-            let bf_step = bf.push(warped.entropy());
-            let step = StepEvent {
-                index,
-                position: history.len(),
-                token: Token {
-                    id,
-                    text: self.tokenizer.token_text(id),
-                },
-                logprob,
-                rank: dist::rank(&logits, id)?,
-                entropy: summary.entropy,
-                top: self.top_entries(&logits, summary.lse, opts.top_n),
-                sampling: Some(SamplingStats {
-                    entropy: warped.entropy(),
-                    kept: warped.kept(),
-                    logprob: warped.logprob(id).unwrap_or(f64::NEG_INFINITY),
-                }),
-                bf: Some(Bf {
-                    step: bf_step.step,
-                    window: bf_step.window,
-                    running: bf_step.running,
-                }),
-                ms: ms_since(step_start),
-                surprisal: None,
-                gltr: None,
-            };
-            history.push(id);
-            generated.push(id);
-            let flow = on_event(&Event::Step(step));
-            if !opts.ignore_eos && self.tokenizer.is_end_of_generation(id) {
-                stop = StopReason::Eos;
-                break;
-            }
-            if flow.is_break() {
-                stop = StopReason::Stopped;
-                break;
-            }
-            if index + 1 == opts.max_tokens {
-                break;
-            }
-            if history.len() >= n_ctx {
-                stop = StopReason::Context;
-                break;
-            }
-            step_start = Instant::now();
-            logits = self.backend.forward(&[id], LogitsFor::Last)?;
-        }
-        let decode_ms = ms_since(decode_start);
-        // The first token comes from the prefill's logits: decode speed counts the forward passes.
-        let decoded = generated.len().saturating_sub(1);
-        let done = DoneEvent {
-            tokens: generated.len(),
-            prompt_tokens: prompt.len(),
-            prefill_ms,
-            decode_ms,
-            decode_tok_s: if decode_ms > 0.0 {
-                decoded as f64 / (decode_ms / 1e3)
-            } else {
-                0.0
-            },
-            stop,
-            text: self.tokenizer.decode(&generated),
-            score: None,
-        };
-        let _ = on_event(&Event::Done(done.clone()));
-        Ok(done)
+        let logits = self.backend.forward(&prompt, LogitsFor::Last)?;
+        Ok(Generation {
+            opts: opts.clone(),
+            prompt_len: prompt.len(),
+            prefill_ms: ms_since(t0),
+            sampler: Sampler::new(opts.seed),
+            bf: dist::BranchingFactor::new(),
+            history: prompt,
+            logits,
+            step_start: t0,
+            decode_start: Instant::now(),
+            stop: None,
+            finished: false,
+        })
     }
-
     /// Scores `text` token by token under the model (teacher forcing), one StepEvent per token.
     pub fn score(
         &mut self,
@@ -272,6 +224,8 @@ impl Session {
                 ms: ms_since(t),
                 surprisal: Some(dist::surprisal_bits(logprob)),
                 gltr: Some(dist::gltr_bucket(rank)),
+                spec: None,
+                compare: None,
             };
             if on_event(&Event::Step(step)).is_break() {
                 stop = StopReason::Stopped;
@@ -297,8 +251,121 @@ impl Session {
             stop,
             text: self.tokenizer.decode(text),
             score,
+            spec: None,
+            compare: None,
+            samples: None,
         };
         let _ = on_event(&Event::Done(done.clone()));
         Ok(done)
+    }
+}
+
+/// A generation in progress: the sampler, history and the logits of the next step.
+pub struct Generation {
+    opts: GenerateOptions,
+    prompt_len: usize,
+    prefill_ms: f64,
+    sampler: Sampler,
+    bf: dist::BranchingFactor,
+    /// Prompt and generated tokens.
+    history: Vec<u32>,
+    /// Logits for the next token.
+    logits: Vec<f32>,
+    step_start: Instant,
+    decode_start: Instant,
+    /// Set once the run must end; the next call emits the done event.
+    stop: Option<StopReason>,
+    finished: bool,
+}
+
+impl Generation {
+    /// Asks the run to end: the next call to [`Generation::next`] returns its done event.
+    pub fn stop(&mut self) {
+        self.stop.get_or_insert(StopReason::Stopped);
+    }
+
+    /// Tokens generated so far.
+    pub fn generated(&self) -> &[u32] {
+        &self.history[self.prompt_len..]
+    }
+
+    /// The next event: a step, or the done event once the run has ended; `None` after that.
+    pub fn next(&mut self, session: &mut Session) -> Result<Option<Event>> {
+        if self.finished {
+            return Ok(None);
+        }
+        if let Some(stop) = self.stop {
+            self.finished = true;
+            return Ok(Some(Event::Done(self.done(session, stop))));
+        }
+        let index = self.history.len() - self.prompt_len;
+        let logits = &self.logits;
+        let summary = dist::summarize(logits)?;
+        let warped = dist::warp(logits, &self.opts.sampling, &self.history)?;
+        let id = self.sampler.sample(&warped);
+        let bf = self.bf.push(warped.entropy());
+        let step = StepEvent {
+            index,
+            position: self.history.len(),
+            token: Token {
+                id,
+                text: session.tokenizer.token_text(id),
+            },
+            logprob: dist::logprob(logits, summary.lse, id)?,
+            rank: dist::rank(logits, id)?,
+            entropy: summary.entropy,
+            top: session.top_entries(logits, summary.lse, self.opts.top_n),
+            sampling: Some(SamplingStats {
+                entropy: warped.entropy(),
+                kept: warped.kept(),
+                logprob: warped.logprob(id).unwrap_or(f64::NEG_INFINITY),
+            }),
+            bf: Some(Bf {
+                step: bf.step,
+                window: bf.window,
+                running: bf.running,
+            }),
+            ms: ms_since(self.step_start),
+            surprisal: None,
+            gltr: None,
+            spec: None,
+            compare: None,
+        };
+        self.history.push(id);
+        if !self.opts.ignore_eos && session.tokenizer.is_end_of_generation(id) {
+            self.stop = Some(StopReason::Eos);
+        } else if index + 1 >= self.opts.max_tokens {
+            self.stop = Some(StopReason::Length);
+        } else if self.history.len() >= session.backend.n_ctx() {
+            self.stop = Some(StopReason::Context);
+        } else {
+            self.step_start = Instant::now();
+            self.logits = session.backend.forward(&[id], LogitsFor::Last)?;
+        }
+        Ok(Some(Event::Step(step)))
+    }
+
+    fn done(&self, session: &Session, stop: StopReason) -> DoneEvent {
+        let decode_ms = ms_since(self.decode_start);
+        let generated = self.generated();
+        // The first token comes from the prefill's logits: decode speed counts the forward passes.
+        let decoded = generated.len().saturating_sub(1);
+        DoneEvent {
+            tokens: generated.len(),
+            prompt_tokens: self.prompt_len,
+            prefill_ms: self.prefill_ms,
+            decode_ms,
+            decode_tok_s: if decode_ms > 0.0 {
+                decoded as f64 / (decode_ms / 1e3)
+            } else {
+                0.0
+            },
+            stop,
+            text: session.tokenizer.decode(generated),
+            score: None,
+            spec: None,
+            compare: None,
+            samples: None,
+        }
     }
 }
