@@ -193,7 +193,7 @@ mod tests {
                 for s in 0..shares {
                     let r = share_range(len, s, shares, 4);
                     assert_eq!(r.start, next);
-                    assert!(r.start % 4 == 0 || r.start == len);
+                    assert!(r.start.is_multiple_of(4) || r.start == len);
                     next = r.end;
                 }
                 assert_eq!(next, len);
