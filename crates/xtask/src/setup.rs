@@ -258,12 +258,40 @@ pub fn npm_install(dir: &Path) -> Result<()> {
 
 /// Installs a Debian package with apt when `probe` is not on PATH (runs `apt-get update` once per process).
 pub fn apt_package(probe: &str, package: &str) -> Result<()> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static UPDATED: AtomicBool = AtomicBool::new(false);
     if util::find_on_path(probe).is_some() {
         return Ok(());
     }
-    banner(&format!("setup: installing {package} with apt"));
+    apt_install(&[package])
+}
+
+/// Where the Vulkan loader looks for drivers' ICD manifests (lavapipe's is `lvp_icd.<arch>.json`).
+const VULKAN_ICD_DIRS: &[&str] = &["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"];
+
+/// Installs Mesa's lavapipe (a Vulkan 1.3 device on the CPU) and the Vulkan loader when no lavapipe
+/// manifest is present, so the GPU backend's tests run on machines without a GPU. The loader finds the
+/// manifest in its default folder: no `VK_ICD_FILENAMES` and no display are needed.
+pub fn lavapipe() -> Result<()> {
+    let installed = VULKAN_ICD_DIRS.iter().any(|dir| {
+        fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"))
+        })
+    });
+    if installed {
+        return Ok(());
+    }
+    apt_install(&["libvulkan1", "mesa-vulkan-drivers"])
+}
+
+/// `apt-get install` (as root, else through sudo), running `apt-get update` once per process.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UPDATED: AtomicBool = AtomicBool::new(false);
+    banner(&format!(
+        "setup: installing {} with apt",
+        packages.join(" ")
+    ));
     let root = output(cmd("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
     let apt = |args: &[&str]| {
         let mut c = if root { cmd("apt-get") } else { cmd("sudo") };
@@ -276,7 +304,9 @@ pub fn apt_package(probe: &str, package: &str) -> Result<()> {
     if !UPDATED.swap(true, Ordering::SeqCst) {
         apt(&["update", "-q"])?;
     }
-    apt(&["install", "-y", "-q", "--no-install-recommends", package])
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    apt(&args)
 }
 
 #[cfg(test)]

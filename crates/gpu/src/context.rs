@@ -1,0 +1,93 @@
+//! The GPU itself: adapter, device and queue, found once and shared by every model loaded on it.
+
+use crate::error::GpuError;
+use std::sync::{Arc, Mutex};
+
+/// An adapter with its device and queue, and the first error the device reported on its own
+/// (a lost device, an uncaptured validation or out-of-memory error), which the backend returns
+/// from its next call instead of panicking as wgpu's default handler does.
+#[derive(Clone)]
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    fault: Arc<Mutex<Option<GpuError>>>,
+}
+
+impl GpuContext {
+    /// Finds the best adapter (a discrete GPU before an integrated one, a software one last) and
+    /// opens a device with the adapter's own limits, so large weights fit in few buffers.
+    pub async fn new() -> Result<Self, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("tokscope"),
+                required_features: wgpu::Features::empty(),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        let fault = Arc::new(Mutex::new(None));
+        let lost = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(
+                &lost,
+                GpuError::DeviceLost(format!("{reason:?}: {message}")),
+            );
+        });
+        let uncaptured = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let err = match e {
+                wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory("running".into()),
+                other => GpuError::Wgpu(other.to_string()),
+            };
+            record(&uncaptured, err);
+        }));
+        Ok(Self {
+            adapter,
+            device,
+            queue,
+            info,
+            fault,
+        })
+    }
+
+    /// [`GpuContext::new`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new())
+    }
+
+    /// True for an adapter that runs on the CPU (lavapipe, SwiftShader, WARP): correct, but
+    /// slower than the CPU backend, so `--backend auto` does not choose it.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// "NVIDIA GeForce RTX 4070 (Vulkan)", "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// The error the device reported since it was last asked, if any (taken: reported once).
+    pub fn take_fault(&self) -> Option<GpuError> {
+        self.fault.lock().ok()?.take()
+    }
+}
+
+/// Keeps the first fault: later ones are usually its consequences.
+fn record(slot: &Mutex<Option<GpuError>>, err: GpuError) {
+    if let Ok(mut slot) = slot.lock() {
+        slot.get_or_insert(err);
+    }
+}

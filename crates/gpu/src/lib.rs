@@ -1,0 +1,17 @@
+//! The wgpu backend: the llama graph as hand-written WGSL kernels (shaders/) over the quantized
+//! weights, natively on Vulkan/Metal/DX12 (lavapipe in the tests) and in the browser on WebGPU.
+//!
+//! A decode step is one command encoder: embedding gather, per layer rmsnorm → q/k/v matvec →
+//! RoPE → KV append → attention → o matvec (+ residual) → rmsnorm → gate/up matvec → silu·mul →
+//! down matvec (+ residual), then final norm and LM head; the logits are read back with `map_async`.
+
+mod backend;
+mod context;
+mod error;
+pub mod kernels;
+mod readback;
+pub mod weights;
+
+pub use backend::GpuBackend;
+pub use context::GpuContext;
+pub use error::GpuError;

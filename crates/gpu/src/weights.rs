@@ -1,0 +1,195 @@
+//! Weights in the layout the kernels read: GGUF blocks repacked at load into u32 quant words and
+//! f32 block scales (WGSL storage arrays have 4-byte elements; Q4_0's 18-byte and Q8_0's 34-byte
+//! blocks are not 4-byte aligned). The quants keep GGUF's bit layout and are never expanded to
+//! f32; shaders/common/quant.wgsl documents the layout per type.
+
+use crate::error::GpuError;
+use tokscope_gguf::GgmlType;
+
+/// Elements per block of every quantized type.
+const QK: usize = 32;
+
+/// One weight (or a row range of it) ready for upload.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Packed {
+    /// Quant words, row-major: `words_per_row(ty, cols)` per row.
+    pub quants: Vec<u32>,
+    /// Block scales, row-major: `scales_per_row(ty, cols)` per row (empty for float types).
+    pub scales: Vec<f32>,
+}
+
+/// The name of a type in kernel variant names (`matvec_q4_1`), or `None` if no kernel reads it.
+pub fn kernel_suffix(ty: GgmlType) -> Option<&'static str> {
+    Some(match ty {
+        GgmlType::Q4_0 => "q4_0",
+        GgmlType::Q4_1 => "q4_1",
+        GgmlType::Q8_0 => "q8_0",
+        GgmlType::F16 => "f16",
+        GgmlType::BF16 => "bf16",
+        GgmlType::F32 => "f32",
+        _ => return None,
+    })
+}
+
+/// u32 quant words per row of `cols` elements.
+pub fn words_per_row(ty: GgmlType, cols: usize) -> usize {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q4_1 => cols / 8,
+        GgmlType::Q8_0 => cols / 4,
+        GgmlType::F16 | GgmlType::BF16 => cols / 2,
+        _ => cols,
+    }
+}
+
+/// f32 scales per row of `cols` elements (Q4_1 keeps d and m).
+pub fn scales_per_row(ty: GgmlType, cols: usize) -> usize {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q8_0 => cols / QK,
+        GgmlType::Q4_1 => 2 * cols / QK,
+        _ => 0,
+    }
+}
+
+/// GPU bytes of one row (quants and scales together): what splitting by binding size counts.
+pub fn gpu_row_bytes(ty: GgmlType, cols: usize) -> usize {
+    4 * words_per_row(ty, cols).max(scales_per_row(ty, cols))
+}
+
+/// Repacks `rows` rows of `cols` elements of GGUF data (`data` is exactly those rows).
+pub fn repack(
+    name: &str,
+    ty: GgmlType,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+) -> Result<Packed, GpuError> {
+    let unsupported = || GpuError::UnsupportedType {
+        name: name.to_string(),
+        ty,
+    };
+    kernel_suffix(ty).ok_or_else(unsupported)?;
+    if !cols.is_multiple_of(QK) {
+        return Err(GpuError::Unsupported(format!(
+            "{name}: rows of {cols} elements (the GPU kernels need a multiple of {QK})"
+        )));
+    }
+    let expected = ty.bytes_for((rows * cols) as u64).ok_or_else(unsupported)?;
+    if data.len() as u64 != expected {
+        return Err(GpuError::Unsupported(format!(
+            "{name}: {} bytes for {rows}×{cols} {ty}, expected {expected}",
+            data.len()
+        )));
+    }
+    let words = |bytes: &[u8]| -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect()
+    };
+    let f16 = |b: &[u8]| tokscope_gguf::blocks::f16_bits_to_f32([b[0], b[1]]);
+    let mut packed = Packed::default();
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q8_0 => {
+            let block = if ty == GgmlType::Q4_0 { 18 } else { 34 };
+            for b in data.chunks_exact(block) {
+                packed.scales.push(f16(&b[..2]));
+                packed.quants.extend(words(&b[2..]));
+            }
+        }
+        GgmlType::Q4_1 => {
+            for b in data.chunks_exact(20) {
+                packed.scales.extend([f16(&b[..2]), f16(&b[2..4])]);
+                packed.quants.extend(words(&b[4..]));
+            }
+        }
+        _ => packed.quants = words(data),
+    }
+    Ok(packed)
+}
+
+/// Rows per part when a weight of `rows` rows must be split so that no part's buffer exceeds
+/// `max_binding` bytes (WebGPU's maxStorageBufferBindingSize); `rows` when it fits whole.
+pub fn rows_per_part(ty: GgmlType, rows: usize, cols: usize, max_binding: u64) -> usize {
+    let per_row = gpu_row_bytes(ty, cols).max(1) as u64;
+    ((max_binding / per_row) as usize).clamp(1, rows.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokscope_gguf::blocks::{dequantize_row, quantize_row};
+
+    /// The element values the shaders compute from a packed row (a mirror of common/quant.wgsl).
+    fn shader_dequantize(ty: GgmlType, p: &Packed, cols: usize) -> Vec<f32> {
+        let q = &p.quants;
+        (0..cols)
+            .map(|e| {
+                let (block, j) = (e / QK, e % QK);
+                match ty {
+                    GgmlType::Q4_0 | GgmlType::Q4_1 => {
+                        let word = q[block * 4 + (j % 16) / 4];
+                        let shift = 8 * (j % 4) + if j >= 16 { 4 } else { 0 };
+                        let nib = ((word >> shift) & 0xf) as f32;
+                        if ty == GgmlType::Q4_0 {
+                            (nib - 8.0) * p.scales[block]
+                        } else {
+                            nib * p.scales[2 * block] + p.scales[2 * block + 1]
+                        }
+                    }
+                    GgmlType::Q8_0 => {
+                        let byte = (q[e / 4] >> (8 * (e % 4))) as u8 as i8;
+                        byte as f32 * p.scales[block]
+                    }
+                    GgmlType::F16 => {
+                        let half = (q[e / 2] >> (16 * (e % 2))) as u16;
+                        half::f16::from_bits(half).to_f32()
+                    }
+                    GgmlType::BF16 => f32::from_bits((q[e / 2] >> (16 * (e % 2))) << 16),
+                    _ => f32::from_bits(q[e]),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repacked_rows_dequantize_like_gguf() {
+        let cols = 96;
+        let x: Vec<f32> = (0..cols)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173)
+            .collect();
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q8_0,
+            GgmlType::F16,
+            GgmlType::BF16,
+            GgmlType::F32,
+        ] {
+            let data = quantize_row(ty, &x).unwrap();
+            let mut want = vec![0.0; cols];
+            dequantize_row(ty, &data, &mut want).unwrap();
+            let packed = repack("w", ty, &data, 1, cols).unwrap();
+            assert_eq!(packed.quants.len(), words_per_row(ty, cols), "{ty}");
+            assert_eq!(packed.scales.len(), scales_per_row(ty, cols), "{ty}");
+            assert_eq!(shader_dequantize(ty, &packed, cols), want, "{ty}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_shapes_and_types() {
+        assert!(matches!(
+            repack("w", GgmlType::Q8_1, &[0; 36], 1, 32),
+            Err(GpuError::UnsupportedType { .. })
+        ));
+        assert!(repack("w", GgmlType::F32, &[0; 64], 1, 16).is_err());
+        assert!(repack("w", GgmlType::Q4_0, &[0; 17], 1, 32).is_err());
+    }
+
+    #[test]
+    fn splits_rows_to_fit_a_binding() {
+        // Q8_0 rows of 64 elements: 16 quant words = 64 bytes per row.
+        assert_eq!(rows_per_part(GgmlType::Q8_0, 100, 64, 1 << 20), 100);
+        assert_eq!(rows_per_part(GgmlType::Q8_0, 100, 64, 640), 10);
+        assert_eq!(rows_per_part(GgmlType::Q8_0, 100, 64, 10), 1);
+    }
+}

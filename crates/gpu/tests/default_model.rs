@@ -1,0 +1,104 @@
+//! The GPU backend on the default model (SmolLM2-135M-Instruct Q4_1) against the CPU backend's
+//! exact arithmetic, which matches llama.cpp's f32 results (crates/session/tests/golden_llamacpp.rs):
+//! 64 teacher-forced positions of tests/golden/logprobs.json's sequences, each with
+//! KL(cpu‖gpu) < 1e-4 nats and the same top-1 token wherever the CPU's top-2 margin exceeds 1e-3.
+
+use std::path::PathBuf;
+
+use tokscope_gpu::{GpuBackend, GpuContext};
+use tokscope_model::cpu::CpuBackend;
+use tokscope_model::{Backend, LogitsFor, ModelFile};
+
+const POSITIONS: usize = 64;
+const KL_BOUND: f64 = 1e-4;
+const MARGIN: f32 = 1e-3;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn default_model() -> ModelFile {
+    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask setup`",
+        path.display()
+    );
+    ModelFile::open(&path).expect("the default model loads")
+}
+
+/// The golden file's token sequences, in order.
+fn sequences() -> Vec<Vec<u32>> {
+    let text = std::fs::read_to_string(root().join("tests/golden/logprobs.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    golden["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// The top two logits' difference.
+fn top2_margin(logits: &[f32]) -> f32 {
+    let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for &z in logits {
+        if z > a {
+            (a, b) = (z, a);
+        } else if z > b {
+            b = z;
+        }
+    }
+    a - b
+}
+
+#[test]
+fn teacher_forced_distributions_match_the_cpu_backend() {
+    let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
+    println!("adapter: {}", ctx.describe());
+    let mut cpu = CpuBackend::with_context(default_model(), 2, 256).unwrap();
+    let mut gpu = GpuBackend::new(&ctx, &default_model(), 256).unwrap();
+    let n_vocab = cpu.config().n_vocab;
+    let (mut checked, mut worst_kl, mut top1_checked) = (0, 0.0f64, 0);
+    for seq in sequences() {
+        let n = seq.len().min(POSITIONS - checked);
+        if n == 0 {
+            break;
+        }
+        cpu.truncate(0);
+        gpu.truncate(0);
+        let want = cpu.forward(&seq[..n], LogitsFor::All).unwrap();
+        let got = gpu.forward(&seq[..n], LogitsFor::All).unwrap();
+        for (pos, (w, g)) in want
+            .chunks_exact(n_vocab)
+            .zip(got.chunks_exact(n_vocab))
+            .enumerate()
+        {
+            assert!(
+                g.iter().all(|v| v.is_finite()),
+                "position {pos}: non-finite GPU logits"
+            );
+            let kl = tokscope_dist::divergences_from_logits(w, g).unwrap().kl_ab;
+            worst_kl = worst_kl.max(kl);
+            assert!(kl < KL_BOUND, "position {pos}: KL(cpu‖gpu) = {kl:.3e}");
+            if top2_margin(w) > MARGIN {
+                top1_checked += 1;
+                assert_eq!(
+                    tokscope_dist::argmax(g).unwrap(),
+                    tokscope_dist::argmax(w).unwrap(),
+                    "position {pos}: top-1 differs"
+                );
+            }
+        }
+        checked += n;
+    }
+    println!("{checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}");
+    assert_eq!(checked, POSITIONS);
+}

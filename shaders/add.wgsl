@@ -1,0 +1,28 @@
+// add: y += b element-wise (Qwen2's q, k and v biases; residual connections are fused into
+// matvec's `accumulate`).
+//
+// Bindings (group 0):
+//   0  b  read        array<f32>  n elements
+//   1  y  read_write  array<f32>  n elements
+//   2  a  uniform     AddParams
+// Dispatch: one invocation per element, ceil(n / WG) workgroups; extra invocations return.
+
+struct AddParams {
+    n: u32,  // elements
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> a: AddParams;
+
+@compute @workgroup_size(WG)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= a.n) {
+        return;
+    }
+    y[i] = y[i] + b[i];
+}
