@@ -25,7 +25,9 @@ impl Deref for ModelBytes {
     }
 }
 
-/// A parsed model file: metadata, tensor directory and the bytes the tensors live in.
+/// A parsed model file: metadata, tensor directory and the bytes the tensors live in. Cloning shares the
+/// bytes (an `Arc`), so two backends over one file (a draft and a target) map the weights once.
+#[derive(Clone)]
 pub struct ModelFile {
     pub bytes: Arc<ModelBytes>,
     pub version: u32,

@@ -13,6 +13,10 @@ pub enum SessionError {
     Dist(#[from] tokscope_dist::DistError),
     #[error("this model has no chat template (tokenizer.chat_template): use a raw prompt")]
     NoChatTemplate,
+    #[error("the draft model cannot draft for this target: {0}")]
+    VocabMismatch(tokscope_tokenizer::VocabMismatch),
+    #[error("{0}")]
+    InvalidOption(String),
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("the prompt has {tokens} tokens but the context holds {n_ctx}")]

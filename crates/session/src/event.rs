@@ -2,7 +2,7 @@
 //! Field names are fixed by docs/architecture.md: other tools read them.
 
 use serde::{Deserialize, Serialize};
-use tokscope_dist::GltrBucket;
+use tokscope_dist::{GltrBucket, Outcome};
 
 /// One message of a run, serialised as `{"type": "step", ...}` or `{"type": "done", ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,146 @@ pub struct StepEvent {
     /// Score mode: the GLTR rank bucket.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gltr: Option<GltrBucket>,
+    /// Speculate mode: how this token came from the drafts (docs/protocol.md).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub spec: Option<SpecStep>,
+    /// Compare mode: the second condition and the divergences between the two (docs/protocol.md).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compare: Option<CompareStep>,
+}
+
+/// How a speculative token was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpecSource {
+    /// A drafted token the target accepted.
+    Accepted,
+    /// Drawn from the residual `norm(max(0, p - q))` after a rejection.
+    Resampled,
+    /// Drawn from the target after every draft of the round was accepted (or nothing was drafted).
+    Bonus,
+}
+
+/// One drafted token as the target judged it (metrics.md §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecDraft {
+    pub id: u32,
+    pub text: String,
+    /// Draft probability after the warpers.
+    pub q: f64,
+    /// Target probability after the warpers.
+    pub p: f64,
+    /// `min(1, p/q)`.
+    pub accept_prob: f64,
+    /// `Σ min(p, q)` at this position.
+    pub beta: f64,
+    pub outcome: Outcome,
+}
+
+/// Speculate mode's part of a StepEvent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecStep {
+    /// 0-based target call (verification round) that emitted this token.
+    pub round: usize,
+    pub source: SpecSource,
+    /// On the first token of a round only: every draft of the round, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub drafts: Vec<SpecDraft>,
+    /// On a resampled token only: the residual's most probable entries.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub residual: Vec<TopEntry>,
+    /// On the first token of a round: mean β over the round's drafted positions (absent if nothing was drafted).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub beta: Option<f64>,
+}
+
+/// Aggregates of a speculate run, in llama.cpp's vocabulary (metrics.md §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecSummary {
+    /// Which drafter: "model", "early-exit:L", "ngram", "trigram".
+    pub drafter: String,
+    pub gamma: usize,
+    /// Verification rounds (batched target forward passes).
+    pub target_calls: usize,
+    pub n_drafted: usize,
+    pub n_accepted: usize,
+    /// `n_accepted / n_drafted` (0 when nothing was drafted).
+    pub acceptance_rate: f64,
+    /// Accepted drafts per target call.
+    pub mean_accepted_len: f64,
+    /// Emitted tokens per target call (accepted + the resampled or bonus token).
+    pub tokens_per_call: f64,
+    /// For draft position i (0-based): accepted at i / rounds that drafted a token at i.
+    pub acceptance_by_position: Vec<f64>,
+    /// Mean β over every drafted position (absent if nothing was drafted).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_beta: Option<f64>,
+    /// `(1 - α^(γ+1)) / (1 - α)` with α = mean β: what theory expects per call.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected_tokens_per_call: Option<f64>,
+    /// Generated tokens per second of decoding (drafting and verification together).
+    pub tok_s: f64,
+}
+
+/// Compare mode's part of a StepEvent: the step's main fields describe condition a; this adds condition b,
+/// the divergences a‖b, and the distribution actually decoded from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareStep {
+    /// Condition b's raw top-N.
+    pub top_b: Vec<TopEntry>,
+    /// The chosen token under condition b (raw distribution).
+    pub logprob_b: f64,
+    pub rank_b: usize,
+    pub entropy_b: f64,
+    /// KL(a‖b), nats; +inf where b rules out a token a allows.
+    pub kl_ab: f64,
+    /// KL(b‖a), nats.
+    pub kl_ba: f64,
+    /// Jensen–Shannon, nats.
+    pub js: f64,
+    /// Total variation.
+    pub tv: f64,
+    /// The decoding mode: "a", "b", "ed", "cd", "uscd", "arith".
+    pub mode: String,
+    /// Top-N of the distribution decoded from (after the mode's arithmetic, before the warpers).
+    pub top_mixed: Vec<TopEntry>,
+    /// uscd: the uncertainty statistic (entropy of a, nats) and whether the contrast was applied.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uncertainty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contrast_applied: Option<bool>,
+}
+
+/// Aggregates of a compare run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareSummary {
+    pub mode: String,
+    /// Means over the steps.
+    pub mean_kl_ab: f64,
+    pub mean_kl_ba: f64,
+    pub mean_js: f64,
+    pub mean_tv: f64,
+    /// Steps where the two conditions' greedy tokens differ.
+    pub argmax_disagreements: usize,
+}
+
+/// Aggregates of a multi-sample run (metrics.md §2): M continuations of one prefix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamplesSummary {
+    pub samples: usize,
+    /// Each sample's branching factor `exp(mean H̃)`.
+    pub sample_bf: Vec<f64>,
+    /// `exp(mean of per-sample ln BF)`.
+    pub bf: f64,
+    /// Each sample's total log-probability under the sampling distribution, nats.
+    pub sample_logprob: Vec<f64>,
+    /// Mean and standard deviation of those totals, and of per-token means: how far the samples agree.
+    pub logprob_mean: f64,
+    pub logprob_std: f64,
+    pub logprob_per_token_mean: f64,
+    pub logprob_per_token_std: f64,
+    /// Distinct texts among the samples.
+    pub distinct: usize,
 }
 
 /// Why a run ended.
@@ -119,4 +259,10 @@ pub struct DoneEvent {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub score: Option<ScoreSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub spec: Option<SpecSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compare: Option<CompareSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub samples: Option<SamplesSummary>,
 }

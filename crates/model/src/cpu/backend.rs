@@ -83,7 +83,26 @@ impl CpuBackend {
 
     /// As [`CpuBackend::new`] with an explicit context size (positions the cache may hold).
     pub fn with_context(file: ModelFile, threads: usize, n_ctx: usize) -> Result<Self> {
-        let cfg = file.config.clone();
+        let n_layers = file.config.n_layer;
+        Self::with_layers(file, threads, n_ctx, n_layers)
+    }
+
+    /// The model cut after its first `n_layers` blocks, then the final norm and LM head, with its own KV cache:
+    /// the self-speculative (early-exit) draft model. `n_layers` must be in `1..=n_layer`.
+    pub fn with_layers(
+        file: ModelFile,
+        threads: usize,
+        n_ctx: usize,
+        n_layers: usize,
+    ) -> Result<Self> {
+        if n_layers == 0 || n_layers > file.config.n_layer {
+            return Err(ModelError::Invalid(format!(
+                "cannot keep {n_layers} layers of a model with {}",
+                file.config.n_layer
+            )));
+        }
+        let mut cfg = file.config.clone();
+        cfg.n_layer = n_layers;
         let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
         let layers = (0..cfg.n_layer)
             .map(|l| {
