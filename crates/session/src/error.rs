@@ -13,7 +13,7 @@ pub enum SessionError {
     Dist(#[from] tokscope_dist::DistError),
     #[error("this model has no chat template (tokenizer.chat_template): use a raw prompt")]
     NoChatTemplate,
-    #[error("the draft model cannot draft for this target: {0}")]
+    #[error("the models do not share one vocabulary: {0}")]
     VocabMismatch(tokscope_tokenizer::VocabMismatch),
     #[error("{0}")]
     InvalidOption(String),

@@ -1,12 +1,16 @@
-//! The run loop over a model: generate and score, emitting [`Event`]s (the StepEvent protocol of
-//! docs/architecture.md). The CLI and the web worker are thin shells over this crate.
+//! The run loop over a model: generate, score, speculate, compare and branch, emitting [`Event`]s (the StepEvent
+//! protocol of docs/architecture.md and docs/protocol.md). The CLI and the web worker are thin shells over this crate.
 
+pub mod branch;
+pub mod compare;
 pub mod error;
 pub mod event;
 pub mod run;
 pub mod speculate;
 mod steps;
 
+pub use branch::BranchOptions;
+pub use compare::{CompareMode, CompareOptions, compare};
 pub use error::{Result, SessionError};
 pub use event::{DoneEvent, Event, StepEvent, StopReason};
 pub use run::{GenerateOptions, Generation, Prompt, ScoreOptions, Session};
