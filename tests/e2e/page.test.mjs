@@ -1,17 +1,24 @@
-// The page loads, its Web Worker runs the wasm engine, and the server hands out model bytes by range.
-// Run by `cargo xtask test`, which serves web/dist and sets E2E_BASE_URL, E2E_CHROMIUM and E2E_OUT.
+// The playground end to end in headless Debian Chromium: the default model loads with visible progress, generates on
+// the wasm CPU backend, shows the CLI's numbers for the same seeded run, scores text, survives a corrupted GGUF, and
+// renders hostile token text as text. Run by `cargo xtask test`, which serves web/dist and sets E2E_BASE_URL,
+// E2E_CHROMIUM and E2E_OUT. Screenshots of each view go to E2E_OUT.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const baseUrl = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:8080/';
 const executablePath = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
-const outDir = process.env.E2E_OUT ?? 'target/e2e';
+const outDir = process.env.E2E_OUT ?? join(root, 'target/e2e');
+const modelPath = join(root, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
+const LONG = 180_000;
 
-// The flags docs/architecture.md prescribes for a quiet, offline, WebGPU-enabled headless Chromium.
+// The flags docs/architecture.md prescribes for a quiet, offline headless Chromium (WebGPU is not used by the engine yet).
 const args = [
   '--headless',
   '--no-sandbox',
@@ -27,16 +34,58 @@ let userDataDir;
 let context;
 let page;
 const consoleErrors = [];
+const dialogs = [];
+
+/** The release CLI, built when missing (the same build `cargo xtask build` makes). */
+function cli() {
+  const target = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
+  const bin = process.env.E2E_CLI ?? join(target, 'release/tokscope');
+  if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tokscope-cli'], { cwd: root, stdio: 'inherit' });
+  return bin;
+}
+
+/** JSONL events of a CLI command. */
+function cliEvents(argv) {
+  const out = execFileSync(cli(), [...argv, '--model', modelPath, '--format', 'jsonl'], { encoding: 'utf8' });
+  return out.trim().split('\n').map((line) => JSON.parse(line));
+}
+
+/** Written here independently of web/src: invisible characters shown as the page shows them. */
+function visible(text) {
+  if (text === '') return '∅';
+  return text.replaceAll(' ', '␣').replaceAll('\n', '↵').replaceAll('\t', '⇥').replaceAll('\r', '␍');
+}
+
+/** A number shown with `digits` decimals equals `expected` to that precision (half a unit of the last digit). */
+function assertShown(shown, expected, digits, what) {
+  const x = Number.parseFloat(shown);
+  assert.ok(Number.isFinite(x), `${what}: "${shown}" is not a number`);
+  assert.ok(Math.abs(x - expected) <= 0.5 * 10 ** -digits + 1e-9, `${what}: page shows ${shown}, CLI has ${expected}`);
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
+}
+
+/** Opens the page with settings in the URL hash and waits until the default model is ready. */
+async function openWithModel(hash = '') {
+  await page.goto(`${baseUrl}${hash ? '#' + hash : ''}`);
+  await page.getByTestId('model-facts').waitFor({ timeout: LONG });
+}
 
 before(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), 'tokscope-e2e-'));
   mkdirSync(outDir, { recursive: true });
-  // A persistent context is how playwright takes a fresh --user-data-dir.
+  // A persistent context is how playwright takes a fresh --user-data-dir (so the model cache starts empty).
   context = await chromium.launchPersistentContext(userDataDir, { executablePath, args, headless: true });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(e.message));
   page.on('response', (r) => r.status() >= 400 && consoleErrors.push(`${r.status()} ${r.url()}`));
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
 });
 
 after(async () => {
@@ -44,38 +93,125 @@ after(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
-/** Entropy in nats of softmax(logits), written independently of the Rust code under test. */
-function entropy(logits) {
-  const m = Math.max(...logits);
-  const w = logits.map((z) => Math.exp(z - m));
-  const s = w.reduce((a, b) => a + b, 0);
-  return -w.reduce((h, x) => h + (x / s) * Math.log(x / s), 0);
-}
-
-test('the worker loads the wasm engine and computes an entropy', async () => {
+test('the default model loads with visible progress', async () => {
   await page.goto(baseUrl);
   assert.equal(await page.title(), 'tokscope');
-  const shown = page.getByTestId('entropy');
-  try {
-    await shown.waitFor({ timeout: 30_000 });
-  } finally {
-    await page.screenshot({ path: join(outDir, 'home.png'), fullPage: true });
-  }
-  const engine = await page.getByTestId('engine').innerText();
-  assert.match(engine, /tokscope-wasm \d+\.\d+\.\d+/);
-  const logits = JSON.parse(await page.getByTestId('logits').innerText());
-  assert.ok(logits.length >= 2, `example logits: ${logits}`);
-  const nats = Number(await shown.getAttribute('data-nats'));
-  assert.ok(Math.abs(nats - entropy(logits)) < 1e-5, `wasm entropy ${nats} vs ${entropy(logits)}`);
-  assert.deepEqual(consoleErrors, []);
+  const progress = page.getByTestId('model-progress');
+  await progress.waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => /Downloading/.test(document.querySelector('[data-testid=model-progress]')?.textContent ?? ''), null, {
+    polling: 'raf',
+    timeout: 60_000,
+  });
+  assert.ok(await page.locator('progress').count(), 'a progress bar is shown');
+  await shot('model-loading');
+  const facts = page.getByTestId('model-facts');
+  await facts.waitFor({ timeout: LONG });
+  const text = await facts.innerText();
+  assert.match(text, /llama/);
+  assert.match(text, /134\.5 M/); // parameters
+  assert.match(text, /Q4_1×210/);
+  assert.match(text, /49152/);
+  assert.match(await page.getByTestId('backend').innerText(), /wasm cpu \(simd128/);
+  await progress.waitFor({ state: 'detached' });
 });
 
-test('the server gives model bytes by range', async () => {
-  const head = await page.evaluate(async () => {
-    const r = await fetch('models/SmolLM2-135M-Instruct.Q4_1.gguf', { headers: { Range: 'bytes=0-3' } });
-    return { status: r.status, range: r.headers.get('content-range'), text: await r.text() };
-  });
-  assert.equal(head.status, 206);
-  assert.match(head.range ?? '', /^bytes 0-3\/\d+$/);
-  assert.equal(head.text, 'GGUF');
+test('32 tokens generate on the wasm CPU backend', async () => {
+  await openWithModel('mode=raw&prompt=Once%20upon%20a%20time&max_tokens=32&seed=3');
+  await page.getByTestId('run').click();
+  await page.getByTestId('run-status').filter({ hasText: /Done/ }).waitFor({ timeout: LONG });
+  const status = await page.getByTestId('run-status').innerText();
+  assert.match(status, /Done: 32 tokens \(length\)/);
+  assert.equal(await page.getByTestId('token').count(), 32);
+  const tokS = Number(/([\d.]+) tok\/s/.exec(status)?.[1]);
+  assert.ok(tokS > 0, status);
+  console.log(`# decode on the wasm CPU backend (headless Chromium, shared machine): ${tokS} tok/s`);
+  await page.getByTestId('token').first().hover();
+  await shot('generate');
+});
+
+test('a seeded run shows the CLI’s entropy and top-N for every step', async () => {
+  const prompt = 'The capital of France is';
+  const expected = cliEvents(['generate', '--prompt', prompt, '--max-tokens', '8', '--temperature', '0.8', '--top-k', '40', '--seed', '7', '--top', '5']).filter(
+    (e) => e.type === 'step',
+  );
+  assert.equal(expected.length, 8);
+  const hash = new URLSearchParams({ mode: 'raw', prompt, temperature: '0.8', top_k: '40', top_p: '1', seed: '7', max_tokens: '8', top_n: '5' });
+  await openWithModel(hash.toString());
+  await page.getByTestId('run').click();
+  await page.getByTestId('run-status').filter({ hasText: /Done/ }).waitFor({ timeout: LONG });
+  const tokens = page.getByTestId('token');
+  assert.equal(await tokens.count(), 8);
+  // Keyboard: focus the first token, then walk with the arrow key.
+  await tokens.first().focus();
+  for (const [i, step] of expected.entries()) {
+    if (i > 0) await page.keyboard.press('ArrowRight');
+    const detail = page.locator(`[data-testid=step-detail][data-index="${i}"]`);
+    await detail.waitFor();
+    assert.equal(await tokens.nth(i).textContent(), step.token.text, `token ${i}`);
+    assertShown(await detail.getByTestId('detail-entropy').innerText(), step.entropy / Math.LN2, 3, `entropy of step ${i}`);
+    assertShown(await detail.getByTestId('detail-prob').innerText(), 100 * Math.exp(step.logprob), 1, `probability of step ${i}`);
+    const rows = detail.getByTestId('top-row');
+    assert.equal(await rows.count(), step.top.length);
+    for (const [j, top] of step.top.entries()) {
+      const row = rows.nth(j);
+      assert.equal(await row.getAttribute('data-id'), String(top.id), `top ${j} of step ${i}`);
+      assert.equal(await row.getByTestId('top-text').textContent(), visible(top.text));
+      assertShown(await row.getByTestId('top-prob').innerText(), 100 * Math.exp(top.logprob), 1, `top ${j} of step ${i}`);
+      if (top.id === step.token.id) {
+        const sampled = await row.getByTestId('top-sampled').innerText();
+        assertShown(sampled, 100 * Math.exp(step.sampling.logprob), 1, `sampled probability of step ${i}`);
+      }
+    }
+  }
+  await shot('generate-seeded');
+});
+
+test('the score view shows real numbers and renders hostile token text as text', async () => {
+  const text = 'Hello <img src=x onerror=alert(1)> world, this is a test.';
+  const cliDone = cliEvents(['score', '--prompt', '', '--text', text]).find((e) => e.type === 'done');
+  await page.getByTestId('tab-score').click();
+  await page.getByTestId('score-text').fill(text);
+  await page.getByTestId('score').click();
+  const ppl = page.getByTestId('perplexity');
+  await ppl.waitFor({ timeout: LONG });
+  assertShown(await ppl.innerText(), cliDone.score.perplexity, 2, 'perplexity');
+  assertShown(await page.getByTestId('min-k-pp').innerText(), cliDone.score.min_k_pp, 3, 'Min-K%++');
+  assert.equal(await page.getByTestId('token').count(), cliDone.tokens);
+  const shown = (await page.getByTestId('token').allTextContents()).join('');
+  assert.ok(shown.includes('<img'), `token text shows the markup as text: ${shown}`);
+  assert.equal(await page.locator('img').count(), 0, 'no <img> element was created');
+  await page.getByTestId('score-surprisal').waitFor();
+  await page.getByTestId('token').nth(2).hover();
+  await shot('score');
+  assert.deepEqual(dialogs, []);
+});
+
+test('a corrupted GGUF gives a clear error and the page stays usable', async () => {
+  await page.getByTestId('tab-generate').click();
+  const head = readFileSync(modelPath).subarray(0, 1 << 20);
+  await page.getByTestId('model-file').setInputFiles({ name: 'broken.gguf', mimeType: 'application/octet-stream', buffer: head });
+  const error = page.getByTestId('model-error');
+  await error.waitFor({ timeout: 60_000 });
+  assert.match(await error.innerText(), /broken\.gguf: this file is not a model tokscope can run: .+/);
+  await shot('corrupted-model');
+  // Then the default model loads again (from the cache now) and runs.
+  await page.getByRole('button', { name: 'Load default model' }).click();
+  await page.getByTestId('model-facts').waitFor({ timeout: LONG });
+  assert.equal(await error.count(), 0);
+  await page.getByTestId('max-tokens').fill('4');
+  await page.getByTestId('run').click();
+  await page.getByTestId('run-status').filter({ hasText: /Done/ }).waitFor({ timeout: LONG });
+  assert.ok((await page.getByTestId('token').count()) >= 1);
+});
+
+test('with the model cached, the first token comes soon after opening the page', async () => {
+  await page.goto(`${baseUrl}#mode=raw&prompt=Hello&max_tokens=2`);
+  await page.reload(); // a new document: the hash alone does not reload the page
+  await page.getByTestId('model-facts').waitFor({ timeout: LONG });
+  assert.match(await page.getByTestId('model-facts').innerText(), /\(cache,/);
+  await page.getByTestId('run').click();
+  await page.getByTestId('token').first().waitFor({ timeout: LONG });
+  const ms = await page.evaluate(() => performance.now());
+  console.log(`# page open to first token, model cached: ${Math.round(ms)} ms`);
+  assert.deepEqual(consoleErrors, []);
 });

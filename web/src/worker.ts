@@ -1,19 +1,211 @@
-// The engine worker: loads the wasm bridge off the main thread and reports back.
-// Later it will run the model and stream StepEvents; for now it proves the engine loads and computes.
-import init, { summarize, version } from '../pkg/tokscope_wasm.js';
-import type { Summary, WorkerMessage } from './lib/protocol';
+// The engine worker: loads the wasm bridge and a model off the main thread, runs generate one step at a
+// time (yielding between steps so a "stop" message is seen at once) and score, and posts every event.
+import init, { Engine, take_panic_message, version } from '../pkg/tokscope_wasm.js';
+import type { FromWorker, GenerateRequest, ModelSource, RunEvent, ToWorker } from './lib/protocol';
 
-/** An example next-token distribution: four candidates with decreasing logits. */
-const EXAMPLE_LOGITS = [2, 1, 0, -1];
+/** Cache API bucket for the default model, so a second visit works offline and starts fast. */
+const CACHE_NAME = 'tokscope-models-v1';
+/** Context positions of the engine: its f32 KV cache costs 45 KiB per position on the default model. */
+const N_CTX = 2048;
 
-async function start(): Promise<WorkerMessage> {
+const ready = init();
+let engine: Engine | null = null;
+/** `running`: stepping on its own; `paused`: one step per "step" message; `idle`: no run. */
+let mode: 'idle' | 'running' | 'paused' = 'idle';
+
+function post(message: FromWorker) {
+  self.postMessage(message);
+}
+
+/** The error's message; a wasm trap means the Rust code panicked, and the panic hook kept the reason. */
+function describe(e: unknown): { message: string; fatal: boolean } {
+  if (e instanceof WebAssembly.RuntimeError) {
+    let panic: string | undefined;
+    try {
+      panic = take_panic_message();
+    } catch {
+      panic = undefined;
+    }
+    return { message: panic ?? `the engine crashed: ${e.message}`, fatal: true };
+  }
+  return { message: e instanceof Error ? e.message : String(e), fatal: false };
+}
+
+function fail(during: Extract<FromWorker, { type: 'error' }>['during'], e: unknown) {
+  const { message, fatal } = describe(e);
+  if (fatal) engine = null;
+  mode = 'idle';
+  post({ type: 'error', during, message, fatal });
+}
+
+/** Reads a response body into one buffer, posting progress at most every 100 ms. */
+async function readBody(response: Response, phase: 'download' | 'cache'): Promise<Uint8Array> {
+  const total = Number(response.headers.get('content-length')) || null;
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  let last = 0;
+  post({ type: 'progress', loaded, total, phase });
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    const now = performance.now();
+    if (now - last > 100) {
+      last = now;
+      post({ type: 'progress', loaded, total, phase });
+    }
+  }
+  post({ type: 'progress', loaded, total: total ?? loaded, phase });
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+async function download(url: string): Promise<Uint8Array> {
+  let response: Response;
   try {
-    await init();
-    const summary = summarize(new Float32Array(EXAMPLE_LOGITS)) as Summary;
-    return { type: 'ready', version: version(), logits: EXAMPLE_LOGITS, summary };
+    response = await fetch(url);
   } catch (e) {
-    return { type: 'error', message: e instanceof Error ? e.message : String(e) };
+    throw new Error(`could not download ${url}: ${e instanceof Error ? e.message : e}`);
+  }
+  if (!response.ok) throw new Error(`could not download ${url}: HTTP ${response.status}`);
+  return readBody(response, 'download');
+}
+
+/** The default model from the Cache API, else from the network (then stored for next time). */
+async function defaultModel(url: string): Promise<{ bytes: Uint8Array; from: 'cache' | 'network' }> {
+  const cache = 'caches' in self ? await caches.open(CACHE_NAME).catch(() => null) : null;
+  const hit = await cache?.match(url);
+  if (hit) return { bytes: await readBody(hit, 'cache'), from: 'cache' };
+  const bytes = await download(url);
+  const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
+  // A full disk or a private window refuses to cache: the model still runs.
+  await cache?.put(url, new Response(bytes.slice(), { headers })).catch(() => undefined);
+  return { bytes, from: 'network' };
+}
+
+async function load(source: ModelSource) {
+  const t0 = performance.now();
+  mode = 'idle';
+  engine?.free();
+  engine = null;
+  try {
+    await ready;
+    let bytes: Uint8Array;
+    let from: 'network' | 'cache' | 'file';
+    if (source.kind === 'default') ({ bytes, from } = await defaultModel(source.url));
+    else if (source.kind === 'url') ({ bytes, from } = { bytes: await download(source.url), from: 'network' });
+    else {
+      post({ type: 'progress', loaded: 0, total: source.file.size, phase: 'file' });
+      bytes = new Uint8Array(await source.file.arrayBuffer());
+      from = 'file';
+    }
+    post({ type: 'progress', loaded: bytes.length, total: bytes.length, phase: 'parse' });
+    try {
+      engine = new Engine(bytes, N_CTX);
+    } catch (e) {
+      const { message, fatal } = describe(e);
+      if (fatal) throw e;
+      throw new Error(`this file is not a model tokscope can run: ${message}`);
+    }
+    post({ type: 'loaded', facts: engine.facts(), from, ms: performance.now() - t0 });
+  } catch (e) {
+    fail('load', e);
   }
 }
 
-start().then((message) => self.postMessage(message));
+/** Resolves after pending messages (such as "stop") have been handled. */
+function yieldToMessages(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
+}
+
+/** One step (or the done event); returns false when the run is over. */
+function advance(): boolean {
+  if (!engine) return false;
+  try {
+    const event = engine.next() as RunEvent | undefined;
+    if (!event) {
+      mode = 'idle';
+      return false;
+    }
+    post({ type: 'event', event });
+    if (event.type === 'done') mode = 'idle';
+    return event.type !== 'done';
+  } catch (e) {
+    fail('generate', e);
+    return false;
+  }
+}
+
+async function runLoop() {
+  while (mode === 'running' && advance()) await yieldToMessages();
+}
+
+function generate(request: GenerateRequest, paused: boolean) {
+  if (!engine) return post({ type: 'error', during: 'generate', message: 'no model is loaded', fatal: false });
+  try {
+    engine.start_generate(request);
+  } catch (e) {
+    return fail('generate', e);
+  }
+  mode = paused ? 'paused' : 'running';
+  // The first step comes at once either way, so a paused run shows where it starts.
+  if (advance() && mode === 'running') void runLoop();
+}
+
+self.onmessage = async (e: MessageEvent<ToWorker>) => {
+  const message = e.data;
+  switch (message.type) {
+    case 'load':
+      return load(message.source);
+    case 'generate':
+      return generate(message.request, message.paused);
+    case 'step':
+      if (mode === 'paused') advance();
+      return;
+    case 'resume':
+      if (mode === 'paused') {
+        mode = 'running';
+        void runLoop();
+      }
+      return;
+    case 'stop':
+      if (mode === 'idle' || !engine) return;
+      engine.stop();
+      // A running loop picks up the done event itself; a paused run needs one more call.
+      if (mode === 'paused') advance();
+      return;
+    case 'score':
+      if (!engine) return post({ type: 'error', during: 'score', message: 'no model is loaded', fatal: false });
+      mode = 'idle';
+      try {
+        post({ type: 'scored', events: engine.score(message.request) as RunEvent[] });
+      } catch (err) {
+        fail('score', err);
+      }
+      return;
+    case 'clear-cache':
+      try {
+        post({ type: 'cache-cleared', removed: await caches.delete(CACHE_NAME) });
+      } catch (err) {
+        fail('cache', err);
+      }
+      return;
+  }
+};
+
+ready.then(
+  () => post({ type: 'engine', version: version() }),
+  (e) => fail('engine', e),
+);

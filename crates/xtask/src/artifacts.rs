@@ -17,10 +17,14 @@ pub fn cli() -> Result<()> {
     run(cmd("cargo").args(["build", "--release", "-p", "tokscope-cli"]))
 }
 
-/// Compiles crates/wasm for wasm32 and generates its JS bindings into `web/pkg`.
+/// RUSTFLAGS of the wasm build: getrandom's browser backend (as in .cargo/config.toml, which an
+/// explicit RUSTFLAGS replaces) and simd128, so the model's simd128 kernels are compiled in.
+pub const WASM_RUSTFLAGS: &str = r#"--cfg getrandom_backend="wasm_js" -C target-feature=+simd128"#;
+
+/// Compiles crates/wasm for wasm32 (simd128) and generates its JS bindings into `web/pkg`.
 pub fn wasm() -> Result<()> {
-    banner("build: wasm bridge (release) + wasm-bindgen");
-    run(cmd("cargo").args([
+    banner("build: wasm bridge (release, simd128) + wasm-bindgen");
+    run(cmd("cargo").env("RUSTFLAGS", WASM_RUSTFLAGS).args([
         "build",
         "--release",
         "-p",

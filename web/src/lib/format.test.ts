@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { branchingFactor, describeEntropy, natsToBits } from './format';
+import {
+  branchingFactor,
+  describeEntropy,
+  formatBytes,
+  formatCount,
+  formatNumber,
+  formatPercent,
+  natsToBits,
+  surprisalBits,
+  visibleToken,
+} from './format';
 
 describe('entropy formatting', () => {
   it('a fair coin is one bit and two choices', () => {
@@ -18,5 +28,31 @@ describe('entropy formatting', () => {
   it('refuses nonsense instead of printing NaN', () => {
     expect(describeEntropy(Number.NaN)).toBe('entropy unavailable');
     expect(describeEntropy(-1)).toBe('entropy unavailable');
+  });
+});
+
+describe('display formatting', () => {
+  it('percentages keep one decimal and mark tiny values', () => {
+    expect(formatPercent(0.7731)).toBe('77.3%');
+    expect(formatPercent(0)).toBe('0.0%');
+    expect(formatPercent(0.0001)).toBe('<0.1%');
+    expect(formatPercent(Number.NaN)).toBe('–');
+  });
+
+  it('surprisal is -log2 p', () => {
+    expect(surprisalBits(Math.log(0.25))).toBeCloseTo(2, 12);
+  });
+
+  it('invisible characters become visible, other text stays as is', () => {
+    expect(visibleToken(' a\n\t')).toBe('␣a↵⇥');
+    expect(visibleToken('')).toBe('∅');
+    expect(visibleToken('<img src=x>')).toBe('<img␣src=x>');
+  });
+
+  it('sizes and counts read like people write them', () => {
+    expect(formatBytes(98_362_432)).toBe('98.4 MB');
+    expect(formatCount(134_515_008)).toBe('134.5 M');
+    expect(formatNumber(undefined)).toBe('–');
+    expect(formatNumber(1.23456, 2)).toBe('1.23');
   });
 });
