@@ -114,7 +114,8 @@ impl Engine {
     }
 
     /// The run's next event (a step, then the done event), or `undefined` when it is over.
-    pub fn next(&mut self) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(js_name = next)]
+    pub fn next_event(&mut self) -> Result<JsValue, JsError> {
         let Some(generation) = self.generation.as_mut() else {
             return Ok(JsValue::UNDEFINED);
         };
