@@ -1,6 +1,10 @@
 //! `tokscope`: the command line over the session crate (docs/architecture.md fixes its interface).
 
+mod branch;
+mod compare;
 mod model_path;
+mod modes;
+mod speculate;
 mod text_output;
 
 use std::io::{IsTerminal, Write};
@@ -34,6 +38,12 @@ enum Command {
     Tokenize(TokenizeArgs),
     /// Measure prefill and decode speed; prints one JSON object.
     Bench(BenchArgs),
+    /// Speculative decoding: a drafter proposes, the model verifies (acceptance per drafted token).
+    Speculate(speculate::SpeculateArgs),
+    /// Two conditions side by side (models or prompts): divergences, and decoding by logit arithmetic.
+    Compare(compare::CompareArgs),
+    /// Sample M continuations of the prompt plus a token prefix (branch from any step of a run).
+    Branch(branch::BranchArgs),
 }
 
 #[derive(Args)]
@@ -174,6 +184,9 @@ fn main() {
         Command::Score(a) => score(a),
         Command::Tokenize(a) => tokenize(a),
         Command::Bench(a) => bench(a),
+        Command::Speculate(a) => speculate::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Branch(a) => branch::run(a),
     };
     if let Err(e) = result {
         eprintln!("tokscope: error: {e:#}");
