@@ -69,6 +69,7 @@ struct Loader<'a> {
     file: &'a ModelFile,
     pipelines: Pipelines,
     max_binding: u64,
+    matvec: MatvecVariant,
     /// A 16-byte buffer bound where a kernel's layout has a binding the weight type does not use.
     dummy: wgpu::Buffer,
 }
@@ -176,7 +177,11 @@ impl<'a> Loader<'a> {
         accumulate: bool,
         out: &mut Vec<Dispatch>,
     ) {
-        let entry = format!("matvec_{}", kernel_suffix(w.ty).unwrap_or("f32"));
+        let suffix = kernel_suffix(w.ty).unwrap_or("f32");
+        let entry = match self.matvec {
+            MatvecVariant::Workgroup => format!("matvec_{suffix}"),
+            MatvecVariant::Rowwise => format!("matvec_{suffix}_rowwise"),
+        };
         for part in &w.parts {
             let params = self.uniform(
                 &entry,
@@ -187,7 +192,10 @@ impl<'a> Loader<'a> {
                     accumulate: accumulate as u32,
                 },
             );
-            let groups = kernels::groups_per_row(part.rows);
+            let groups = match self.matvec {
+                MatvecVariant::Workgroup => kernels::groups_per_row(part.rows),
+                MatvecVariant::Rowwise => kernels::groups_for(part.rows),
+            };
             out.push(self.dispatch(
                 &MATVEC,
                 &entry,
@@ -214,25 +222,51 @@ fn rope_table(cfg: &Config, n_ctx: usize) -> Vec<[f32; 2]> {
     table
 }
 
+/// How a matrix-vector product is spread over the GPU (shaders/matvec.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatvecVariant {
+    /// One workgroup per row with a workgroup-memory reduction: for GPUs.
+    Workgroup,
+    /// One invocation per row, no barriers: for adapters that run on the CPU.
+    Rowwise,
+}
+
+/// Choices [`GpuBackend::new`] makes from the adapter, overridable so that tests run every
+/// path on whichever adapter they have.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Split weights larger than this many bytes into row ranges (default: the device's
+    /// storage binding limit; a small value exercises the path huge vocabularies take).
+    pub max_binding: Option<u64>,
+    /// The matvec variant (default: rowwise on software adapters, workgroup otherwise).
+    pub matvec: Option<MatvecVariant>,
+}
+
 impl GpuBackend {
     /// Uploads the model to the GPU with a cache of `n_ctx` positions.
     pub fn new(ctx: &GpuContext, file: &ModelFile, n_ctx: usize) -> Result<Self, GpuError> {
-        let limits = ctx.device.limits();
-        let max_binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        Self::load(ctx, file, n_ctx, max_binding)
+        Self::with_options(ctx, file, n_ctx, LoadOptions::default())
     }
 
-    /// As [`GpuBackend::new`], splitting every weight larger than `max_binding` bytes into row
-    /// ranges: the path very large vocabularies take, testable on a small model.
-    pub fn with_binding_limit(
+    /// As [`GpuBackend::new`] with explicit [`LoadOptions`].
+    pub fn with_options(
         ctx: &GpuContext,
         file: &ModelFile,
         n_ctx: usize,
-        max_binding: u64,
+        options: LoadOptions,
     ) -> Result<Self, GpuError> {
-        Self::load(ctx, file, n_ctx, max_binding)
+        let limits = ctx.device.limits();
+        let max_binding = options.max_binding.unwrap_or(
+            limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+        );
+        let matvec = options.matvec.unwrap_or(if ctx.is_software() {
+            MatvecVariant::Rowwise
+        } else {
+            MatvecVariant::Workgroup
+        });
+        Self::load(ctx, file, n_ctx, max_binding, matvec)
     }
 
     fn load(
@@ -240,11 +274,12 @@ impl GpuBackend {
         file: &ModelFile,
         n_ctx: usize,
         max_binding: u64,
+        matvec: MatvecVariant,
     ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(ctx, file, n_ctx.max(1), max_binding);
+        let built = Self::build(ctx, file, n_ctx.max(1), max_binding, matvec);
         let invalid = pollster_free_pop(validation.pop());
         let out_of_memory = pollster_free_pop(oom.pop());
         if let Some(e) = out_of_memory {
@@ -261,6 +296,7 @@ impl GpuBackend {
         file: &ModelFile,
         n_ctx: usize,
         max_binding: u64,
+        matvec: MatvecVariant,
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
         if !cfg.head_dim.is_multiple_of(4) || !cfg.n_embd.is_multiple_of(32) {
@@ -275,6 +311,7 @@ impl GpuBackend {
             file,
             pipelines: Pipelines::new(device),
             max_binding,
+            matvec,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused binding"),
                 size: 16,

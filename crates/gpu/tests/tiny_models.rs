@@ -12,7 +12,7 @@
 //! moves logits by ~1e-6 relative; [`BOUND`] leaves two orders of magnitude for that.
 
 use tokscope_gguf::GgmlType;
-use tokscope_gpu::{GpuBackend, GpuContext};
+use tokscope_gpu::{GpuBackend, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelBytes, ModelError, ModelFile};
 use tokscope_reference::Reference;
@@ -113,11 +113,19 @@ fn prefill_logits_match_the_cpu_backend() {
     for (i, (name, spec)) in configurations().into_iter().enumerate() {
         let bytes = tiny_llama_gguf(&spec, 3000 + i as u64);
         let want = cpu(&bytes).forward(&PROMPT, LogitsFor::All).unwrap();
-        let got = gpu(&ctx, &bytes).forward(&PROMPT, LogitsFor::All).unwrap();
-        let rel = max_relative(&got, &want, spec.n_vocab);
-        println!("{name:<34} {rel:>10.3e}");
-        if rel.is_nan() || rel > BOUND {
-            failures.push(format!("{name}: {rel:.3e}"));
+        // Both matvec variants, whichever the adapter would choose.
+        for variant in [MatvecVariant::Workgroup, MatvecVariant::Rowwise] {
+            let options = LoadOptions {
+                matvec: Some(variant),
+                ..LoadOptions::default()
+            };
+            let mut backend = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
+            let got = backend.forward(&PROMPT, LogitsFor::All).unwrap();
+            let rel = max_relative(&got, &want, spec.n_vocab);
+            println!("{name:<34} {variant:?} {rel:>10.3e}");
+            if rel.is_nan() || rel > BOUND {
+                failures.push(format!("{name} {variant:?}: {rel:.3e}"));
+            }
         }
     }
     assert!(
@@ -207,7 +215,11 @@ fn weights_split_across_bindings_give_the_same_logits() {
         let want = cpu(&bytes).forward(&PROMPT, LogitsFor::All).unwrap();
         // 1000 bytes: a handful of rows per part, uneven last parts, so embedding rows and
         // LM head rows come from many buffers.
-        let mut split = GpuBackend::with_binding_limit(&ctx, &file(&bytes), 64, 1000).unwrap();
+        let options = LoadOptions {
+            max_binding: Some(1000),
+            ..LoadOptions::default()
+        };
+        let mut split = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
         let got = split.forward(&PROMPT, LogitsFor::All).unwrap();
         let rel = max_relative(&got, &want, spec.n_vocab);
         assert!(rel <= BOUND, "{ty}: {rel:.3e}");
