@@ -21,17 +21,53 @@ pub fn acceptance_probability(p: f64, q: f64) -> f64 {
 
 /// `β = Σ min(p, q) = 1 - TV(p, q)`: the probability that one drafted token is accepted.
 pub fn beta(p: &Warped, q: &Warped) -> f64 {
-    q.iter()
-        .map(|(id, qx)| qx.min(p.prob(id)))
-        .sum::<f64>()
-        .min(1.0)
+    let mut sum = 0.0;
+    merge(p, q, |_, px, qx| sum += px.min(qx));
+    sum.min(1.0)
+}
+
+/// Calls `f(id, p(id), q(id))` for every id kept by either distribution, in one pass over both id-sorted lists
+/// (a full 49k-token distribution would otherwise cost a binary search per token).
+fn merge(p: &Warped, q: &Warped, mut f: impl FnMut(u32, f64, f64)) {
+    let (mut pi, mut qi) = (p.iter().peekable(), q.iter().peekable());
+    loop {
+        match (pi.peek().copied(), qi.peek().copied()) {
+            (Some((a, pa)), Some((b, qb))) => {
+                if a == b {
+                    f(a, pa, qb);
+                    pi.next();
+                    qi.next();
+                } else if a < b {
+                    f(a, pa, 0.0);
+                    pi.next();
+                } else {
+                    f(b, 0.0, qb);
+                    qi.next();
+                }
+            }
+            (Some((a, pa)), None) => {
+                f(a, pa, 0.0);
+                pi.next();
+            }
+            (None, Some((b, qb))) => {
+                f(b, 0.0, qb);
+                qi.next();
+            }
+            (None, None) => break,
+        }
+    }
 }
 
 /// The residual `norm(max(0, p - q))` sampled from after a rejection. When `p ≤ q` everywhere (p = q up to
 /// rounding) no rejection has positive probability; `p` itself is returned so sampling stays defined.
 pub fn residual(p: &Warped, q: &Warped) -> Warped {
-    Warped::from_weights(p.iter().map(|(id, px)| (id, (px - q.prob(id)).max(0.0))))
-        .unwrap_or_else(|_| p.clone())
+    let mut weights = Vec::with_capacity(p.kept());
+    merge(p, q, |id, px, qx| {
+        if px > qx {
+            weights.push((id, px - qx));
+        }
+    });
+    Warped::from_weights(weights).unwrap_or_else(|_| p.clone())
 }
 
 /// Expected tokens per target call, `(1 - α^(γ+1)) / (1 - α)`, for acceptance rate α and γ drafts per call.
@@ -181,6 +217,19 @@ mod tests {
         assert_eq!(expected_tokens_per_call(1.0, 4).unwrap(), 5.0);
         assert_eq!(expected_tokens_per_call(0.0, 4).unwrap(), 1.0);
         assert!(expected_tokens_per_call(1.5, 4).is_err());
+    }
+
+    #[test]
+    fn beta_and_residual_over_different_supports() {
+        let p = Warped::from_weights([(0, 0.6), (2, 0.4)]).unwrap();
+        let q = Warped::from_weights([(1, 0.5), (2, 0.5), (7, 0.0)]).unwrap();
+        assert!((beta(&p, &q) - 0.4).abs() < 1e-12);
+        let r = residual(&p, &q);
+        assert_eq!(r.kept(), 1);
+        assert!((r.prob(0) - 1.0).abs() < 1e-12);
+        let disjoint = Warped::one_hot(5);
+        assert_eq!(beta(&p, &disjoint), 0.0);
+        assert_eq!(residual(&p, &disjoint), p);
     }
 
     #[test]
