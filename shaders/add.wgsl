@@ -3,9 +3,10 @@
 //
 // Bindings (group 0):
 //   0  b  read        array<f32>  n elements
-//   1  y  read_write  array<f32>  n elements
+//   1  y  read_write  array<f32>  [token][n]: b is added to every token's row
 //   2  a  uniform     AddParams
-// Dispatch: one invocation per element, ceil(n / WG) workgroups; extra invocations return.
+// Dispatch: one invocation per element, ceil(n / WG) workgroups in x, one per token in z;
+// extra invocations return.
 
 struct AddParams {
     n: u32,  // elements
@@ -20,9 +21,9 @@ struct AddParams {
 
 @compute @workgroup_size(WG)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i >= a.n) {
+    if (gid.x >= a.n) {
         return;
     }
-    y[i] = y[i] + b[i];
+    let i = gid.z * a.n + gid.x;
+    y[i] = y[i] + b[gid.x];
 }

@@ -1,14 +1,16 @@
-// attention: one query head of the step against every cached position of its KV head (grouped-
-// query attention: query head h reads KV head h / (n_head / n_head_kv)); softmax in f32.
+// attention: one query head of one token against every cached position up to the token's own
+// (causal; grouped-query attention: query head h reads KV head h / (n_head / n_head_kv));
+// softmax in f32.
 //
 // Bindings (group 0):
-//   0  q        read        array<vec4<f32>>  rotated queries, n_head · head_dim elements
+//   0  q        read        array<vec4<f32>>  rotated queries, [token][n_head · head_dim]
 //   1  k_cache  read        array<vec4<f32>>  [position][kv head][head_dim]
 //   2  v_cache  read        array<f32>        same layout
-//   3  scores   read_write  array<f32>        scratch, n_head · n_ctx: head h uses row h
-//   4  out      read_write  array<f32>        n_head · head_dim elements
-//   5  p        uniform     ModelParams       n_kv, n_head, n_head_kv, head_dim, n_ctx, attn_scale
-// Dispatch: one workgroup of WG per query head (n_head workgroups). Invocations stride over
+//   3  scores   read_write  array<f32>        scratch, [token][n_head][n_ctx]
+//   4  out      read_write  array<f32>        [token][n_head · head_dim]
+//   5  p        uniform     ModelParams       pos, n_head, n_head_kv, head_dim, n_ctx, attn_scale
+// Dispatch: one workgroup of WG per query head (x) and token (z); token t sees positions
+// 0 ..= pos + t. Invocations stride over
 // positions for the scores, then over the head's dimensions for the weighted sum of values.
 // head_dim is a multiple of 4.
 
@@ -24,15 +26,18 @@ const NEG_MAX: f32 = -3.4028235e38;
 @compute @workgroup_size(WG)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
+    let t = wid.z;
+    let n_kv = p.pos + t + 1u;
     let hd = p.head_dim;
     let kv_dim = p.n_head_kv * hd;
+    let q_dim = p.n_head * hd;
     let kv_head = h / (p.n_head / p.n_head_kv);
-    let row = h * p.n_ctx;
+    let row = (t * p.n_head + h) * p.n_ctx;
 
     var local_max = NEG_MAX;
-    for (var pos = lid; pos < p.n_kv; pos += WG) {
+    for (var pos = lid; pos < n_kv; pos += WG) {
         let kb = (pos * kv_dim + kv_head * hd) / 4u;
-        let qb = h * hd / 4u;
+        let qb = (t * q_dim + h * hd) / 4u;
         var s = 0.0;
         for (var i = 0u; i < hd / 4u; i++) {
             s += dot(q[qb + i], k_cache[kb + i]);
@@ -44,7 +49,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let m = workgroup_max(lid, local_max);
 
     var local_sum = 0.0;
-    for (var pos = lid; pos < p.n_kv; pos += WG) {
+    for (var pos = lid; pos < n_kv; pos += WG) {
         let e = exp(scores[row + pos] - m);
         scores[row + pos] = e;
         local_sum += e;
@@ -55,9 +60,9 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
     for (var d = lid; d < hd; d += WG) {
         var acc = 0.0;
-        for (var pos = 0u; pos < p.n_kv; pos++) {
+        for (var pos = 0u; pos < n_kv; pos++) {
             acc += (scores[row + pos] * inv) * v_cache[pos * kv_dim + kv_head * hd + d];
         }
-        out[h * hd + d] = acc;
+        out[t * q_dim + h * hd + d] = acc;
     }
 }

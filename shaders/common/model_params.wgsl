@@ -1,11 +1,13 @@
-// The per-step uniform of the kernels that depend on the position or the token (embedding, RoPE,
-// KV append, attention) and of those that work on the model's fixed widths (rmsnorm, silu·mul).
+// The per-step uniform of the kernels that depend on the positions (RoPE, KV append, attention)
+// and of those that work on the model's fixed widths (embedding, rmsnorm, silu·mul). A step runs
+// `n_tokens` consecutive tokens (1 when decoding, up to the batch size in prefill), token t at
+// position pos + t; batched kernels take the token from the z dimension of their grid.
 // Written once per step (16 u32/f32, 64 bytes) before the step's commands are submitted.
 // Mirrored by `ModelParams` in crates/gpu/src/kernels.rs.
 struct ModelParams {
-    token_row: u32,   // row of the token embedding part holding the step's token
-    pos: u32,         // position of the step's token (its KV cache slot)
-    n_kv: u32,        // positions attention looks at: pos + 1
+    n_tokens: u32,    // tokens in this step
+    pos: u32,         // position of the step's first token (its KV cache slot)
+    _pad3: u32,
     n_embd: u32,      // width of the residual stream, in elements
     n_head: u32,
     n_head_kv: u32,

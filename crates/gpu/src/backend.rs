@@ -1,11 +1,12 @@
 //! The llama graph on the GPU: weights uploaded once in their quantized form, every buffer and bind
-//! group made at load, one command encoder per token, only the logits read back.
+//! group made at load, one command encoder per step (a decoded token, or a batch of up to
+//! [`MAX_BATCH`] prompt tokens), only the logits read back.
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, EMBED, Family, KV_APPEND, MATVEC, MatvecParams, ModelParams,
-    Pipelines, RMSNORM, ROPE_Q, SILU_MUL,
+    self, ADD, ATTENTION, AddParams, Batch, EMBED, Family, KV_APPEND, MATVEC, MATVEC_TILE,
+    MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q, SILU_MUL,
 };
 use crate::readback;
 use crate::weights::{self, kernel_suffix};
@@ -13,14 +14,26 @@ use tokscope_model::config::names;
 use tokscope_model::{Backend, Config, LogitsFor, ModelError, ModelFile, RopeStyle};
 use wgpu::util::DeviceExt;
 
-/// Logit rows read back at once when every position's logits are wanted (bounds the staging buffer).
-const READBACK_ROWS: usize = 16;
+/// Tokens one step runs at most: prefill goes through the graph in batches of this many, and
+/// the activation, score and logit buffers are sized for it.
+pub const MAX_BATCH: usize = 32;
 
-/// One recorded kernel launch: pipeline, its bind group (made at load) and the workgroup grid.
+/// What the z dimension of a launch's grid counts.
+#[derive(Clone, Copy)]
+enum PerToken {
+    /// One per token of the step.
+    Each,
+    /// One per tile of [`MATVEC_TILE`] tokens (the rowwise matvec).
+    Tiles,
+}
+
+/// One recorded kernel launch: pipeline, its bind group (made at load) and the workgroup grid,
+/// x and y fixed, z from the step's token count.
 struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: (u32, u32),
+    per_token: PerToken,
 }
 
 /// A row range of a weight in its own buffers (weights larger than one binding are split).
@@ -34,15 +47,9 @@ struct WeightPart {
 /// A weight on the GPU, as one or more row ranges.
 struct GpuWeight {
     ty: tokscope_gguf::GgmlType,
+    rows: usize,
     cols: usize,
     parts: Vec<WeightPart>,
-}
-
-/// The token embedding's launch for tokens in `first_row..first_row + rows`.
-struct EmbedPart {
-    first_row: usize,
-    rows: usize,
-    dispatch: Dispatch,
 }
 
 /// The llama-family model on a GPU through wgpu, in f32 arithmetic: f32 activations, weights
@@ -54,11 +61,19 @@ pub struct GpuBackend {
     len: usize,
     base: ModelParams,
     params: wgpu::Buffer,
-    embed: Vec<EmbedPart>,
-    /// Every layer's launches, in order, from the first rmsnorm to the last down projection.
+    /// The step's token ids.
+    tokens: wgpu::Buffer,
+    /// The step's token count for the matvecs ([`Batch`]).
+    batch: wgpu::Buffer,
+    /// The residual stream, `[token][n_embd]`, and a copy of the step's last row.
+    x: wgpu::Buffer,
+    x_last: wgpu::Buffer,
+    /// Every launch from the embedding (one per part) to the last layer's down projection.
     layers: Vec<Dispatch>,
-    /// Final norm and LM head.
-    head: Vec<Dispatch>,
+    /// Final norm and LM head over every token of the step.
+    head_all: Vec<Dispatch>,
+    /// Final norm and LM head over `x_last` only.
+    head_last: Vec<Dispatch>,
     logits: wgpu::Buffer,
     staging: wgpu::Buffer,
 }
@@ -135,6 +150,7 @@ impl<'a> Loader<'a> {
         }
         Ok(GpuWeight {
             ty: w.ty,
+            rows,
             cols,
             parts,
         })
@@ -146,6 +162,7 @@ impl<'a> Loader<'a> {
         entry: &str,
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32),
+        per_token: PerToken,
     ) -> Dispatch {
         let kernel = self.pipelines.get(family, entry);
         let entries: Vec<wgpu::BindGroupEntry> = buffers
@@ -165,16 +182,19 @@ impl<'a> Loader<'a> {
             pipeline: kernel.pipeline,
             bind_group,
             groups,
+            per_token,
         }
     }
 
-    /// `y (+)= W · x`, one launch per part of W.
+    /// `y (+)= W · x` for every token of the step (`batch` holds their count), one launch per
+    /// part of W.
     fn matvec(
         &mut self,
         w: &GpuWeight,
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         accumulate: bool,
+        batch: &wgpu::Buffer,
         out: &mut Vec<Dispatch>,
     ) {
         let suffix = kernel_suffix(w.ty).unwrap_or("f32");
@@ -190,17 +210,20 @@ impl<'a> Loader<'a> {
                     cols: w.cols as u32,
                     y_offset: part.first_row as u32,
                     accumulate: accumulate as u32,
+                    y_stride: w.rows as u32,
+                    _pad: [0; 3],
                 },
             );
-            let groups = match self.matvec {
-                MatvecVariant::Workgroup => kernels::groups_per_row(part.rows),
-                MatvecVariant::Rowwise => kernels::groups_for(part.rows),
+            let (groups, per_token) = match self.matvec {
+                MatvecVariant::Workgroup => (kernels::groups_per_row(part.rows), PerToken::Each),
+                MatvecVariant::Rowwise => (kernels::groups_for(part.rows), PerToken::Tiles),
             };
             out.push(self.dispatch(
                 &MATVEC,
                 &entry,
-                &[&part.quants, &part.scales, x, y, &params],
+                &[&part.quants, &part.scales, x, y, &params, batch],
                 groups,
+                per_token,
             ));
         }
     }
@@ -319,19 +342,21 @@ impl GpuBackend {
                 mapped_at_creation: false,
             }),
         };
-        let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
+        let (d, q_dim, kv_dim, b) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), MAX_BATCH);
         let none = wgpu::BufferUsages::empty();
-        let x = ld.storage("x", d, none);
-        let h = ld.storage("h", d, none);
-        let q = ld.storage("q", q_dim, none);
-        let q_rot = ld.storage("q_rot", q_dim, none);
-        let k = ld.storage("k", kv_dim, none);
-        let v = ld.storage("v", kv_dim, none);
-        let att = ld.storage("att", q_dim, none);
-        let gate = ld.storage("gate", cfg.n_ff, none);
-        let up = ld.storage("up", cfg.n_ff, none);
-        let scores = ld.storage("scores", cfg.n_head * n_ctx, none);
-        let logits = ld.storage("logits", cfg.n_vocab, wgpu::BufferUsages::COPY_SRC);
+        let x = ld.storage("x", b * d, wgpu::BufferUsages::COPY_SRC);
+        let x_last = ld.storage("x last", d, wgpu::BufferUsages::COPY_DST);
+        let h = ld.storage("h", b * d, none);
+        let q = ld.storage("q", b * q_dim, none);
+        let q_rot = ld.storage("q_rot", b * q_dim, none);
+        let k = ld.storage("k", b * kv_dim, none);
+        let v = ld.storage("v", b * kv_dim, none);
+        let att = ld.storage("att", b * q_dim, none);
+        let gate = ld.storage("gate", b * cfg.n_ff, none);
+        let up = ld.storage("up", b * cfg.n_ff, none);
+        let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none);
+        let logits = ld.storage("logits", b * cfg.n_vocab, wgpu::BufferUsages::COPY_SRC);
+        let tokens = ld.storage("tokens", b, wgpu::BufferUsages::COPY_DST);
         let table = ld.upload(
             "rope table",
             &rope_table(&cfg, n_ctx),
@@ -350,30 +375,35 @@ impl GpuBackend {
             attn_scale: 1.0 / (cfg.head_dim as f32).sqrt(),
             ..Default::default()
         };
-        let params = ld.upload(
-            "model params",
-            &[base],
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        let uniform_dst = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let params = ld.upload("model params", &[base], uniform_dst);
+        let batch = ld.upload("batch", &[Batch::default()], uniform_dst);
+        let batch_one = ld.uniform(
+            "batch of one",
+            &Batch {
+                n_tokens: 1,
+                _pad: [0; 3],
+            },
         );
-
-        let token_embd = ld.weight(names::TOKEN_EMBD, cfg.n_vocab, d)?;
-        let embed_entry = format!("embed_{}", kernel_suffix(token_embd.ty).unwrap_or("f32"));
-        let embed = token_embd
-            .parts
-            .iter()
-            .map(|part| EmbedPart {
-                first_row: part.first_row,
-                rows: part.rows,
-                dispatch: ld.dispatch(
-                    &EMBED,
-                    &embed_entry,
-                    &[&part.quants, &part.scales, &x, &params],
-                    kernels::groups_for(d / 4),
-                ),
-            })
-            .collect();
+        let each = PerToken::Each;
 
         let mut layers = Vec::new();
+        let token_embd = ld.weight(names::TOKEN_EMBD, cfg.n_vocab, d)?;
+        let embed_entry = format!("embed_{}", kernel_suffix(token_embd.ty).unwrap_or("f32"));
+        for part in &token_embd.parts {
+            let range = ld.uniform(
+                "embed part",
+                &kernels::EmbedPart {
+                    first_row: part.first_row as u32,
+                    rows: part.rows as u32,
+                    _pad: [0; 2],
+                },
+            );
+            let buffers = [&part.quants, &part.scales, &tokens, &x, &params, &range];
+            let groups = kernels::groups_for(d / 4);
+            layers.push(ld.dispatch(&EMBED, &embed_entry, &buffers, groups, each));
+        }
+
         for l in 0..cfg.n_layer {
             let name = |part: &str| names::block(l, part);
             let attn_norm = ld.vector(&name("attn_norm.weight"), d)?;
@@ -388,56 +418,45 @@ impl GpuBackend {
             let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
             let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
 
-            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &[&x, &attn_norm, &h, &params], (1, 1)));
-            ld.matvec(&wq, &h, &q, false, &mut layers);
-            ld.matvec(&wk, &h, &k, false, &mut layers);
-            ld.matvec(&wv, &h, &v, false, &mut layers);
+            let norm = [&x, &attn_norm, &h, &params];
+            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
+            ld.matvec(&wq, &h, &q, false, &batch, &mut layers);
+            ld.matvec(&wk, &h, &k, false, &batch, &mut layers);
+            ld.matvec(&wv, &h, &v, false, &batch, &mut layers);
             if cfg.qkv_bias {
-                for (bias, out, len) in [
+                let biases = [
                     ("attn_q.bias", &q, q_dim),
                     ("attn_k.bias", &k, kv_dim),
                     ("attn_v.bias", &v, kv_dim),
-                ] {
-                    let b = ld.vector(&name(bias), len)?;
-                    let p = ld.uniform(
-                        "add",
-                        &AddParams {
-                            n: len as u32,
-                            _pad: [0; 3],
-                        },
-                    );
-                    layers.push(ld.dispatch(&ADD, "add", &[&b, out, &p], kernels::groups_for(len)));
+                ];
+                for (bias, out, len) in biases {
+                    let bias = ld.vector(&name(bias), len)?;
+                    let n = AddParams {
+                        n: len as u32,
+                        _pad: [0; 3],
+                    };
+                    let n = ld.uniform("add", &n);
+                    let groups = kernels::groups_for(len);
+                    layers.push(ld.dispatch(&ADD, "add", &[&bias, out, &n], groups, each));
                 }
             }
-            layers.push(ld.dispatch(
-                &ROPE_Q,
-                "rope_q",
-                &[&table, &q, &q_rot, &params],
-                kernels::groups_for(q_dim),
-            ));
-            layers.push(ld.dispatch(
-                &KV_APPEND,
-                "kv_append",
-                &[&table, &k, &v, &k_cache, &v_cache, &params],
-                kernels::groups_for(kv_dim),
-            ));
-            layers.push(ld.dispatch(
-                &ATTENTION,
-                "attention",
-                &[&q_rot, &k_cache, &v_cache, &scores, &att, &params],
-                (cfg.n_head as u32, 1),
-            ));
-            ld.matvec(&wo, &att, &x, true, &mut layers);
-            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &[&x, &ffn_norm, &h, &params], (1, 1)));
-            ld.matvec(&w_gate, &h, &gate, false, &mut layers);
-            ld.matvec(&w_up, &h, &up, false, &mut layers);
-            layers.push(ld.dispatch(
-                &SILU_MUL,
-                "silu_mul",
-                &[&up, &gate, &params],
-                kernels::groups_for(cfg.n_ff),
-            ));
-            ld.matvec(&w_down, &gate, &x, true, &mut layers);
+            let rope = [&table, &q, &q_rot, &params];
+            layers.push(ld.dispatch(&ROPE_Q, "rope_q", &rope, kernels::groups_for(q_dim), each));
+            let append = [&table, &k, &v, &k_cache, &v_cache, &params];
+            let groups = kernels::groups_for(kv_dim);
+            layers.push(ld.dispatch(&KV_APPEND, "kv_append", &append, groups, each));
+            let attend = [&q_rot, &k_cache, &v_cache, &scores, &att, &params];
+            let groups = (cfg.n_head as u32, 1);
+            layers.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
+            ld.matvec(&wo, &att, &x, true, &batch, &mut layers);
+            let norm = [&x, &ffn_norm, &h, &params];
+            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
+            ld.matvec(&w_gate, &h, &gate, false, &batch, &mut layers);
+            ld.matvec(&w_up, &h, &up, false, &batch, &mut layers);
+            let silu = [&up, &gate, &params];
+            let groups = kernels::groups_for(cfg.n_ff);
+            layers.push(ld.dispatch(&SILU_MUL, "silu_mul", &silu, groups, each));
+            ld.matvec(&w_down, &gate, &x, true, &batch, &mut layers);
         }
 
         let output_norm = ld.vector(names::OUTPUT_NORM, d)?;
@@ -446,16 +465,25 @@ impl GpuBackend {
         } else {
             ld.weight(names::OUTPUT, cfg.n_vocab, d)?
         };
-        let mut head = vec![ld.dispatch(
+        let mut head_all = vec![ld.dispatch(
             &RMSNORM,
             "rmsnorm",
             &[&x, &output_norm, &h, &params],
             (1, 1),
+            each,
         )];
-        ld.matvec(&output, &h, &logits, false, &mut head);
+        ld.matvec(&output, &h, &logits, false, &batch, &mut head_all);
+        let mut head_last = vec![ld.dispatch(
+            &RMSNORM,
+            "rmsnorm",
+            &[&x_last, &output_norm, &h, &params],
+            (1, 1),
+            each,
+        )];
+        ld.matvec(&output, &h, &logits, false, &batch_one, &mut head_last);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits readback"),
-            size: (READBACK_ROWS * cfg.n_vocab * 4) as u64,
+            size: (b * cfg.n_vocab * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -466,57 +494,64 @@ impl GpuBackend {
             len: 0,
             base,
             params,
-            embed,
+            tokens,
+            batch,
+            x,
+            x_last,
             layers,
-            head,
+            head_all,
+            head_last,
             logits,
             staging,
         })
     }
 
-    /// Runs one token at position `pos`; with `slot`, copies its logits into that readback row.
-    fn submit_token(&self, token: u32, pos: usize, slot: Option<usize>) {
-        let token = token as usize;
-        let embed = self
-            .embed
-            .iter()
-            .find(|e| (e.first_row..e.first_row + e.rows).contains(&token))
-            .unwrap_or(&self.embed[0]);
+    /// Records and submits one step: `tokens` (at most [`MAX_BATCH`]) at positions `pos..`, then
+    /// the LM head over all of them or only the last, its logits copied to the readback buffer.
+    fn submit_step(&self, tokens: &[u32], pos: usize, head: Option<LogitsFor>) {
+        let n = tokens.len();
+        let queue = &self.ctx.queue;
         let params = ModelParams {
-            token_row: (token - embed.first_row) as u32,
+            n_tokens: n as u32,
             pos: pos as u32,
-            n_kv: pos as u32 + 1,
             ..self.base
         };
-        self.ctx
-            .queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let batch = Batch {
+            n_tokens: n as u32,
+            _pad: [0; 3],
+        };
+        queue.write_buffer(&self.batch, 0, bytemuck::bytes_of(&batch));
+        queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
         let mut encoder = self
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("step"),
             });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("step"),
-                timestamp_writes: None,
-            });
-            let head: &[Dispatch] = if slot.is_some() { &self.head } else { &[] };
-            for d in std::iter::once(&embed.dispatch)
-                .chain(&self.layers)
-                .chain(head)
-            {
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+        let row = (self.cfg.n_embd * 4) as u64;
+        let head_all = head == Some(LogitsFor::All);
+        let layers = self.layers.iter();
+        record(
+            &mut encoder,
+            layers.chain(if head_all { &self.head_all[..] } else { &[] }),
+            n,
+        );
+        let logit_rows = match head {
+            None => 0,
+            Some(LogitsFor::All) => n,
+            Some(LogitsFor::Last) => {
+                let last = (n - 1) as u64 * row;
+                encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
+                record(&mut encoder, self.head_last.iter(), 1);
+                1
             }
+        };
+        if logit_rows > 0 {
+            let bytes = (logit_rows * self.cfg.n_vocab * 4) as u64;
+            encoder.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, bytes);
         }
-        if let Some(slot) = slot {
-            let row = (self.cfg.n_vocab * 4) as u64;
-            encoder.copy_buffer_to_buffer(&self.logits, 0, &self.staging, slot as u64 * row, row);
-        }
-        self.ctx.queue.submit([encoder.finish()]);
+        queue.submit([encoder.finish()]);
     }
 
     /// The async core of [`Backend::forward`] (the browser awaits it; native code blocks on it).
@@ -547,21 +582,28 @@ impl GpuBackend {
             return Err(e);
         }
         let n_vocab = self.cfg.n_vocab;
-        let mut out = Vec::with_capacity(if which == LogitsFor::All {
-            n * n_vocab
-        } else {
-            n_vocab
+        let mut out = Vec::with_capacity(match which {
+            LogitsFor::All => n * n_vocab,
+            LogitsFor::Last => n_vocab,
         });
-        let mut slots = 0;
-        for (i, &token) in tokens.iter().enumerate() {
-            let wanted = which == LogitsFor::All || i == n - 1;
-            self.submit_token(token, self.len + i, wanted.then_some(slots));
-            slots += wanted as usize;
-            if slots == READBACK_ROWS || (i == n - 1 && slots > 0) {
-                let rows =
-                    readback::read_f32(&self.ctx.device, &self.staging, slots * n_vocab).await;
-                out.extend(rows?);
-                slots = 0;
+        let mut done = 0;
+        for chunk in tokens.chunks(MAX_BATCH) {
+            let last_chunk = done + chunk.len() == n;
+            let head = match which {
+                LogitsFor::All => Some(LogitsFor::All),
+                LogitsFor::Last => last_chunk.then_some(LogitsFor::Last),
+            };
+            self.submit_step(chunk, self.len + done, head);
+            done += chunk.len();
+            if let Some(head) = head {
+                let rows = if head == LogitsFor::All {
+                    chunk.len()
+                } else {
+                    1
+                };
+                let logits =
+                    readback::read_f32(&self.ctx.device, &self.staging, rows * n_vocab).await?;
+                out.extend(logits);
             }
         }
         if let Some(e) = self.ctx.take_fault() {
@@ -569,6 +611,27 @@ impl GpuBackend {
         }
         self.len += n;
         Ok(out)
+    }
+}
+
+/// Records launches into one compute pass for a step of `n` tokens.
+fn record<'a>(
+    encoder: &mut wgpu::CommandEncoder,
+    dispatches: impl Iterator<Item = &'a Dispatch>,
+    n: usize,
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("step"),
+        timestamp_writes: None,
+    });
+    for d in dispatches {
+        let z = match d.per_token {
+            PerToken::Each => n as u32,
+            PerToken::Tiles => (n as u32).div_ceil(MATVEC_TILE),
+        };
+        pass.set_pipeline(&d.pipeline);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        pass.dispatch_workgroups(d.groups.0, d.groups.1, z);
     }
 }
 

@@ -8,6 +8,10 @@ use std::collections::HashMap;
 /// `const WG`; a power of two (the reductions halve it).
 pub const WORKGROUP_SIZE: u32 = 64;
 
+/// Tokens one invocation of a rowwise matvec computes together (each weight unit is dequantized
+/// once per tile); prepended to each shader as `const TILE`.
+pub const MATVEC_TILE: u32 = 8;
+
 /// Most workgroups one dispatch dimension may have (WebGPU's default limit).
 const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
@@ -15,9 +19,9 @@ const MAX_GROUPS_PER_DIM: u32 = 65_535;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct ModelParams {
-    pub token_row: u32,
+    pub n_tokens: u32,
     pub pos: u32,
-    pub n_kv: u32,
+    pub _pad3: u32,
     pub n_embd: u32,
     pub n_head: u32,
     pub n_head_kv: u32,
@@ -44,8 +48,30 @@ pub struct MatvecParams {
     pub y_offset: u32,
     /// 1: y += W·x; 0: y = W·x.
     pub accumulate: u32,
+    /// Elements per token in y (all rows of the weight).
+    pub y_stride: u32,
+    pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 16);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 32);
+
+/// matvec's per-step uniform: tokens in the step (shaders/matvec.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Batch {
+    pub n_tokens: u32,
+    pub _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<Batch>() == 16);
+
+/// embed's per-part uniform: the token ids one part of a split embedding holds (shaders/embed.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct EmbedPart {
+    pub first_row: u32,
+    pub rows: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<EmbedPart>() == 16);
 
 /// add's uniform (shaders/add.wgsl).
 #[repr(C)]
@@ -83,13 +109,13 @@ pub const EMBED: Family = Family {
     file: "embed.wgsl",
     source: include_str!("../../../shaders/embed.wgsl"),
     helpers: &[QUANT, MODEL_PARAMS],
-    bindings: &[R, R, W, U],
+    bindings: &[R, R, R, W, U, U],
 };
 pub const MATVEC: Family = Family {
     file: "matvec.wgsl",
     source: include_str!("../../../shaders/matvec.wgsl"),
     helpers: &[REDUCE, QUANT],
-    bindings: &[R, R, R, W, U],
+    bindings: &[R, R, R, W, U, U],
 };
 pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",
@@ -129,9 +155,10 @@ pub const ADD: Family = Family {
 };
 
 impl Family {
-    /// The module source: the workgroup size, the helpers, then the kernel file.
+    /// The module source: the host's constants, the helpers, then the kernel file.
     pub fn full_source(&self) -> String {
-        let mut s = format!("const WG: u32 = {WORKGROUP_SIZE}u;\n");
+        let mut s =
+            format!("const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\n");
         for h in self.helpers {
             s.push_str(h);
             s.push('\n');

@@ -12,6 +12,6 @@ pub mod kernels;
 mod readback;
 pub mod weights;
 
-pub use backend::{GpuBackend, LoadOptions, MatvecVariant};
+pub use backend::{GpuBackend, LoadOptions, MAX_BATCH, MatvecVariant};
 pub use context::GpuContext;
 pub use error::GpuError;

@@ -244,3 +244,35 @@ fn bad_input_is_a_typed_error() {
     assert!(backend.forward(&[], LogitsFor::All).unwrap().is_empty());
     assert_eq!(backend.forward(&[1, 2], LogitsFor::All).unwrap().len(), 128);
 }
+
+#[test]
+fn prompts_longer_than_a_batch_match_the_cpu_backend() {
+    let ctx = context();
+    let spec = TinySpec {
+        weight_type: GgmlType::Q4_0,
+        embd_type: GgmlType::Q8_0,
+        ..TinySpec::default()
+    };
+    let bytes = tiny_llama_gguf(&spec, 8000);
+    // Three batches, the last one partial, and matvec tiles that do not divide them.
+    let n = 2 * tokscope_gpu::MAX_BATCH + 11;
+    let tokens: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 3) % 64).collect();
+    let mut cpu = CpuBackend::with_context(file(&bytes), 1, 128).unwrap();
+    let want = cpu.forward(&tokens, LogitsFor::All).unwrap();
+    let last = &want[(n - 1) * spec.n_vocab..];
+    for variant in [MatvecVariant::Workgroup, MatvecVariant::Rowwise] {
+        let options = LoadOptions {
+            matvec: Some(variant),
+            ..LoadOptions::default()
+        };
+        let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 128, options).unwrap();
+        let all = gpu.forward(&tokens, LogitsFor::All).unwrap();
+        let rel = max_relative(&all, &want, spec.n_vocab);
+        assert!(rel <= BOUND, "{variant:?} all: {rel:.3e}");
+        gpu.truncate(0);
+        let only_last = gpu.forward(&tokens, LogitsFor::Last).unwrap();
+        let rel = max_relative(&only_last, last, spec.n_vocab);
+        assert!(rel <= BOUND, "{variant:?} last: {rel:.3e}");
+        assert_eq!(gpu.cache_len(), n);
+    }
+}
