@@ -10,6 +10,7 @@ use crate::kernels::{
 };
 use crate::readback;
 use crate::weights::{self, kernel_suffix};
+use std::sync::Mutex;
 use tokscope_model::config::names;
 use tokscope_model::{Backend, Config, LogitsFor, ModelError, ModelFile, RopeStyle};
 use wgpu::util::DeviceExt;
@@ -82,7 +83,7 @@ pub struct GpuBackend {
 struct Loader<'a> {
     device: &'a wgpu::Device,
     file: &'a ModelFile,
-    pipelines: Pipelines,
+    pipelines: &'a Mutex<Pipelines>,
     max_binding: u64,
     matvec: MatvecVariant,
     /// A 16-byte buffer bound where a kernel's layout has a binding the weight type does not use.
@@ -164,7 +165,11 @@ impl<'a> Loader<'a> {
         groups: (u32, u32),
         per_token: PerToken,
     ) -> Dispatch {
-        let kernel = self.pipelines.get(family, entry);
+        let kernel = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(family, entry);
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
@@ -332,7 +337,7 @@ impl GpuBackend {
         let mut ld = Loader {
             device,
             file,
-            pipelines: Pipelines::new(device),
+            pipelines: &ctx.pipelines,
             max_binding,
             matvec,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {

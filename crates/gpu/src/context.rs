@@ -1,17 +1,20 @@
 //! The GPU itself: adapter, device and queue, found once and shared by every model loaded on it.
 
 use crate::error::GpuError;
+use crate::kernels::Pipelines;
 use std::sync::{Arc, Mutex};
 
-/// An adapter with its device and queue, and the first error the device reported on its own
-/// (a lost device, an uncaptured validation or out-of-memory error), which the backend returns
-/// from its next call instead of panicking as wgpu's default handler does.
+/// An adapter with its device and queue, the compiled kernels (shared by every model loaded on
+/// the device), and the first error the device reported on its own (a lost device, an uncaptured
+/// validation or out-of-memory error), which the backend returns from its next call instead of
+/// panicking as wgpu's default handler does.
 #[derive(Clone)]
 pub struct GpuContext {
     pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    pub(crate) pipelines: Arc<Mutex<Pipelines>>,
     fault: Arc<Mutex<Option<GpuError>>>,
 }
 
@@ -54,6 +57,7 @@ impl GpuContext {
             record(&uncaptured, err);
         }));
         Ok(Self {
+            pipelines: Arc::new(Mutex::new(Pipelines::new(&device))),
             adapter,
             device,
             queue,
