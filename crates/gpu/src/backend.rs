@@ -606,8 +606,10 @@ impl GpuBackend {
                 } else {
                     1
                 };
-                let logits =
-                    readback::read_f32(&self.ctx.device, &self.staging, rows * n_vocab).await?;
+                let logits = readback::read_f32(&self.ctx.device, &self.staging, rows * n_vocab)
+                    .await
+                    // A failed map is usually the symptom; the device's own report says why.
+                    .map_err(|e| self.ctx.take_fault().unwrap_or(e))?;
                 out.extend(logits);
             }
         }

@@ -43,10 +43,11 @@ impl GpuContext {
         let fault = Arc::new(Mutex::new(None));
         let lost = fault.clone();
         device.set_device_lost_callback(move |reason, message| {
-            record(
-                &lost,
-                GpuError::DeviceLost(format!("{reason:?}: {message}")),
-            );
+            let detail = match message.is_empty() {
+                true => format!("{reason:?}"),
+                false => format!("{reason:?}: {message}"),
+            };
+            record(&lost, GpuError::DeviceLost(detail));
         });
         let uncaptured = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {

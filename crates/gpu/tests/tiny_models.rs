@@ -276,3 +276,16 @@ fn prompts_longer_than_a_batch_match_the_cpu_backend() {
         assert_eq!(gpu.cache_len(), n);
     }
 }
+
+#[test]
+fn a_destroyed_device_is_an_error_not_a_panic() {
+    let ctx = context();
+    let bytes = tiny_llama_gguf(&TinySpec::default(), 9000);
+    let mut backend = gpu(&ctx, &bytes);
+    backend.forward(&[1, 2], LogitsFor::Last).unwrap();
+    ctx.device.destroy();
+    let err = backend.forward(&[3], LogitsFor::Last).unwrap_err();
+    println!("{err}");
+    assert!(err.to_string().contains("device was lost"), "{err:?}");
+    assert_eq!(backend.cache_len(), 2);
+}
