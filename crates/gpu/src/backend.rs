@@ -6,7 +6,7 @@ use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
     self, ADD, ATTENTION, AddParams, Batch, EMBED, Family, KV_APPEND, MATVEC, MATVEC_TILE,
-    MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q, SILU_MUL,
+    MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q, SILU_MUL, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::weights::{self, kernel_suffix};
@@ -76,6 +76,10 @@ pub struct GpuBackend {
     /// Final norm and LM head over `x_last` only.
     head_last: Vec<Dispatch>,
     logits: wgpu::Buffer,
+    /// The summary of the last position (shaders/summary.wgsl), its params and launch.
+    summary_out: wgpu::Buffer,
+    summary_params: wgpu::Buffer,
+    summary: Dispatch,
     staging: wgpu::Buffer,
 }
 
@@ -486,9 +490,22 @@ impl GpuBackend {
             each,
         )];
         ld.matvec(&output, &h, &logits, false, &batch_one, &mut head_last);
+        let summary_out = ld.storage(
+            "summary",
+            summary_floats(MAX_TOP),
+            wgpu::BufferUsages::COPY_SRC,
+        );
+        let summary_params = ld.upload("summary params", &[SummaryParams::default()], uniform_dst);
+        let summary = ld.dispatch(
+            &SUMMARY,
+            "summary",
+            &[&logits, &summary_out, &summary_params],
+            (1, 1),
+            PerToken::Each,
+        );
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits readback"),
-            size: (b * cfg.n_vocab * 4) as u64,
+            size: ((b * cfg.n_vocab).max(summary_floats(MAX_TOP)) * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -507,13 +524,16 @@ impl GpuBackend {
             head_all,
             head_last,
             logits,
+            summary_out,
+            summary_params,
+            summary,
             staging,
         })
     }
 
     /// Records and submits one step: `tokens` (at most [`MAX_BATCH`]) at positions `pos..`, then
-    /// the LM head over all of them or only the last, its logits copied to the readback buffer.
-    fn submit_step(&self, tokens: &[u32], pos: usize, head: Option<LogitsFor>) {
+    /// what `out` asks for, copied to the readback buffer.
+    fn submit_step(&self, tokens: &[u32], pos: usize, out: Option<Output>) {
         let n = tokens.len();
         let queue = &self.ctx.queue;
         let params = ModelParams {
@@ -534,26 +554,39 @@ impl GpuBackend {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("step"),
             });
+        let head_all: &[Dispatch] = match out {
+            Some(Output::All) => &self.head_all,
+            _ => &[],
+        };
+        record(&mut encoder, self.layers.iter().chain(head_all), n);
+        let n_vocab = self.cfg.n_vocab;
         let row = (self.cfg.n_embd * 4) as u64;
-        let head_all = head == Some(LogitsFor::All);
-        let layers = self.layers.iter();
-        record(
-            &mut encoder,
-            layers.chain(if head_all { &self.head_all[..] } else { &[] }),
-            n,
-        );
-        let logit_rows = match head {
+        let last = (n - 1) as u64 * row;
+        let copy_floats = match out {
             None => 0,
-            Some(LogitsFor::All) => n,
-            Some(LogitsFor::Last) => {
-                let last = (n - 1) as u64 * row;
+            Some(Output::All) => n * n_vocab,
+            Some(Output::Last) => {
                 encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
                 record(&mut encoder, self.head_last.iter(), 1);
-                1
+                n_vocab
+            }
+            Some(Output::Summary(top_n)) => {
+                let p = SummaryParams {
+                    n_vocab: n_vocab as u32,
+                    top_n: top_n as u32,
+                    _pad: [0; 2],
+                };
+                queue.write_buffer(&self.summary_params, 0, bytemuck::bytes_of(&p));
+                encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
+                let head = self.head_last.iter().chain([&self.summary]);
+                record(&mut encoder, head, 1);
+                let bytes = (summary_floats(top_n) * 4) as u64;
+                encoder.copy_buffer_to_buffer(&self.summary_out, 0, &self.staging, 0, bytes);
+                0
             }
         };
-        if logit_rows > 0 {
-            let bytes = (logit_rows * self.cfg.n_vocab * 4) as u64;
+        if copy_floats > 0 {
+            let bytes = (copy_floats * 4) as u64;
             encoder.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, bytes);
         }
         queue.submit([encoder.finish()]);
@@ -565,6 +598,49 @@ impl GpuBackend {
         tokens: &[u32],
         which: LogitsFor,
     ) -> Result<Vec<f32>, GpuError> {
+        let out = match which {
+            LogitsFor::All => Output::All,
+            LogitsFor::Last => Output::Last,
+        };
+        self.run(tokens, out).await
+    }
+
+    /// Runs `tokens` like [`Backend::forward`] but reads back only the summary of the last
+    /// position's distribution (a few hundred bytes instead of the vocabulary's logits), with the
+    /// `top_n` (at most [`MAX_TOP`]) most likely tokens.
+    pub async fn forward_summary_async(
+        &mut self,
+        tokens: &[u32],
+        top_n: usize,
+    ) -> Result<GpuSummary, GpuError> {
+        let top_n = top_n.min(MAX_TOP).min(self.cfg.n_vocab);
+        let raw = self.run(tokens, Output::Summary(top_n)).await?;
+        if raw.len() < summary_floats(top_n) {
+            return Ok(GpuSummary::default());
+        }
+        Ok(GpuSummary {
+            lse: raw[0],
+            entropy: raw[1],
+            max_logit: raw[2],
+            top: raw[4..summary_floats(top_n)]
+                .chunks_exact(2)
+                .map(|p| (p[0].to_bits(), p[1]))
+                .collect(),
+        })
+    }
+
+    /// [`GpuBackend::forward_summary_async`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_summary(
+        &mut self,
+        tokens: &[u32],
+        top_n: usize,
+    ) -> Result<GpuSummary, GpuError> {
+        pollster::block_on(self.forward_summary_async(tokens, top_n))
+    }
+
+    /// Runs `tokens` in steps of at most [`MAX_BATCH`] and reads back what `out` asks for.
+    async fn run(&mut self, tokens: &[u32], out: Output) -> Result<Vec<f32>, GpuError> {
         let n = tokens.len();
         if n == 0 {
             return Ok(Vec::new());
@@ -587,38 +663,66 @@ impl GpuBackend {
             return Err(e);
         }
         let n_vocab = self.cfg.n_vocab;
-        let mut out = Vec::with_capacity(match which {
-            LogitsFor::All => n * n_vocab,
-            LogitsFor::Last => n_vocab,
-        });
+        let mut result = Vec::new();
         let mut done = 0;
         for chunk in tokens.chunks(MAX_BATCH) {
             let last_chunk = done + chunk.len() == n;
-            let head = match which {
-                LogitsFor::All => Some(LogitsFor::All),
-                LogitsFor::Last => last_chunk.then_some(LogitsFor::Last),
+            let step_out = match out {
+                Output::All => Some(Output::All),
+                other => last_chunk.then_some(other),
             };
-            self.submit_step(chunk, self.len + done, head);
+            self.submit_step(chunk, self.len + done, step_out);
             done += chunk.len();
-            if let Some(head) = head {
-                let rows = if head == LogitsFor::All {
-                    chunk.len()
-                } else {
-                    1
-                };
-                let logits = readback::read_f32(&self.ctx.device, &self.staging, rows * n_vocab)
-                    .await
-                    // A failed map is usually the symptom; the device's own report says why.
-                    .map_err(|e| self.ctx.take_fault().unwrap_or(e))?;
-                out.extend(logits);
-            }
+            let floats = match step_out {
+                None => continue,
+                Some(Output::All) => chunk.len() * n_vocab,
+                Some(Output::Last) => n_vocab,
+                Some(Output::Summary(top_n)) => summary_floats(top_n),
+            };
+            let read = readback::read_f32(&self.ctx.device, &self.staging, floats)
+                .await
+                // A failed map is usually the symptom; the device's own report says why.
+                .map_err(|e| self.ctx.take_fault().unwrap_or(e))?;
+            result.extend(read);
         }
         if let Some(e) = self.ctx.take_fault() {
             return Err(e);
         }
         self.len += n;
-        Ok(out)
+        Ok(result)
     }
+}
+
+/// What a step reads back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// Every token's logits.
+    All,
+    /// The last token's logits.
+    Last,
+    /// The summary of the last token's distribution with this many top tokens.
+    Summary(usize),
+}
+
+/// Most top tokens a GPU summary holds.
+pub const MAX_TOP: usize = 64;
+
+/// Floats of a summary with `top_n` top tokens (shaders/summary.wgsl).
+fn summary_floats(top_n: usize) -> usize {
+    4 + 2 * top_n
+}
+
+/// The next-token distribution of a position, summarized on the GPU: what a step event needs
+/// without reading back the vocabulary's logits.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GpuSummary {
+    /// log Σ exp(logit), in nats.
+    pub lse: f32,
+    /// Entropy of the softmax, in nats.
+    pub entropy: f32,
+    pub max_logit: f32,
+    /// (token id, logit) of the most likely tokens, best first (ties: lower id first).
+    pub top: Vec<(u32, f32)>,
 }
 
 /// Records launches into one compute pass for a step of `n` tokens.

@@ -82,6 +82,16 @@ pub struct AddParams {
 }
 const _: () = assert!(std::mem::size_of::<AddParams>() == 16);
 
+/// summary's uniform (shaders/summary.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SummaryParams {
+    pub n_vocab: u32,
+    pub top_n: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<SummaryParams>() == 16);
+
 /// How a kernel uses one binding; bindings are numbered in slice order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -151,6 +161,13 @@ pub const ADD: Family = Family {
     file: "add.wgsl",
     source: include_str!("../../../shaders/add.wgsl"),
     helpers: &[],
+    bindings: &[R, W, U],
+};
+
+pub const SUMMARY: Family = Family {
+    file: "summary.wgsl",
+    source: include_str!("../../../shaders/summary.wgsl"),
+    helpers: &[REDUCE],
     bindings: &[R, W, U],
 };
 

@@ -3,7 +3,9 @@
 //!
 //! A decode step is one command encoder: embedding gather, per layer rmsnorm → q/k/v matvec →
 //! RoPE → KV append → attention → o matvec (+ residual) → rmsnorm → gate/up matvec → silu·mul →
-//! down matvec (+ residual), then final norm and LM head; the logits are read back with `map_async`.
+//! down matvec (+ residual), then final norm and LM head; the logits are read back with `map_async`,
+//! or only their summary (LSE, entropy, top-N: [`GpuBackend::forward_summary`]). Prompts run in
+//! batches of up to [`MAX_BATCH`] tokens through the same kernels.
 
 mod backend;
 mod context;
@@ -12,6 +14,6 @@ pub mod kernels;
 mod readback;
 pub mod weights;
 
-pub use backend::{GpuBackend, LoadOptions, MAX_BATCH, MatvecVariant};
+pub use backend::{GpuBackend, GpuSummary, LoadOptions, MAX_BATCH, MAX_TOP, MatvecVariant};
 pub use context::GpuContext;
 pub use error::GpuError;

@@ -98,6 +98,30 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
             }
         }
         checked += n;
+
+        // The same last position summarized on the GPU: only a few hundred bytes come back.
+        gpu.truncate(0);
+        let summary = gpu.forward_summary(&seq[..n], 20).unwrap();
+        let last = &got[(n - 1) * n_vocab..];
+        let want = tokscope_dist::summarize(last).unwrap();
+        assert!(
+            (f64::from(summary.lse) - want.lse).abs() < 1e-4,
+            "{summary:?} vs {want:?}"
+        );
+        assert!(
+            (f64::from(summary.entropy) - want.entropy).abs() < 1e-4,
+            "{summary:?} vs {want:?}"
+        );
+        assert_eq!(summary.max_logit, want.max_logit);
+        let top: Vec<u32> = tokscope_dist::top_n(last, want.lse, 20)
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        let gpu_top: Vec<u32> = summary.top.iter().map(|&(id, _)| id).collect();
+        assert_eq!(gpu_top, top);
+        for &(id, logit) in &summary.top {
+            assert_eq!(logit, last[id as usize]);
+        }
     }
     println!("{checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}");
     assert_eq!(checked, POSITIONS);

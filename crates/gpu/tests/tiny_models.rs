@@ -289,3 +289,34 @@ fn a_destroyed_device_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("device was lost"), "{err:?}");
     assert_eq!(backend.cache_len(), 2);
 }
+
+#[test]
+fn the_gpu_summary_matches_the_logits_it_summarizes() {
+    let ctx = context();
+    let spec = TinySpec::default();
+    let bytes = tiny_llama_gguf(&spec, 10_000);
+    let mut backend = gpu(&ctx, &bytes);
+    let logits = backend.forward(&PROMPT, LogitsFor::Last).unwrap();
+    backend.truncate(0);
+    // Every token, so the whole order is checked; more than MAX_TOP is clamped.
+    let summary = backend.forward_summary(&PROMPT, 1000).unwrap();
+    assert_eq!(backend.cache_len(), PROMPT.len());
+    let want = tokscope_dist::summarize(&logits).unwrap();
+    assert!(
+        (f64::from(summary.lse) - want.lse).abs() < 1e-5,
+        "{summary:?}"
+    );
+    assert!(
+        (f64::from(summary.entropy) - want.entropy).abs() < 1e-5,
+        "{summary:?}"
+    );
+    assert_eq!(summary.max_logit, want.max_logit);
+    let mut order: Vec<u32> = (0..spec.n_vocab as u32).collect();
+    order.sort_by(|&a, &b| {
+        logits[b as usize]
+            .total_cmp(&logits[a as usize])
+            .then(a.cmp(&b))
+    });
+    let top: Vec<(u32, f32)> = order.iter().map(|&id| (id, logits[id as usize])).collect();
+    assert_eq!(summary.top, top);
+}
