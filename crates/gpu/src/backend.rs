@@ -5,8 +5,9 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Batch, EMBED, Family, KV_APPEND, MATVEC, MATVEC_TILE,
-    MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q, SILU_MUL, SUMMARY, SummaryParams,
+    self, ADD, ATTENTION, AddParams, Batch, EMBED, Family, KV_APPEND, MATVEC, MATVEC_SUBGROUP,
+    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q,
+    SILU_MUL, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::weights::{self, kernel_suffix};
@@ -210,6 +211,11 @@ impl<'a> Loader<'a> {
         let entry = match self.matvec {
             MatvecVariant::Workgroup => format!("matvec_{suffix}"),
             MatvecVariant::Rowwise => format!("matvec_{suffix}_rowwise"),
+            MatvecVariant::Subgroup => format!("matvec_{suffix}_subgroup"),
+        };
+        let family = match self.matvec {
+            MatvecVariant::Subgroup => &MATVEC_SUBGROUP,
+            _ => &MATVEC,
         };
         for part in &w.parts {
             let params = self.uniform(
@@ -226,9 +232,13 @@ impl<'a> Loader<'a> {
             let (groups, per_token) = match self.matvec {
                 MatvecVariant::Workgroup => (kernels::groups_per_row(part.rows), PerToken::Each),
                 MatvecVariant::Rowwise => (kernels::groups_for(part.rows), PerToken::Tiles),
+                MatvecVariant::Subgroup => {
+                    let blocks = part.rows.div_ceil(MATVEC_SUBGROUP_ROWS as usize);
+                    (kernels::groups_per_row(blocks), PerToken::Each)
+                }
             };
             out.push(self.dispatch(
-                &MATVEC,
+                family,
                 &entry,
                 &[&part.quants, &part.scales, x, y, &params, batch],
                 groups,
@@ -261,6 +271,8 @@ pub enum MatvecVariant {
     Workgroup,
     /// One invocation per row, no barriers: for adapters that run on the CPU.
     Rowwise,
+    /// One subgroup per row with `subgroupAdd`: where the adapter has subgroups.
+    Subgroup,
 }
 
 /// Choices [`GpuBackend::new`] makes from the adapter, overridable so that tests run every
@@ -295,9 +307,16 @@ impl GpuBackend {
         );
         let matvec = options.matvec.unwrap_or(if ctx.is_software() {
             MatvecVariant::Rowwise
+        } else if ctx.has_subgroups() {
+            MatvecVariant::Subgroup
         } else {
             MatvecVariant::Workgroup
         });
+        if matvec == MatvecVariant::Subgroup && !ctx.has_subgroups() {
+            return Err(GpuError::Unsupported(
+                "the subgroup matvec on an adapter without subgroups".into(),
+            ));
+        }
         Self::load(ctx, file, n_ctx, max_binding, matvec)
     }
 

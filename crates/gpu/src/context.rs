@@ -34,7 +34,8 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tokscope"),
-                required_features: wgpu::Features::empty(),
+                // Subgroup reductions where the adapter has them (shaders/matvec_subgroup.wgsl).
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -77,6 +78,11 @@ impl GpuContext {
     /// slower than the CPU backend, so `--backend auto` does not choose it.
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// True when the device runs subgroup operations (`subgroupAdd`).
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
     }
 
     /// "NVIDIA GeForce RTX 4070 (Vulkan)", "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".

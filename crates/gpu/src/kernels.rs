@@ -12,6 +12,9 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// once per tile); prepended to each shader as `const TILE`.
 pub const MATVEC_TILE: u32 = 8;
 
+/// Rows one workgroup of a subgroup matvec computes; prepended to each shader as `const SG_ROWS`.
+pub const MATVEC_SUBGROUP_ROWS: u32 = 8;
+
 /// Most workgroups one dispatch dimension may have (WebGPU's default limit).
 const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
@@ -105,6 +108,8 @@ use Access::{Read as R, ReadWrite as W, Uniform as U};
 /// A kernel family: one WGSL file (with the shared helpers it needs) and its binding layout.
 pub struct Family {
     pub file: &'static str,
+    /// WGSL `enable` directives the module needs (they must open it).
+    enables: &'static str,
     source: &'static str,
     helpers: &'static [&'static str],
     pub bindings: &'static [Access],
@@ -117,48 +122,72 @@ const ROPE: &str = include_str!("../../../shaders/common/rope.wgsl");
 
 pub const EMBED: Family = Family {
     file: "embed.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/embed.wgsl"),
     helpers: &[QUANT, MODEL_PARAMS],
     bindings: &[R, R, R, W, U, U],
 };
+const MATVEC_SOURCE: &str = include_str!("../../../shaders/matvec.wgsl");
+
 pub const MATVEC: Family = Family {
     file: "matvec.wgsl",
-    source: include_str!("../../../shaders/matvec.wgsl"),
+    enables: "",
+    source: MATVEC_SOURCE,
     helpers: &[REDUCE, QUANT],
+    bindings: &[R, R, R, W, U, U],
+};
+/// The subgroup variants: matvec.wgsl's bindings and units, then the subgroup entry points.
+pub const MATVEC_SUBGROUP: Family = Family {
+    file: "matvec_subgroup.wgsl",
+    // Browsers want the WGSL extension enabled; naga (native) takes subgroup operations without
+    // it and refuses the directive.
+    enables: if cfg!(target_arch = "wasm32") {
+        "enable subgroups;\n"
+    } else {
+        ""
+    },
+    source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
+    helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U],
 };
 pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/rmsnorm.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
 };
 pub const ROPE_Q: Family = Family {
     file: "rope.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/rope.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
 };
 pub const KV_APPEND: Family = Family {
     file: "kv_append.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/kv_append.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
 };
 pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/attention.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
 };
 pub const SILU_MUL: Family = Family {
     file: "silu_mul.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/silu_mul.wgsl"),
     helpers: &[MODEL_PARAMS],
     bindings: &[R, W, U],
 };
 pub const ADD: Family = Family {
     file: "add.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/add.wgsl"),
     helpers: &[],
     bindings: &[R, W, U],
@@ -166,6 +195,7 @@ pub const ADD: Family = Family {
 
 pub const SUMMARY: Family = Family {
     file: "summary.wgsl",
+    enables: "",
     source: include_str!("../../../shaders/summary.wgsl"),
     helpers: &[REDUCE],
     bindings: &[R, W, U],
@@ -174,8 +204,10 @@ pub const SUMMARY: Family = Family {
 impl Family {
     /// The module source: the host's constants, the helpers, then the kernel file.
     pub fn full_source(&self) -> String {
-        let mut s =
-            format!("const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\n");
+        let mut s = format!(
+            "{}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\n",
+            self.enables
+        );
         for h in self.helpers {
             s.push_str(h);
             s.push('\n');

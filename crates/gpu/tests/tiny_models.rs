@@ -57,6 +57,20 @@ fn max_relative(a: &[f32], b: &[f32], n_vocab: usize) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The matvec variants this adapter runs (subgroups only where it has them).
+fn variants(ctx: &GpuContext) -> Vec<MatvecVariant> {
+    let mut v = vec![MatvecVariant::Workgroup, MatvecVariant::Rowwise];
+    if ctx.has_subgroups() {
+        v.push(MatvecVariant::Subgroup);
+    } else {
+        println!(
+            "no subgroups on {}: the subgroup matvec is not tested",
+            ctx.describe()
+        );
+    }
+    v
+}
+
 fn configurations() -> Vec<(String, TinySpec)> {
     let mut out = Vec::new();
     for (n_head, n_head_kv) in [(2, 2), (6, 2)] {
@@ -113,8 +127,8 @@ fn prefill_logits_match_the_cpu_backend() {
     for (i, (name, spec)) in configurations().into_iter().enumerate() {
         let bytes = tiny_llama_gguf(&spec, 3000 + i as u64);
         let want = cpu(&bytes).forward(&PROMPT, LogitsFor::All).unwrap();
-        // Both matvec variants, whichever the adapter would choose.
-        for variant in [MatvecVariant::Workgroup, MatvecVariant::Rowwise] {
+        // Every matvec variant the adapter runs, whichever it would choose.
+        for variant in variants(&ctx) {
             let options = LoadOptions {
                 matvec: Some(variant),
                 ..LoadOptions::default()
@@ -260,7 +274,7 @@ fn prompts_longer_than_a_batch_match_the_cpu_backend() {
     let mut cpu = CpuBackend::with_context(file(&bytes), 1, 128).unwrap();
     let want = cpu.forward(&tokens, LogitsFor::All).unwrap();
     let last = &want[(n - 1) * spec.n_vocab..];
-    for variant in [MatvecVariant::Workgroup, MatvecVariant::Rowwise] {
+    for variant in variants(&ctx) {
         let options = LoadOptions {
             matvec: Some(variant),
             ..LoadOptions::default()

@@ -1,0 +1,143 @@
+// matvec_<type>_subgroup: the matvec of matvec.wgsl (its bindings, params and units, which the
+// host places before this file) with subgroup reductions, for adapters with the `subgroups`
+// feature: each subgroup takes one row at a time, its lanes stride over the row's units
+// (neighbouring lanes read neighbouring quant words) and `subgroupAdd` sums them in registers,
+// with no workgroup barrier.
+//
+// Dispatch: one workgroup per SG_ROWS rows (x, folded into y past 65535 as in matvec.wgsl), one
+// per token in z. SG_ROWS is set by the host like WG. A workgroup of WG invocations has
+// WG / subgroup_size subgroups, each looping over SG_ROWS / that many rows (any subgroup size
+// up to WG works; invocations of a subgroup are assumed consecutive, as on every Vulkan, Metal
+// and D3D12 implementation for one-dimensional workgroups). Rows past `rows` are skipped.
+
+@compute @workgroup_size(WG)
+fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_q4_0(); u += sg) {
+                acc += unit_dot(unit_q4_0(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_q4_1_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_q4_1(); u += sg) {
+                acc += unit_dot(unit_q4_1(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_q8_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_q8_0(); u += sg) {
+                acc += unit_dot(unit_q8_0(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_f16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_f16(); u += sg) {
+                acc += unit_dot(unit_f16(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_bf16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_bf16(); u += sg) {
+                acc += unit_dot(unit_bf16(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_f32_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) sg: u32) {
+    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
+        let row = first + r;
+        var acc = 0.0;
+        if (row < mv.rows) {
+            for (var u = lane; u < units_f32(); u += sg) {
+                acc += unit_dot(unit_f32(row, u), wid.z);
+            }
+        }
+        let total = subgroupAdd(acc);
+        if (lane == 0u && row < mv.rows) {
+            store(wid.z, row, total);
+        }
+    }
+}
