@@ -1,7 +1,8 @@
 //! Compare and branch modes on the default model.
 
+mod common;
+
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 
 use tokscope_dist::SamplingParams;
 use tokscope_model::ModelFile;
@@ -15,14 +16,7 @@ use tokscope_session::{
 const N_CTX: usize = 256;
 
 fn model_file() -> ModelFile {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        path.display()
-    );
-    ModelFile::open(&path).unwrap()
+    common::default_model()
 }
 
 fn two_sessions() -> (Session, Session) {

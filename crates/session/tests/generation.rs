@@ -1,28 +1,15 @@
 //! The step-by-step generation API (what the web worker drives) against the all-at-once loop.
 
+mod common;
+
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 
 use tokscope_dist::SamplingParams;
-use tokscope_model::ModelFile;
 use tokscope_model::cpu::Precision;
 use tokscope_session::{Event, GenerateOptions, Prompt, Session, StopReason};
 
 fn session() -> Session {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        path.display()
-    );
-    Session::cpu(
-        ModelFile::open(&path).unwrap(),
-        1,
-        Some(256),
-        Precision::Exact,
-    )
-    .unwrap()
+    Session::cpu(common::default_model(), 1, Some(256), Precision::Exact).unwrap()
 }
 
 fn opts() -> GenerateOptions {

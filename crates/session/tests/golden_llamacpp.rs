@@ -2,25 +2,12 @@
 //! equal tests/golden/logprobs.json (llama.cpp 0.3.36, f32 arithmetic on the file's dequantized
 //! weights; see tests/golden/README.md for why that variant is the reference).
 
-use std::path::PathBuf;
+mod common;
 
+use common::{default_model, root};
+use tokscope_model::LogitsFor;
 use tokscope_model::cpu::Precision;
-use tokscope_model::{LogitsFor, ModelFile};
 use tokscope_session::Session;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn default_model() -> ModelFile {
-    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        path.display()
-    );
-    ModelFile::open(&path).expect("the default model loads")
-}
 
 fn golden(name: &str) -> serde_json::Value {
     let text =

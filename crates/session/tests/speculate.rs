@@ -1,8 +1,9 @@
 //! Speculative decoding on the default model: a self-draft reproduces plain sampling, and greedy speculation
 //! equals greedy plain decoding for every drafter.
 
+mod common;
+
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 
 use tokscope_dist::SamplingParams;
 use tokscope_gguf::{Value, ValueType};
@@ -18,14 +19,7 @@ const N_CTX: usize = 256;
 const TOKENS: usize = 24;
 
 fn model_file() -> ModelFile {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        path.display()
-    );
-    ModelFile::open(&path).unwrap()
+    common::default_model()
 }
 
 fn options(temperature: f32) -> GenerateOptions {
