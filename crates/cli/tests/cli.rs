@@ -1,18 +1,10 @@
 //! The `tokscope` binary as a user runs it: output formats, exit codes, error messages.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
-fn model() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        p.display()
-    );
-    p
-}
+use common::model;
 
 fn tokscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokscope"))

@@ -1,23 +1,13 @@
 //! The speculate, compare and branch subcommands as a user runs them.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn model() -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        p.display()
-    );
-    p.to_str().unwrap().to_string()
-}
-
 fn tokscope(args: &[&str]) -> Output {
-    let m = model();
+    let m = common::model().to_str().unwrap().to_string();
     let mut all = vec![
         args[0],
         "--model",
