@@ -813,6 +813,15 @@ impl Backend for GpuBackend {
         }
     }
 
+    /// The browser's path: awaits the readback instead of blocking on it.
+    fn forward_async<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        which: LogitsFor,
+    ) -> tokscope_model::ForwardFuture<'a> {
+        Box::pin(async move { Ok(GpuBackend::forward_async(self, tokens, which).await?) })
+    }
+
     fn describe(&self) -> String {
         format!("gpu: {} (f32)", self.ctx.describe())
     }
