@@ -342,7 +342,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     let report = serde_json::json!({
         "engine": "tokscope",
         "version": env!("CARGO_PKG_VERSION"),
-        "backend": session.backend.describe(),
+        "backend": session.backend().describe(),
         "threads": a.model.threads.unwrap_or_else(default_threads),
         "prompt_tokens": done.prompt_tokens,
         "prefill_tok_s": prefill_tok_s,

@@ -128,14 +128,17 @@ fn main() {
     let ids = session
         .prompt_tokens(&Prompt::Raw("The quick brown fox".into()))
         .unwrap();
-    session.backend.truncate(0);
-    let logits = session.backend.forward(&ids, LogitsFor::Last).unwrap();
+    session.backend_mut().truncate(0);
+    let logits = session
+        .backend_mut()
+        .forward(&ids, LogitsFor::Last)
+        .unwrap();
     let reps = 50;
     let t = Instant::now();
     for _ in 0..reps {
-        session.backend.truncate(ids.len() - 1);
+        session.backend_mut().truncate(ids.len() - 1);
         session
-            .backend
+            .backend_mut()
             .forward(&ids[ids.len() - 1..], LogitsFor::Last)
             .unwrap();
     }
@@ -145,8 +148,11 @@ fn main() {
         let batch = vec![ids[ids.len() - 1]; n];
         let t = Instant::now();
         for _ in 0..20 {
-            session.backend.truncate(ids.len() - 1);
-            session.backend.forward(&batch, LogitsFor::All).unwrap();
+            session.backend_mut().truncate(ids.len() - 1);
+            session
+                .backend_mut()
+                .forward(&batch, LogitsFor::All)
+                .unwrap();
         }
         let ms = t.elapsed().as_secs_f64() * 1e3 / 20.0;
         println!(

@@ -9,7 +9,7 @@ use tokscope_dist::{self as dist, Sampler};
 use tokscope_model::LogitsFor;
 use web_time::Instant;
 
-use crate::error::{Result, SessionError};
+use crate::error::{Result, SessionError, now};
 use crate::event::{DoneEvent, Event, SamplesSummary, StopReason};
 use crate::run::{GenerateOptions, Session};
 use crate::steps;
@@ -39,6 +39,15 @@ impl Session {
         opts: &BranchOptions,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<DoneEvent> {
+        now(self.branch_async(opts, on_event))
+    }
+
+    /// [`Session::branch`] for backends that must be awaited.
+    pub async fn branch_async(
+        &mut self,
+        opts: &BranchOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
         let g = &opts.generate;
         g.sampling.validate()?;
         if opts.samples == 0 {
@@ -52,9 +61,9 @@ impl Session {
             return Err(dist::DistError::TokenOutOfRange { id: bad, vocab }.into());
         }
         let context: Vec<u32> = prompt.iter().chain(&opts.prefix).copied().collect();
-        let Some((&last, shared)) = context.split_last() else {
+        if context.is_empty() {
             return Err(SessionError::EmptyPrompt);
-        };
+        }
         let n_ctx = self.backend.n_ctx();
         if context.len() >= n_ctx {
             return Err(SessionError::PromptTooLong {
@@ -62,9 +71,9 @@ impl Session {
                 n_ctx,
             });
         }
-        self.backend.truncate(0);
+        // What the cache already holds of the context (an earlier run's prompt and tokens) is kept.
         let t0 = Instant::now();
-        self.backend.forward(shared, LogitsFor::Last)?;
+        let mut first = Some(self.feed_context(&context).await?);
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
         let decode_start = Instant::now();
         let (mut sample_bf, mut sample_logprob, mut per_token) =
@@ -74,9 +83,11 @@ impl Session {
         let mut stop = StopReason::Length;
         'samples: for s in 0..opts.samples {
             // Back to the shared prefix: only the last context token is recomputed.
-            self.backend.truncate(shared.len());
             let mut step_start = Instant::now();
-            let mut logits = self.backend.forward(&[last], LogitsFor::Last)?;
+            let mut logits = match first.take() {
+                Some(logits) => logits,
+                None => self.feed_context(&context).await?,
+            };
             let mut sampler = Sampler::new(g.seed.wrapping_add(s as u64));
             let mut bf = dist::BranchingFactor::new();
             let mut history = context.clone();
@@ -109,7 +120,7 @@ impl Session {
                     break;
                 }
                 step_start = Instant::now();
-                logits = self.backend.forward(&[id], LogitsFor::Last)?;
+                logits = self.feed(&[id], LogitsFor::Last).await?;
             }
             total_tokens += out.len();
             if let Some(b) = bf.running() {

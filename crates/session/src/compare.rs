@@ -8,7 +8,7 @@ use tokscope_dist::{self as dist, Sampler, SamplingParams};
 use tokscope_model::LogitsFor;
 use web_time::Instant;
 
-use crate::error::{Result, SessionError};
+use crate::error::{Result, SessionError, now};
 use crate::event::{CompareStep, CompareSummary, DoneEvent, Event, StopReason};
 use crate::run::{Prompt, Session};
 use crate::steps;
@@ -64,6 +64,15 @@ pub fn compare(
     opts: &CompareOptions,
     on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
 ) -> Result<DoneEvent> {
+    now(compare_async(sessions, opts, on_event))
+}
+
+/// [`compare`] for backends that must be awaited.
+pub async fn compare_async(
+    sessions: &mut [&mut Session],
+    opts: &CompareOptions,
+    on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+) -> Result<DoneEvent> {
     opts.sampling.validate()?;
     let n = sessions.len();
     if !(2..=3).contains(&n) || opts.prompts.len() != n {
@@ -108,8 +117,8 @@ pub fn compare(
                 n_ctx,
             });
         }
-        s.backend.truncate(0);
-        logits.push(s.backend.forward(&ids, LogitsFor::Last)?);
+        s.rewind(0);
+        logits.push(s.feed(&ids, LogitsFor::Last).await?);
         prompt_lens.push(ids.len());
     }
     let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -201,7 +210,7 @@ pub fn compare(
         }
         step_start = Instant::now();
         for (s, l) in sessions.iter_mut().zip(logits.iter_mut()) {
-            *l = s.backend.forward(&[id], LogitsFor::Last)?;
+            *l = s.feed(&[id], LogitsFor::Last).await?;
         }
     }
     let decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;

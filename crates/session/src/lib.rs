@@ -34,11 +34,7 @@ impl Session {
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
         let mut backend = CpuBackend::with_context(file, threads, n_ctx)?;
         backend.set_precision(precision);
-        Ok(Self {
-            backend: Box::new(backend),
-            tokenizer,
-            template,
-        })
+        Ok(Self::new(Box::new(backend), tokenizer, template))
     }
 
     /// A session on the GPU backend (f32 arithmetic) on an already opened device, with a context of
@@ -54,10 +50,6 @@ impl Session {
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
         let backend = tokscope_gpu::GpuBackend::new(ctx, &file, n_ctx)
             .map_err(tokscope_model::ModelError::from)?;
-        Ok(Self {
-            backend: Box::new(backend),
-            tokenizer,
-            template,
-        })
+        Ok(Self::new(Box::new(backend), tokenizer, template))
     }
 }

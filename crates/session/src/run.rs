@@ -7,16 +7,18 @@ use tokscope_model::{Backend, LogitsFor};
 use tokscope_tokenizer::{ChatTemplate, Message, Tokenizer};
 use web_time::Instant;
 
-use crate::error::{Result, SessionError};
+use crate::error::{Result, SessionError, now};
 use crate::event::{
     Bf, DoneEvent, Event, SamplingStats, ScoreSummary, StepEvent, StopReason, Token, TopEntry,
 };
 
 /// A model ready to run: compute backend, tokenizer and chat template.
 pub struct Session {
-    pub backend: Box<dyn Backend>,
+    pub(crate) backend: Box<dyn Backend>,
     pub tokenizer: Tokenizer,
     pub template: Option<ChatTemplate>,
+    /// The tokens the backend's KV cache holds, in order: what a branch can reuse.
+    cached: Vec<u32>,
 }
 
 /// What the prompt is.
@@ -73,6 +75,88 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 impl Session {
+    /// A session over any backend; the tokenizer and template come from the same file.
+    pub fn new(
+        backend: Box<dyn Backend>,
+        tokenizer: Tokenizer,
+        template: Option<ChatTemplate>,
+    ) -> Self {
+        Self {
+            backend,
+            tokenizer,
+            template,
+            cached: Vec::new(),
+        }
+    }
+
+    /// The model the session runs.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The model, for direct forward passes (tests, benchmarks): the session then no longer
+    /// trusts its record of what the cache holds, and its next run recomputes everything.
+    pub fn backend_mut(&mut self) -> &mut dyn Backend {
+        self.cached.clear();
+        self.backend.as_mut()
+    }
+
+    /// Forgets every cache position at and after `len`.
+    pub(crate) fn rewind(&mut self, len: usize) {
+        self.backend.truncate(len);
+        self.cached.truncate(len);
+    }
+
+    /// Runs `tokens` after what the cache holds. After an error the cache is emptied, as its
+    /// contents are then unknown.
+    pub(crate) async fn feed(&mut self, tokens: &[u32], which: LogitsFor) -> Result<Vec<f32>> {
+        match self.backend.forward_async(tokens, which).await {
+            Ok(logits) => {
+                self.cached.extend_from_slice(tokens);
+                Ok(logits)
+            }
+            Err(e) => {
+                self.rewind(0);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Brings the cache to `context` and returns its last token's logits, computing only the
+    /// tokens after the longest prefix the cache already holds (at least the last one). A branch
+    /// from step k of an earlier run thus recomputes nothing before step k.
+    pub(crate) async fn feed_context(&mut self, context: &[u32]) -> Result<Vec<f32>> {
+        if context.is_empty() {
+            return Err(SessionError::EmptyPrompt);
+        }
+        let common = if self.cached.len() == self.backend.cache_len() {
+            self.cached
+                .iter()
+                .zip(context)
+                .take_while(|(a, b)| a == b)
+                .count()
+        } else {
+            0
+        };
+        let keep = common.min(context.len() - 1);
+        self.rewind(keep);
+        self.feed(&context[keep..], LogitsFor::Last).await
+    }
+
+    /// Tokens reused from the cache by [`Session::feed_context`] for `context`, were it called now.
+    pub fn reusable_prefix(&self, context: &[u32]) -> usize {
+        if self.cached.len() != self.backend.cache_len() || context.is_empty() {
+            return 0;
+        }
+        let common = self
+            .cached
+            .iter()
+            .zip(context)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.min(context.len() - 1)
+    }
+
     /// Token ids of a prompt, with BOS where the model asks for it.
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
         let (text, special) = match prompt {
@@ -120,8 +204,17 @@ impl Session {
         opts: &GenerateOptions,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<DoneEvent> {
-        let mut run = self.start_generate(opts)?;
-        while let Some(event) = run.next(self)? {
+        now(self.generate_async(opts, on_event))
+    }
+
+    /// [`Session::generate`] for backends that must be awaited (WebGPU in the browser).
+    pub async fn generate_async(
+        &mut self,
+        opts: &GenerateOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
+        let mut run = self.start_generate_async(opts).await?;
+        while let Some(event) = run.next_async(self).await? {
             match &event {
                 Event::Done(done) => {
                     let _ = on_event(&event);
@@ -140,12 +233,16 @@ impl Session {
     /// Prefills the prompt and returns the run, to be advanced one step at a time with
     /// [`Generation::next`] (the web worker's loop, which must stay responsive between steps).
     pub fn start_generate(&mut self, opts: &GenerateOptions) -> Result<Generation> {
+        now(self.start_generate_async(opts))
+    }
+
+    /// [`Session::start_generate`] for backends that must be awaited.
+    pub async fn start_generate_async(&mut self, opts: &GenerateOptions) -> Result<Generation> {
         opts.sampling.validate()?;
         let prompt = self.prompt_tokens(&opts.prompt)?;
         if prompt.is_empty() {
             return Err(SessionError::EmptyPrompt);
         }
-        self.backend.truncate(0);
         let n_ctx = self.backend.n_ctx();
         if prompt.len() >= n_ctx {
             return Err(SessionError::PromptTooLong {
@@ -153,8 +250,9 @@ impl Session {
                 n_ctx,
             });
         }
+        self.rewind(0);
         let t0 = Instant::now();
-        let logits = self.backend.forward(&prompt, LogitsFor::Last)?;
+        let logits = self.feed(&prompt, LogitsFor::Last).await?;
         Ok(Generation {
             opts: opts.clone(),
             prompt_len: prompt.len(),
@@ -175,6 +273,15 @@ impl Session {
         opts: &ScoreOptions,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<DoneEvent> {
+        now(self.score_async(opts, on_event))
+    }
+
+    /// [`Session::score`] for backends that must be awaited.
+    pub async fn score_async(
+        &mut self,
+        opts: &ScoreOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
         let mut prompt = self.prompt_tokens(&opts.prompt)?;
         let mut text = opts.text.as_slice();
         if prompt.is_empty() {
@@ -191,9 +298,9 @@ impl Session {
                 n_ctx,
             });
         }
-        self.backend.truncate(0);
+        self.rewind(0);
         let t0 = Instant::now();
-        let logits = self.backend.forward(&all, LogitsFor::All)?;
+        let logits = self.feed(&all, LogitsFor::All).await?;
         let prefill_ms = ms_since(t0);
         let vocab = self.backend.config().n_vocab;
         let mut logprobs = Vec::with_capacity(text.len());
@@ -291,6 +398,11 @@ impl Generation {
 
     /// The next event: a step, or the done event once the run has ended; `None` after that.
     pub fn next(&mut self, session: &mut Session) -> Result<Option<Event>> {
+        now(self.next_async(session))
+    }
+
+    /// [`Generation::next`] for backends that must be awaited.
+    pub async fn next_async(&mut self, session: &mut Session) -> Result<Option<Event>> {
         if self.finished {
             return Ok(None);
         }
@@ -340,7 +452,7 @@ impl Generation {
             self.stop = Some(StopReason::Context);
         } else {
             self.step_start = Instant::now();
-            self.logits = session.backend.forward(&[id], LogitsFor::Last)?;
+            self.logits = session.feed(&[id], LogitsFor::Last).await?;
         }
         Ok(Some(Event::Step(step)))
     }

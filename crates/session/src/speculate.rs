@@ -12,7 +12,7 @@ use tokscope_model::{Backend, LogitsFor, ModelFile};
 use tokscope_tokenizer::Tokenizer;
 use web_time::Instant;
 
-use crate::error::{Result, SessionError};
+use crate::error::{Result, SessionError, now};
 use crate::event::{DoneEvent, Event, SpecDraft, SpecSource, SpecStep, SpecSummary, StopReason};
 use crate::run::{GenerateOptions, Session};
 use crate::steps;
@@ -101,7 +101,7 @@ struct Draft {
     q: Warped,
 }
 
-fn draft(
+async fn draft(
     drafter: &mut Drafter,
     state: &mut DraftState,
     history: &[u32],
@@ -159,13 +159,13 @@ fn draft(
             state.cached.truncate(common);
             let pending = &history[common..];
             let mut logits = if common == 0 {
-                backend.forward(pending, LogitsFor::Last)?
+                backend.forward_async(pending, LogitsFor::Last).await?
             } else {
                 // Token by token, as plain decoding feeds them, so a model drafting for itself reproduces
                 // plain generation exactly.
                 let mut l = Vec::new();
                 for &t in pending {
-                    l = backend.forward(&[t], LogitsFor::Last)?;
+                    l = backend.forward_async(&[t], LogitsFor::Last).await?;
                 }
                 l
             };
@@ -178,7 +178,7 @@ fn draft(
                 ctx.push(id);
                 out.push(Draft { id, q });
                 if i + 1 < room {
-                    logits = backend.forward(&[id], LogitsFor::Last)?;
+                    logits = backend.forward_async(&[id], LogitsFor::Last).await?;
                     state.cached.push(id);
                 }
             }
@@ -207,6 +207,16 @@ impl Session {
         opts: &SpeculateOptions,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<DoneEvent> {
+        now(self.speculate_async(drafter, opts, on_event))
+    }
+
+    /// [`Session::speculate`] for backends that must be awaited.
+    pub async fn speculate_async(
+        &mut self,
+        drafter: &mut Drafter,
+        opts: &SpeculateOptions,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<DoneEvent> {
         let g = &opts.generate;
         g.sampling.validate()?;
         if !(1..=MAX_GAMMA).contains(&opts.gamma) {
@@ -226,10 +236,12 @@ impl Session {
                 n_ctx,
             });
         }
-        self.backend.truncate(0);
+        self.rewind(0);
         let t0 = Instant::now();
         // The target's cache holds everything but the last token, which opens each verification batch.
-        self.backend.forward(before, LogitsFor::Last)?;
+        if !before.is_empty() {
+            self.feed(before, LogitsFor::Last).await?;
+        }
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
 
         let mut state = DraftState {
@@ -263,10 +275,11 @@ impl Session {
                 room,
                 &g.sampling,
                 &mut token_rng,
-            )?;
+            )
+            .await?;
             let mut batch = vec![last];
             batch.extend(drafts.iter().map(|d| d.id));
-            let logits = self.backend.forward(&batch, LogitsFor::All)?;
+            let logits = self.feed(&batch, LogitsFor::All).await?;
             let mut ctx = history.clone();
             let mut targets = Vec::with_capacity(batch.len());
             for (i, row) in logits.chunks_exact(vocab).enumerate() {
@@ -278,7 +291,7 @@ impl Session {
             let pairs: Vec<(u32, &Warped)> = drafts.iter().map(|d| (d.id, &d.q)).collect();
             let v = dist::verify(&pairs, &targets, &mut accept_rng, &mut token_rng)?;
             // Roll the target back to the history plus the accepted drafts; the next token opens the next batch.
-            self.backend.truncate(history.len() + v.accepted);
+            self.rewind(history.len() + v.accepted);
 
             totals.calls += 1;
             totals.drafted += drafts.len();

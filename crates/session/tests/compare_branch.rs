@@ -214,3 +214,49 @@ fn branch_samples_share_the_prefix_and_report_multi_sample_bf() {
         .is_err()
     );
 }
+
+#[test]
+fn a_branch_from_an_earlier_run_reuses_its_cache_and_matches_a_fresh_branch() {
+    let (mut warm, mut fresh) = two_sessions();
+    let g = gen_opts(Prompt::Raw("Once upon a time".into()));
+    let (trunk, _) = collect(|cb| warm.generate(&g, cb).unwrap());
+    let alt = trunk[3]
+        .top
+        .iter()
+        .find(|t| t.id != trunk[3].token.id)
+        .unwrap()
+        .id;
+    let prefix: Vec<u32> = ids(&trunk[..3]).into_iter().chain([alt]).collect();
+    let prompt = warm.prompt_tokens(&g.prompt).unwrap();
+    let context: Vec<u32> = prompt.iter().chain(&prefix).copied().collect();
+    // The run's cache holds the prompt and its tokens: everything before the fork is kept.
+    assert_eq!(warm.reusable_prefix(&context), prompt.len() + 3);
+    assert_eq!(fresh.reusable_prefix(&context), 0);
+    let opts = BranchOptions {
+        generate: GenerateOptions {
+            max_tokens: 5,
+            ..g.clone()
+        },
+        prefix,
+        samples: 2,
+    };
+    let (a, done_a) = collect(|cb| warm.branch(&opts, cb).unwrap());
+    let (b, done_b) = collect(|cb| fresh.branch(&opts, cb).unwrap());
+    assert_eq!(ids(&a), ids(&b));
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            (x.logprob - y.logprob).abs() < 1e-4,
+            "{} vs {}",
+            x.logprob,
+            y.logprob
+        );
+        assert!((x.entropy - y.entropy).abs() < 1e-4);
+    }
+    assert_eq!(
+        done_a.samples.unwrap().distinct,
+        done_b.samples.unwrap().distinct
+    );
+    // A direct forward through the backend makes the session forget what its cache holds.
+    warm.backend_mut().truncate(0);
+    assert_eq!(warm.reusable_prefix(&context), 0);
+}

@@ -27,13 +27,13 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 fn teacher_forced_distributions_match_llama_cpp() {
     let g = golden("logprobs.json");
     let mut session = Session::cpu(default_model(), 2, Some(512), Precision::Exact).unwrap();
-    let vocab = session.backend.config().n_vocab;
+    let vocab = session.backend().config().n_vocab;
     let mut checked = 0;
     for prompt in g["prompts"].as_array().unwrap() {
         let name = prompt["name"].as_str().unwrap();
         let seq = ids(&prompt["ids"]);
-        session.backend.truncate(0);
-        let logits = session.backend.forward(&seq, LogitsFor::All).unwrap();
+        session.backend_mut().truncate(0);
+        let logits = session.backend_mut().forward(&seq, LogitsFor::All).unwrap();
         for pos in prompt["positions"].as_array().unwrap() {
             if !pos["continuation"].as_bool().unwrap() {
                 continue;

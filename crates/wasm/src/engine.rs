@@ -81,7 +81,7 @@ impl Engine {
         };
         let session = Session::cpu(file, 1, Some(context), Precision::Exact).map_err(js_error)?;
         facts.chat_template = session.template.is_some();
-        facts.backend = format!("wasm {}", session.backend.describe());
+        facts.backend = format!("wasm {}", session.backend().describe());
         Ok(Engine {
             session,
             facts,
