@@ -1,17 +1,40 @@
 // The bridge to the engine worker: the only code that writes model output into the stores.
 import { get } from 'svelte/store';
-import type { FromWorker, GenerateRequest, ModelSource, ScoreRequest, ToWorker } from './protocol';
-import { cacheNote, focusedScore, focusedStep, model, run, scored, settings } from '../store';
-import type { Settings } from './urlState';
+import type { BackendChoice, FromWorker, ModelSource, RunKind, ScoreRequest, TopEntry, ToWorker } from './protocol';
+import { branches, cacheNote, displayed, focusedScore, focusedStep, model, run, scored, selectedNode, settings } from '../store';
+import { addEvent, EMPTY_TREE, endGroup, forkPrefix, startGroup, type ParentId } from './branchTree';
+import { branchRequest, compareRequest, generateRequest, speculateRequest } from './requests';
+
+export { generateRequest } from './requests';
 
 /** Where the default model is served, relative to the page (`cargo xtask serve` serves /models/). */
 export const DEFAULT_MODEL_PATH = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
 let worker: Worker | null = null;
 
+/** Where the streaming request's events go: the root run, or the branch tree (forks, branch-mode samples). */
+let target: 'run' | 'tree' = 'run';
+/** Select the first node the streaming branch request makes (so a fork shows as soon as it streams). */
+let selectNext = false;
+
 function send(message: ToWorker) {
   if (!worker) start();
   worker!.postMessage(message);
+}
+
+function onEvent(message: Extract<FromWorker, { type: 'event' }>) {
+  const event = message.event;
+  if (target === 'tree') {
+    const tree = addEvent(get(branches), event);
+    branches.set(tree);
+    if (event.type === 'step' && selectNext) {
+      selectNext = false;
+      selectedNode.set(tree.nodes.at(-1)!.id);
+    }
+    if (event.type === 'done') run.update((r) => ({ ...r, status: 'idle' }));
+    return;
+  }
+  run.update((r) => (event.type === 'step' ? { ...r, steps: [...r.steps, event] } : { ...r, status: 'idle', done: event }));
 }
 
 function onMessage(message: FromWorker) {
@@ -23,17 +46,11 @@ function onMessage(message: FromWorker) {
       model.update((m) => ({ ...m, progress: { loaded: message.loaded, total: message.total, phase: message.phase } }));
       break;
     case 'loaded':
-      model.update((m) => ({ ...m, status: 'ready', facts: message.facts, from: message.from, loadMs: message.ms, error: null }));
+      model.update((m) => ({ ...m, status: 'ready', facts: message.facts, from: message.from, loadMs: message.ms, error: null, progress: null }));
       break;
-    case 'event': {
-      const event = message.event;
-      run.update((r) =>
-        event.type === 'step'
-          ? { ...r, steps: [...r.steps, event] }
-          : { ...r, status: 'idle', done: event },
-      );
+    case 'event':
+      onEvent(message);
       break;
-    }
     case 'scored':
       scored.set({
         status: 'idle',
@@ -45,16 +62,27 @@ function onMessage(message: FromWorker) {
     case 'cache-cleared':
       cacheNote.set(message.removed ? 'Cached model removed.' : 'Nothing was cached.');
       break;
-    case 'error':
-      if (message.during === 'load' || message.during === 'engine' || message.fatal) {
+    case 'error': {
+      const during = message.during;
+      const runFailed = during === 'generate' || during === 'speculate' || during === 'compare' || during === 'branch';
+      if (during === 'load' || during === 'engine' || message.fatal) {
         model.update((m) => ({ ...m, status: 'error', error: message.message, progress: null, facts: message.fatal ? null : m.facts }));
       }
-      if (message.during === 'generate' || message.fatal) run.update((r) => ({ ...r, status: 'idle', error: message.message }));
-      if (message.during === 'score' || message.fatal) scored.update((s) => ({ ...s, status: 'idle', error: message.message }));
-      if (message.during === 'cache') cacheNote.set(message.message);
+      // A failed backend switch leaves the model where it was, if it is still there.
+      if (during === 'backend' && !message.fatal) {
+        model.update((m) => ({ ...m, status: m.facts ? 'ready' : 'error', error: message.message, progress: null }));
+      }
+      if (runFailed || message.fatal) {
+        run.update((r) => ({ ...r, status: 'idle', error: message.message }));
+        if (target === 'tree') branches.update(endGroup);
+        selectNext = false;
+      }
+      if (during === 'score' || message.fatal) scored.update((s) => ({ ...s, status: 'idle', error: message.message }));
+      if (during === 'cache') cacheNote.set(message.message);
       // A panic leaves the wasm instance unusable: start a fresh worker for the next model.
       if (message.fatal) restart();
       break;
+    }
   }
 }
 
@@ -75,12 +103,18 @@ function restart() {
   start();
 }
 
-/** Loads a model; `label` is what the model bar calls it while it loads. */
+function clearRuns() {
+  run.set({ status: 'idle', kind: 'generate', steps: [], done: null, error: null, settings: null });
+  branches.set(EMPTY_TREE);
+  selectedNode.set('root');
+  scored.set({ status: 'idle', steps: [], done: null, error: null });
+}
+
+/** Loads a model on the backend the settings ask for; `label` is what the model bar calls it while it loads. */
 export function loadModel(source: ModelSource, label: string) {
   model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, from: null, loadMs: null }));
-  run.set({ status: 'idle', steps: [], done: null, error: null, settings: null });
-  scored.set({ status: 'idle', steps: [], done: null, error: null });
-  send({ type: 'load', source });
+  clearRuns();
+  send({ type: 'load', source, backend: get(settings).backend });
 }
 
 /** Loads the default model from next to the page (or the cache). */
@@ -88,26 +122,82 @@ export function loadDefaultModel() {
   loadModel({ kind: 'default', url: new URL(DEFAULT_MODEL_PATH, document.baseURI).href }, 'SmolLM2-135M-Instruct Q4_1 (default)');
 }
 
-/** The generate request the settings describe. */
-export function generateRequest(s: Settings): GenerateRequest {
-  return {
-    prompt: s.mode === 'chat' ? { kind: 'chat', system: s.system || null, user: s.prompt } : { kind: 'raw', text: s.prompt },
-    max_tokens: s.max_tokens,
-    temperature: s.temperature,
-    top_k: s.top_k,
-    top_p: s.top_p,
-    min_p: s.min_p,
-    seed: s.seed,
-    top_n: s.top_n,
+/** Moves the loaded model to another compute backend (the worker answers with `loaded`, from `switch`). */
+export function switchBackend(backend: BackendChoice) {
+  settings.update((s) => ({ ...s, backend }));
+  const m = get(model);
+  if (m.status !== 'ready') return;
+  model.update((x) => ({ ...x, status: 'loading', label: `${x.label.replace(/ \(switching.*$/, '')} (switching to ${backend})`, error: null }));
+  send({ type: 'backend', backend });
+}
+
+/** The run the mode settings describe starts, as the new root run (forks of the previous one are dropped). */
+export function runMode(paused = false) {
+  const s = get(settings);
+  const kind: RunKind = s.view === 'speculate' || s.view === 'compare' || s.view === 'branch' ? s.view : 'generate';
+  const pending = s.step >= 0 ? s.step : null;
+  focusedStep.set(pending);
+  branches.set(EMPTY_TREE);
+  selectedNode.set('root');
+  const begin = (status: 'running' | 'paused') => {
+    run.set({ status, kind, steps: [], done: null, error: null, settings: s });
   };
+  switch (kind) {
+    case 'generate':
+      target = 'run';
+      begin(paused ? 'paused' : 'running');
+      return send({ type: 'generate', request: generateRequest(s), paused });
+    case 'speculate':
+      target = 'run';
+      begin('running');
+      return send({ type: 'speculate', request: speculateRequest(s, get(model).facts?.layers) });
+    case 'compare': {
+      const request = compareRequest(s);
+      if (typeof request === 'string') {
+        run.set({ status: 'idle', kind, steps: [], done: null, error: request, settings: s });
+        return;
+      }
+      target = 'run';
+      begin('running');
+      return send({ type: 'compare', request });
+    }
+    case 'branch': {
+      target = 'tree';
+      begin('running');
+      branches.set(startGroup(EMPTY_TREE, 'root', 0, null).tree);
+      selectNext = true;
+      return send({ type: 'branch', request: branchRequest(s, [], s.samples) });
+    }
+  }
 }
 
 /** Starts a generate run with the current settings; `paused` waits for `step()` after the first token. */
 export function generate(paused: boolean) {
-  const s = get(settings);
-  focusedStep.set(null);
-  run.set({ status: paused ? 'paused' : 'running', steps: [], done: null, error: null, settings: s });
-  send({ type: 'generate', request: generateRequest(s), paused });
+  settings.update((s) => (s.view === 'generate' ? s : { ...s, view: 'generate' }));
+  runMode(paused);
+}
+
+/**
+ * Forks the shown run at step `at` with `alternative` instead of its token: a branch request of prompt + the run's
+ * tokens before the step + the alternative, `samples` continuations. Only runs sampled from one distribution
+ * (generate, branch) can fork.
+ */
+export function fork(at: number, alternative: TopEntry) {
+  const shown = get(displayed);
+  const s = shown.settings ?? get(settings);
+  if (get(run).status !== 'idle' || (shown.kind !== 'generate' && shown.kind !== 'branch')) return;
+  const parent: ParentId = shown.node;
+  const prefix = forkPrefix(shown.steps, at, alternative.id);
+  target = 'tree';
+  selectNext = true;
+  branches.update((t) => startGroup(t, parent, at, alternative).tree);
+  run.update((r) => ({ ...r, status: 'running', error: null }));
+  send({ type: 'branch', request: branchRequest(s, prefix, get(settings).samples) });
+}
+
+/** Whether the shown run can fork now. */
+export function canFork(kind: RunKind, status: string): boolean {
+  return status === 'idle' && (kind === 'generate' || kind === 'branch');
 }
 
 /** One more step of a paused run. */
@@ -121,7 +211,7 @@ export function resume() {
   send({ type: 'resume' });
 }
 
-/** Ends the run after the current step. */
+/** Ends the running request (any mode) after the current step. */
 export function stop() {
   send({ type: 'stop' });
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { csvField, CSV_COLUMNS, runToCsv, runToJson } from './exportRun';
 import type { StepEvent } from './protocol';
+import { speculateRun } from './testFixtures';
 
 function step(index: number, text: string, logprob: number): StepEvent {
   return {
@@ -73,6 +74,39 @@ describe('CSV export', () => {
     expect(Number(col('entropy_bits'))).toBeCloseTo(2, 12);
     expect(Number(col('surprisal_bits'))).toBeCloseTo(0.5 / Math.LN2, 12);
     expect(Number(col('sampling_entropy_bits'))).toBeCloseTo(1, 12);
+  });
+});
+
+describe('CSV export of the modes', () => {
+  it('carries the round and source of speculative tokens, and the drafts on a round’s first token', () => {
+    const rows = parseCsv(runToCsv(speculateRun()));
+    const col = (r: number, name: string) => rows[r + 1][CSV_COLUMNS.indexOf(name)];
+    expect(rows.slice(1).map((r) => r[CSV_COLUMNS.indexOf('spec_source')])).toEqual([
+      'accepted',
+      'resampled',
+      'accepted',
+      'accepted',
+      'accepted',
+      'bonus',
+      'bonus',
+    ]);
+    expect(col(0, 'spec_drafted')).toBe('3');
+    expect(col(0, 'spec_accepted')).toBe('1');
+    expect(col(1, 'spec_drafted')).toBe('');
+    expect(col(6, 'spec_round')).toBe('2');
+    expect(col(6, 'spec_drafted')).toBe('0');
+  });
+
+  it('writes compare divergences, leaving an infinite KL empty', () => {
+    const s = step(0, 'x', -1);
+    s.compare = { top_b: [], logprob_b: -2, rank_b: 3, entropy_b: Math.LN2, kl_ab: null, kl_ba: 0.25, js: 0.1, tv: 0.2, mode: 'uscd', top_mixed: [], uncertainty: 1.5, contrast_applied: true };
+    const rows = parseCsv(runToCsv([s]));
+    const col = (name: string) => rows[1][CSV_COLUMNS.indexOf(name)];
+    expect(col('kl_ab')).toBe('');
+    expect(col('kl_ba')).toBe('0.25');
+    expect(col('entropy_b_bits')).toBe('1');
+    expect(col('contrast_applied')).toBe('true');
+    expect(col('rank_b')).toBe('3');
   });
 });
 

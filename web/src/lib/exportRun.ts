@@ -24,6 +24,21 @@ export const CSV_COLUMNS = [
   'bf_window',
   'bf_running',
   'ms',
+  // speculate
+  'spec_round',
+  'spec_source',
+  'spec_drafted',
+  'spec_accepted',
+  'spec_beta',
+  // compare (KL empty where it is infinite)
+  'logprob_b',
+  'rank_b',
+  'entropy_b_bits',
+  'kl_ab',
+  'kl_ba',
+  'js',
+  'tv',
+  'contrast_applied',
 ];
 
 /**
@@ -56,14 +71,27 @@ export function runToCsv(steps: StepEvent[]): string {
       csvField(s.bf?.window),
       csvField(s.bf?.running),
       csvField(s.ms),
+      csvField(s.spec?.round),
+      csvField(s.spec?.source),
+      csvField(s.spec?.drafts?.length),
+      csvField(s.spec?.drafts?.filter((d) => d.outcome === 'accepted').length),
+      csvField(s.spec?.beta),
+      csvField(s.compare?.logprob_b),
+      csvField(s.compare?.rank_b),
+      csvField(s.compare ? natsToBits(s.compare.entropy_b) : undefined),
+      csvField(s.compare?.kl_ab ?? undefined),
+      csvField(s.compare?.kl_ba ?? undefined),
+      csvField(s.compare?.js),
+      csvField(s.compare?.tv),
+      csvField(s.compare?.contrast_applied === undefined ? undefined : String(s.compare.contrast_applied)),
     ].join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\r\n') + '\r\n';
 }
 
-/** Offers `text` as a file download. */
-export function download(name: string, text: string, type: string) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** Offers `text` (or a blob) as a file download. */
+export function download(name: string, text: string | Blob, type: string) {
+  const url = URL.createObjectURL(text instanceof Blob ? text : new Blob([text], { type }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;

@@ -51,6 +51,106 @@ export interface StepEvent {
   surprisal?: number;
   /** Score mode: the GLTR bucket. */
   gltr?: GltrBucket;
+  /** Speculate mode: how this token came from the drafts. */
+  spec?: SpecStep;
+  /** Compare mode: condition b and the divergences between the two conditions. */
+  compare?: CompareStep;
+}
+
+/** How a speculative token was produced: a kept draft, drawn from the residual after a rejection, or drawn from the target. */
+export type SpecSource = 'accepted' | 'resampled' | 'bonus';
+
+/** What the target made of a draft; `skipped`: after an earlier rejection, never checked. */
+export type DraftOutcome = 'accepted' | 'rejected' | 'skipped';
+
+/** One drafted token as the target judged it (q, p after the same warpers). */
+export interface SpecDraft {
+  id: number;
+  text: string;
+  q: number;
+  p: number;
+  /** min(1, p/q). */
+  accept_prob: number;
+  /** Σ min(p, q) at this position. */
+  beta: number;
+  outcome: DraftOutcome;
+}
+
+/** Speculate mode's part of a step (docs/protocol.md `step.spec`). */
+export interface SpecStep {
+  /** 0-based verification round (one batched target forward pass) that emitted the token. */
+  round: number;
+  source: SpecSource;
+  /** On the first token of a round only: every draft of the round, in order. */
+  drafts?: SpecDraft[];
+  /** On a resampled token only: top-N of norm(max(0, p - q)). */
+  residual?: TopEntry[];
+  /** On the first token of a round: mean β over the round's drafts (absent when nothing was drafted). */
+  beta?: number;
+}
+
+/** Aggregates of a speculate run (docs/protocol.md `done.spec`). */
+export interface SpecSummary {
+  /** `model`, `early-exit:L`, `ngram` or `trigram`. */
+  drafter: string;
+  gamma: number;
+  target_calls: number;
+  n_drafted: number;
+  n_accepted: number;
+  acceptance_rate: number;
+  mean_accepted_len: number;
+  tokens_per_call: number;
+  acceptance_by_position: number[];
+  mean_beta?: number;
+  expected_tokens_per_call?: number;
+  tok_s: number;
+}
+
+/** A compare mode: a, b, extrapolation, contrastive, uncertainty-switched contrastive, logit arithmetic. */
+export type CompareMode = 'a' | 'b' | 'ed' | 'cd' | 'uscd' | 'arith';
+
+/** Compare mode's part of a step (docs/protocol.md `step.compare`); the step's main fields describe condition a. */
+export interface CompareStep {
+  top_b: TopEntry[];
+  logprob_b: number;
+  rank_b: number;
+  entropy_b: number;
+  /** KL(a‖b), nats; null where it is +∞ (JSON cannot hold ∞). */
+  kl_ab: number | null;
+  /** KL(b‖a), nats; null where it is +∞. */
+  kl_ba: number | null;
+  js: number;
+  tv: number;
+  mode: CompareMode;
+  /** Top-N of the distribution decoded from, before the sampling warpers. */
+  top_mixed: TopEntry[];
+  /** uscd only: condition a's raw entropy, nats. */
+  uncertainty?: number;
+  /** uscd only: whether the entropy reached the threshold, so the contrast was applied. */
+  contrast_applied?: boolean;
+}
+
+/** Aggregates of a compare run (docs/protocol.md `done.compare`). */
+export interface CompareSummary {
+  mode: CompareMode;
+  mean_kl_ab: number | null;
+  mean_kl_ba: number | null;
+  mean_js: number;
+  mean_tv: number;
+  argmax_disagreements: number;
+}
+
+/** Aggregates of a multi-sample branch run (docs/protocol.md `done.samples`). */
+export interface SamplesSummary {
+  samples: number;
+  sample_bf: number[];
+  bf: number;
+  sample_logprob: number[];
+  logprob_mean: number;
+  logprob_std: number;
+  logprob_per_token_mean: number;
+  logprob_per_token_std: number;
+  distinct: number;
 }
 
 export type StopReason = 'length' | 'eos' | 'stopped' | 'context' | 'end';
@@ -74,6 +174,9 @@ export interface DoneEvent {
   stop: StopReason;
   text: string;
   score?: ScoreSummary;
+  spec?: SpecSummary;
+  compare?: CompareSummary;
+  samples?: SamplesSummary;
 }
 
 export type RunEvent = StepEvent | DoneEvent;
@@ -93,8 +196,14 @@ export interface ModelFacts {
   heads: number;
   kv_heads: number;
   chat_template: boolean;
+  /** The backend in use, e.g. "webgpu (SwiftShader …)" or "wasm cpu (simd128, 1 thread)". */
   backend: string;
+  /** The WebGPU adapter's description when WebGPU is available to the worker, else null. */
+  webgpu: string | null;
 }
+
+/** Which compute backend runs the model: WebGPU where available (auto), or forced. */
+export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
 /** The prompt: raw text, or a chat turn through the model's template with an optional system prompt. */
 export type PromptRequest = { kind: 'raw'; text: string } | { kind: 'chat'; system: string | null; user: string };
@@ -119,15 +228,57 @@ export interface ScoreRequest {
   k: number;
 }
 
+/** Settings of a speculate run: generate's, plus the drafter and how many tokens it drafts per target call. */
+export type SpeculateRequest = GenerateRequest & {
+  /** Drafted tokens per target call, 1..=16. */
+  gamma: number;
+  drafter: 'ngram' | 'trigram' | 'early-exit';
+  /** Early-exit drafter: layers it keeps. */
+  layers: number;
+  /** N-gram drafter: longest n-gram the prompt lookup tries. */
+  max_ngram: number;
+};
+
+/** Settings of a compare run: 2 or 3 conditions (prompts) on the one loaded model, and how to decode from them. */
+export interface CompareRequest {
+  prompts: PromptRequest[];
+  mode: CompareMode;
+  alpha: number;
+  threshold: number;
+  /** arith: one weight per condition. */
+  weights: number[];
+  max_tokens: number;
+  temperature: number;
+  top_k: number;
+  top_p: number;
+  min_p: number;
+  seed: number;
+  top_n: number;
+}
+
+/**
+ * Settings of a branch run: `samples` continuations of prompt + `prefix` (tokens after the prompt: an earlier
+ * run's first k tokens and the chosen alternative). The engine reuses its KV cache for the common prefix.
+ */
+export type BranchRequest = GenerateRequest & { prefix: number[]; samples: number };
+
 /** Where a model comes from. */
 export type ModelSource = { kind: 'default'; url: string } | { kind: 'url'; url: string } | { kind: 'file'; file: File };
 
+/** The streaming run modes. */
+export type RunKind = 'generate' | 'speculate' | 'compare' | 'branch';
+
 /** Page → worker. */
 export type ToWorker =
-  | { type: 'load'; source: ModelSource }
+  | { type: 'load'; source: ModelSource; backend: BackendChoice }
+  | { type: 'backend'; backend: BackendChoice }
   | { type: 'generate'; request: GenerateRequest; paused: boolean }
+  | { type: 'speculate'; request: SpeculateRequest }
+  | { type: 'compare'; request: CompareRequest }
+  | { type: 'branch'; request: BranchRequest }
   | { type: 'step' }
   | { type: 'resume' }
+  /** Stops any running mode. */
   | { type: 'stop' }
   | { type: 'score'; request: ScoreRequest }
   | { type: 'clear-cache' };
@@ -136,8 +287,10 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'engine'; version: string }
   | { type: 'progress'; loaded: number; total: number | null; phase: 'download' | 'cache' | 'file' | 'parse' }
-  | { type: 'loaded'; facts: ModelFacts; from: 'network' | 'cache' | 'file'; ms: number }
+  /** A model is ready; `switch`: the loaded model moved to another backend. */
+  | { type: 'loaded'; facts: ModelFacts; from: 'network' | 'cache' | 'file' | 'switch'; ms: number }
+  /** One event of a generate, speculate, compare or branch run: a step per token, then done. */
   | { type: 'event'; event: RunEvent }
   | { type: 'scored'; events: RunEvent[] }
   | { type: 'cache-cleared'; removed: boolean }
-  | { type: 'error'; during: 'engine' | 'load' | 'generate' | 'score' | 'cache'; message: string; fatal: boolean };
+  | { type: 'error'; during: RunKind | 'engine' | 'load' | 'score' | 'cache' | 'backend'; message: string; fatal: boolean };

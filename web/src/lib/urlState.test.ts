@@ -27,6 +27,55 @@ describe('URL state', () => {
     expect(decodeState('#' + encodeState(s))).toEqual(s);
   });
 
+  it('round-trips the modes and their settings, the backend, the presenter and the step', () => {
+    const s: Settings = {
+      ...DEFAULT_SETTINGS,
+      view: 'compare',
+      drafter: 'early-exit',
+      gamma: 16,
+      layers: 7,
+      max_ngram: 2,
+      b_mode: 'raw',
+      b_system: 'Be terse & exact',
+      b_prompt: 'Q: capital of France?\nA:',
+      c_on: true,
+      c_mode: 'chat',
+      c_system: 'x=1&y=2',
+      c_prompt: '#hash',
+      cmp: 'uscd',
+      alpha: 0.5,
+      threshold: 2.25,
+      weights: '1,1,-1',
+      samples: 8,
+      backend: 'cpu',
+      step: 5,
+      presenter: true,
+    };
+    const hash = encodeState(s);
+    expect(new URLSearchParams(hash).get('backend')).toBe('cpu');
+    expect(new URLSearchParams(hash).get('step')).toBe('5');
+    expect(new URLSearchParams(hash).get('presenter')).toBe('1');
+    expect(decodeState('#' + hash)).toEqual(s);
+    for (const view of ['speculate', 'branch', 'score', 'generate'] as const) expect(decodeState(encodeState({ ...s, view })).view).toBe(view);
+  });
+
+  it('reads mode=<run mode> as the view, and mode=raw as the prompt kind', () => {
+    expect(decodeState('mode=speculate&gamma=3')).toMatchObject({ view: 'speculate', mode: 'chat', gamma: 3 });
+    expect(decodeState('mode=raw')).toMatchObject({ view: 'generate', mode: 'raw' });
+    expect(decodeState('view=branch&mode=compare').view).toBe('branch');
+  });
+
+  it('rejects out-of-range mode settings', () => {
+    const s = decodeState('gamma=17&samples=0&step=-2&presenter=yes&backend=metal&cmp=xx&drafter=model');
+    expect(s.gamma).toBe(DEFAULT_SETTINGS.gamma);
+    expect(s.samples).toBe(DEFAULT_SETTINGS.samples);
+    expect(s.step).toBe(-1);
+    expect(s.presenter).toBe(false);
+    expect(s.backend).toBe('auto');
+    expect(s.cmp).toBe('a');
+    expect(s.drafter).toBe('ngram');
+  });
+
   it('falls back to defaults on values out of range or of the wrong kind', () => {
     const s = decodeState('temperature=-1&top_k=2.5&seed=abc&max_tokens=&view=admin&metric=rank&unknown=1');
     expect(s.temperature).toBe(DEFAULT_SETTINGS.temperature);

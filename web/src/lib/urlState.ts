@@ -1,10 +1,19 @@
-// Page state in the URL hash (#view=generate&prompt=...): a link or a reload restores prompt, settings and view.
-// Every value is validated on the way in: a hand-edited URL gives defaults, never a broken page.
+// Page state in the URL hash (#view=generate&prompt=...): a link or a reload restores prompt, settings, mode and
+// the presenter's step. Every value is validated on the way in: a hand-edited URL gives defaults, never a broken page.
 import type { Metric } from './colors';
+import type { BackendChoice, CompareMode } from './protocol';
+
+/** What the page does: the four streaming modes, or scoring a given text. */
+export type View = 'generate' | 'speculate' | 'compare' | 'branch' | 'score';
+
+/** How a condition's prompt is built: through the chat template, or as raw text. */
+export type PromptKind = 'chat' | 'raw';
 
 export interface Settings {
-  view: 'generate' | 'score';
-  mode: 'chat' | 'raw';
+  /** The mode (`view=` in the URL; `mode=speculate` etc. are read too, see decodeState). */
+  view: View;
+  /** Condition a's (the run's) prompt kind. */
+  mode: PromptKind;
   system: string;
   prompt: string;
   temperature: number;
@@ -16,6 +25,32 @@ export interface Settings {
   top_n: number;
   metric: Metric;
   score_text: string;
+  /** speculate: where drafts come from, how many per target call, early-exit depth (0: a quarter of the layers), n-gram size. */
+  drafter: 'ngram' | 'trigram' | 'early-exit';
+  gamma: number;
+  layers: number;
+  max_ngram: number;
+  /** compare: condition b, an optional condition c, and how to decode from them. */
+  b_mode: PromptKind;
+  b_system: string;
+  b_prompt: string;
+  c_on: boolean;
+  c_mode: PromptKind;
+  c_system: string;
+  c_prompt: string;
+  cmp: CompareMode;
+  alpha: number;
+  threshold: number;
+  /** arith: comma-separated weights, one per condition ('' = 1,-1 or 1,1,-1). */
+  weights: string;
+  /** branch: continuations per request. */
+  samples: number;
+  /** Compute backend asked for when the model loads. */
+  backend: BackendChoice;
+  /** The focused step, so a shared link opens on it (-1: none). */
+  step: number;
+  /** Presenter mode: larger type, stepping controls first, arrow keys step. */
+  presenter: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -32,6 +67,25 @@ export const DEFAULT_SETTINGS: Settings = {
   top_n: 10,
   metric: 'entropy',
   score_text: 'The quick brown fox jumps over the lazy dog.',
+  drafter: 'ngram',
+  gamma: 4,
+  layers: 0,
+  max_ngram: 3,
+  b_mode: 'chat',
+  b_system: '',
+  b_prompt: 'What is the capital of France?',
+  c_on: false,
+  c_mode: 'raw',
+  c_system: '',
+  c_prompt: 'What is the capital of France?',
+  cmp: 'a',
+  alpha: 0.1,
+  threshold: 1,
+  weights: '',
+  samples: 1,
+  backend: 'auto',
+  step: -1,
+  presenter: false,
 };
 
 /** Numeric settings with their allowed ranges and whether they are integers. */
@@ -43,28 +97,51 @@ const NUMBERS: Record<string, { min: number; max: number; int: boolean }> = {
   seed: { min: 0, max: Number.MAX_SAFE_INTEGER, int: true },
   max_tokens: { min: 1, max: 2000, int: true },
   top_n: { min: 1, max: 50, int: true },
+  gamma: { min: 1, max: 16, int: true },
+  layers: { min: 0, max: 1000, int: true },
+  max_ngram: { min: 1, max: 16, int: true },
+  alpha: { min: 0, max: 100, int: false },
+  threshold: { min: 0, max: 100, int: false },
+  samples: { min: 1, max: 64, int: true },
+  step: { min: -1, max: 100000, int: true },
 };
+
+const PROMPT_KINDS = ['chat', 'raw'] as const;
+export const VIEWS: readonly View[] = ['generate', 'speculate', 'compare', 'branch', 'score'];
 
 const CHOICES: Record<string, readonly string[]> = {
-  view: ['generate', 'score'],
-  mode: ['chat', 'raw'],
-  metric: ['entropy', 'surprisal', 'rank'],
+  view: VIEWS,
+  mode: PROMPT_KINDS,
+  metric: ['entropy', 'surprisal', 'rank', 'acceptance', 'js'],
+  drafter: ['ngram', 'trigram', 'early-exit'],
+  b_mode: PROMPT_KINDS,
+  c_mode: PROMPT_KINDS,
+  cmp: ['a', 'b', 'ed', 'cd', 'uscd', 'arith'],
+  backend: ['auto', 'webgpu', 'cpu'],
 };
 
-/** Settings that differ from the defaults, as a hash fragment (without '#'). */
+const BOOLEANS = new Set(['c_on', 'presenter']);
+
+/** Settings that differ from the defaults, as a hash fragment (without '#'); booleans as 1/0. */
 export function encodeState(s: Settings): string {
   const params = new URLSearchParams();
   for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
-    if (s[key] !== DEFAULT_SETTINGS[key]) params.set(key, String(s[key]));
+    if (s[key] === DEFAULT_SETTINGS[key]) continue;
+    const v = s[key];
+    params.set(key, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
   }
   return params.toString();
 }
 
-/** Settings from a hash fragment (with or without '#'); unknown keys are ignored, bad values fall back. */
+/**
+ * Settings from a hash fragment (with or without '#'); unknown keys are ignored, bad values fall back. `mode` is
+ * the prompt kind (chat/raw); since the mode names (generate, speculate, …) are disjoint from those, `mode=speculate`
+ * is read as `view=speculate` unless the link also names a view.
+ */
 export function decodeState(hash: string): Settings {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const out: Settings = { ...DEFAULT_SETTINGS };
-  const record = out as unknown as Record<string, string | number>;
+  const record = out as unknown as Record<string, string | number | boolean>;
   for (const [key, raw] of params) {
     if (!(key in DEFAULT_SETTINGS)) continue;
     const range = NUMBERS[key];
@@ -73,8 +150,12 @@ export function decodeState(hash: string): Settings {
       if (raw.trim() === '' || !Number.isFinite(x) || x < range.min || x > range.max) continue;
       if (range.int && !Number.isInteger(x)) continue;
       record[key] = x;
+    } else if (BOOLEANS.has(key)) {
+      if (raw === '1' || raw === 'true') record[key] = true;
+      else if (raw === '0' || raw === 'false') record[key] = false;
     } else if (CHOICES[key]) {
       if (CHOICES[key].includes(raw)) record[key] = raw;
+      else if (key === 'mode' && VIEWS.includes(raw as View) && !params.has('view')) out.view = raw as View;
     } else {
       record[key] = raw;
     }

@@ -1,0 +1,82 @@
+// The worker requests the page's settings describe, one builder per mode. Pure, so the mapping from settings to
+// the protocol is tested apart from the worker.
+import type { BranchRequest, CompareRequest, GenerateRequest, PromptRequest, SpeculateRequest } from './protocol';
+import type { PromptKind, Settings } from './urlState';
+
+/** A prompt from its kind, system prompt ('' = none) and text. */
+export function promptRequest(kind: PromptKind, system: string, text: string): PromptRequest {
+  return kind === 'chat' ? { kind: 'chat', system: system || null, user: text } : { kind: 'raw', text };
+}
+
+/** The generate request the settings describe. */
+export function generateRequest(s: Settings): GenerateRequest {
+  return {
+    prompt: promptRequest(s.mode, s.system, s.prompt),
+    max_tokens: s.max_tokens,
+    temperature: s.temperature,
+    top_k: s.top_k,
+    top_p: s.top_p,
+    min_p: s.min_p,
+    seed: s.seed,
+    top_n: s.top_n,
+  };
+}
+
+/** The early-exit depth: the setting, or (0) a quarter of the model's layers, at least 1, as the CLI does. */
+export function exitLayers(s: Settings, modelLayers: number | undefined): number {
+  if (s.layers > 0) return s.layers;
+  return Math.max(1, Math.floor((modelLayers ?? 4) / 4));
+}
+
+export function speculateRequest(s: Settings, modelLayers: number | undefined): SpeculateRequest {
+  return { ...generateRequest(s), gamma: s.gamma, drafter: s.drafter, layers: exitLayers(s, modelLayers), max_ngram: s.max_ngram };
+}
+
+/** arith's weights: the comma-separated setting, or 1, −1 (two conditions) / 1, 1, −1 (three) when empty. */
+export function parseWeights(text: string, conditions: number): number[] | string {
+  if (text.trim() === '') return conditions === 3 ? [1, 1, -1] : [1, -1];
+  const w = text.split(',').map((x) => Number(x.trim()));
+  if (w.some((x, i) => !Number.isFinite(x) || text.split(',')[i].trim() === '')) return `weights must be numbers separated by commas, e.g. 1,-1`;
+  if (w.length !== conditions) return `${conditions} conditions need ${conditions} weights, not ${w.length}`;
+  return w;
+}
+
+/** The ed default α is the disalignment strength 0.5; cd and uscd's plausibility α defaults to 0.1 (as the CLI). */
+export function defaultAlpha(mode: Settings['cmp']): number {
+  return mode === 'ed' ? 0.5 : 0.1;
+}
+
+/** The compare request, or why the settings cannot make one. */
+export function compareRequest(s: Settings): CompareRequest | string {
+  const prompts = [promptRequest(s.mode, s.system, s.prompt), promptRequest(s.b_mode, s.b_system, s.b_prompt)];
+  if (s.c_on) prompts.push(promptRequest(s.c_mode, s.c_system, s.c_prompt));
+  const weights = s.cmp === 'arith' ? parseWeights(s.weights, prompts.length) : [];
+  if (typeof weights === 'string') return weights;
+  return {
+    prompts,
+    mode: s.cmp,
+    alpha: s.alpha,
+    threshold: s.threshold,
+    weights,
+    max_tokens: s.max_tokens,
+    temperature: s.temperature,
+    top_k: s.top_k,
+    top_p: s.top_p,
+    min_p: s.min_p,
+    seed: s.seed,
+    top_n: s.top_n,
+  };
+}
+
+/** Condition b presets built from condition a. */
+export const COMPARE_PRESETS: { id: string; label: string; apply: (s: Settings) => Partial<Settings> }[] = [
+  { id: 'no-system', label: 'without the system prompt', apply: (s) => ({ mode: 'chat', b_mode: 'chat', b_system: '', b_prompt: s.prompt }) },
+  { id: 'raw', label: 'chat template vs raw text', apply: (s) => ({ mode: 'chat', b_mode: 'raw', b_system: '', b_prompt: s.prompt }) },
+  { id: 'same', label: 'same prompt (b = a)', apply: (s) => ({ b_mode: s.mode, b_system: s.system, b_prompt: s.prompt }) },
+];
+
+/** A branch request: `samples` continuations of the prompt + `prefix`, each as long as what is left of max_tokens. */
+export function branchRequest(s: Settings, prefix: number[], samples: number): BranchRequest {
+  const base = generateRequest(s);
+  return { ...base, max_tokens: Math.max(1, s.max_tokens - prefix.length), prefix, samples };
+}
