@@ -1,13 +1,19 @@
-//! `cargo xtask bench`: tokscope's CPU speed next to llama.cpp's on the default model.
+//! `cargo xtask bench`: tokscope's CPU speed next to llama.cpp's on the default model;
+//! `cargo xtask bench web`: the same in headless Chromium, tokscope's page next to wllama.
 
-use crate::util::{self, banner, cmd};
+use crate::serve::{self, Roots};
+use crate::util::{self, banner, cmd, run};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use std::path::PathBuf;
 
 /// Thread counts compared (the project's machine has 2 cores).
 const THREADS: [u32; 2] = [1, 2];
 /// The llama.cpp side, written with llama-cpp-python.
 const LLAMACPP_SCRIPT: &str = "tests/bench/llamacpp_bench.py";
+
+/// The Debian package and binary of the browser (never a downloaded one).
+const CHROMIUM: &str = "chromium";
 
 /// The numbers a bench run reports; any may be missing.
 #[derive(Debug, Default, PartialEq)]
@@ -47,6 +53,45 @@ pub fn all() -> Result<()> {
     }
     println!("\n{}", table(&rows));
     Ok(())
+}
+
+/// The browser benchmark's own npm project: bench.mjs, the wllama page and their packages.
+fn web_bench_dir() -> PathBuf {
+    util::root().join("tests").join("bench").join("web")
+}
+
+/// What the wllama side is served from: its page and node_modules (wllama's wasm comes from
+/// its npm package, nothing from a CDN), and the models under `/models/`.
+fn wllama_roots() -> Roots {
+    Roots {
+        site: web_bench_dir(),
+        models: util::models_dir(),
+    }
+}
+
+/// Builds the page, serves it and the wllama page (both with COOP/COEP, so wasm threads work)
+/// and runs tests/bench/web/bench.mjs, which prints the table and writes target/bench/web.json.
+pub fn web() -> Result<()> {
+    crate::setup::all()?;
+    crate::artifacts::wasm()?;
+    crate::artifacts::web()?;
+    crate::setup::npm_install(&web_bench_dir())?;
+    crate::setup::apt_package(CHROMIUM, CHROMIUM)?;
+    let chromium =
+        util::find_on_path(CHROMIUM).context("chromium is not on PATH after installing it")?;
+    let page = serve::start(0, Roots::project())?;
+    let wllama = serve::start(0, wllama_roots())?;
+    banner("bench: tokscope's page and wllama in headless Chromium");
+    run(cmd("node")
+        .arg(web_bench_dir().join("bench.mjs"))
+        .env("BENCH_TOKSCOPE_URL", format!("http://{page}/"))
+        .env("BENCH_WLLAMA_URL", format!("http://{wllama}/"))
+        .env("BENCH_CHROMIUM", &chromium)
+        .env(
+            "BENCH_OUT",
+            util::target_dir().join("bench").join("web.json"),
+        )
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }
 
 /// Whether the llama.cpp side can run; says why not otherwise (it is optional).
@@ -132,6 +177,20 @@ mod tests {
         assert_eq!(speed.decode_tok_s, Some(51.5));
         assert_eq!(speed.prefill_tok_s, Some(210.0));
         assert_eq!(speed.peak_rss_mb, None);
+    }
+
+    #[test]
+    fn the_wllama_page_is_served_at_the_path_bench_mjs_opens() {
+        let roots = wllama_roots();
+        assert_eq!(
+            serve::resolve("/wllama.html", &roots),
+            Some(web_bench_dir().join("wllama.html"))
+        );
+        let model = format!("{}{}", serve::MODELS_PREFIX, crate::setup::MODEL_FILE);
+        assert_eq!(
+            serve::resolve(&model, &roots).is_some(),
+            crate::setup::model_path().is_file()
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ commands:
   serve [--port N]    setup + build, then serve web/dist and models/ on 127.0.0.1:N (default 8080)
   test [STAGE...]     every check CI runs, in order (or only the named stages):
                       setup fmt clippy cargo-test wasm web-unit web-check web-build e2e
-  bench               tokscope's decode/prefill speed next to llama.cpp's";
+  bench               tokscope's decode/prefill speed next to llama.cpp's
+  bench web           the same in headless Chromium: tokscope's page next to wllama";
 
 fn main() {
     if let Err(e) = run_command(std::env::args().skip(1).collect()) {
@@ -53,6 +54,7 @@ fn run_command(args: Vec<String>) -> Result<()> {
         }
         ["test", stages @ ..] => check::run_stages(stages),
         ["bench"] => bench::all(),
+        ["bench", "web"] => bench::web(),
         [] | ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             Ok(())
