@@ -2,7 +2,8 @@
 //
 // Bindings (group 0):
 //   0  quants  read        array<u32>        one part of the embedding (row range), common/quant.wgsl
-//   1  scales  read        array<f32>        block scales; a dummy for F16/BF16/F32
+//   1  scales  read        array<st>         block scales, f32 or f16 (common/quant.wgsl); a
+//                                            dummy for F16/BF16/F32
 //   2  tokens  read        array<u32>        the step's token ids
 //   3  out     read_write  array<vec4<f32>>  the residual stream, [token][n_embd]
 //   4  p       uniform     ModelParams       n_embd
@@ -19,7 +20,7 @@ struct EmbedPart {
 }
 
 @group(0) @binding(0) var<storage, read> quants: array<u32>;
-@group(0) @binding(1) var<storage, read> scales: array<f32>;
+@group(0) @binding(1) var<storage, read> scales: array<st>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> p: ModelParams;
@@ -54,7 +55,7 @@ fn embed_q4_0(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let o = gid.z * (p.n_embd / 4u) + i;
-    let d = scales[row * (p.n_embd / QK) + i / 8u];
+    let d = f32(scales[row * (p.n_embd / QK) + i / 8u]);
     out[o] = (q4_quad(row, i) - 8.0) * d;
 }
 
@@ -67,7 +68,7 @@ fn embed_q4_1(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let o = gid.z * (p.n_embd / 4u) + i;
     let b = row * (p.n_embd / QK) + i / 8u;
-    out[o] = q4_quad(row, i) * scales[2u * b] + scales[2u * b + 1u];
+    out[o] = q4_quad(row, i) * f32(scales[2u * b]) + f32(scales[2u * b + 1u]);
 }
 
 @compute @workgroup_size(WG)
@@ -78,7 +79,7 @@ fn embed_q8_0(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let o = gid.z * (p.n_embd / 4u) + i;
-    let d = scales[row * (p.n_embd / QK) + i / 8u];
+    let d = f32(scales[row * (p.n_embd / QK) + i / 8u]);
     out[o] = q8_word(quants[row * (p.n_embd / 4u) + i]) * d;
 }
 

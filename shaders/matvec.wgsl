@@ -4,7 +4,8 @@
 //
 // Bindings (group 0):
 //   0  quants  read        array<u32>        the weight's quant words, row-major (common/quant.wgsl)
-//   1  scales  read        array<f32>        block scales (Q4_1: d, m pairs); a dummy for F16/BF16/F32
+//   1  scales  read        array<st>         block scales (Q4_1: d, m pairs), f32 or f16
+//                                            (common/quant.wgsl); a dummy for F16/BF16/F32
 //   2  x       read        array<vec4<f32>>  the inputs, [token][cols]
 //   3  y       read_write  array<f32>        the outputs, [token][y_stride]; row r of token t goes
 //                                            to y[t · y_stride + y_offset + r]
@@ -47,7 +48,7 @@ struct Batch {
 }
 
 @group(0) @binding(0) var<storage, read> quants: array<u32>;
-@group(0) @binding(1) var<storage, read> scales: array<f32>;
+@group(0) @binding(1) var<storage, read> scales: array<st>;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> mv: MatvecParams;
@@ -85,7 +86,7 @@ fn units_q4_0() -> u32 {
 fn unit_q4_0(row: u32, u: u32) -> Unit {
     let block = u / 4u;
     let q = quants[row * (mv.cols / 8u) + u];
-    let d = scales[row * (mv.cols / QK) + block];
+    let d = f32(scales[row * (mv.cols / QK) + block]);
     let xa = block * 8u + u % 4u; // elements 32·block + 4·(u % 4) .. (low nibbles), +16 (high)
     return Unit((q4_low(q) - 8.0) * d, (q4_high(q) - 8.0) * d, xa, xa + 4u);
 }
@@ -148,8 +149,8 @@ fn unit_q4_1(row: u32, u: u32) -> Unit {
     let block = u / 4u;
     let q = quants[row * (mv.cols / 8u) + u];
     let b = row * (mv.cols / QK) + block;
-    let d = scales[2u * b];
-    let m = scales[2u * b + 1u];
+    let d = f32(scales[2u * b]);
+    let m = f32(scales[2u * b + 1u]);
     let xa = block * 8u + u % 4u;
     return Unit(q4_low(q) * d + m, q4_high(q) * d + m, xa, xa + 4u);
 }
@@ -209,7 +210,7 @@ fn units_q8_0() -> u32 {
 }
 
 fn unit_q8_0(row: u32, u: u32) -> Unit {
-    let d = scales[row * (mv.cols / QK) + u / 8u];
+    let d = f32(scales[row * (mv.cols / QK) + u / 8u]);
     return Unit(q8_word(quants[row * (mv.cols / 4u) + u]) * d, vec4<f32>(0.0), u, u);
 }
 

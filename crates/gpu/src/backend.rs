@@ -5,9 +5,9 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Batch, EMBED, Family, KV_APPEND, MATVEC, MATVEC_SUBGROUP,
-    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_Q,
-    SILU_MUL, SUMMARY, SummaryParams,
+    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, KV_APPEND, MATVEC,
+    MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines,
+    RMSNORM, ROPE_Q, SILU_MUL, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::weights::{self, kernel_suffix};
@@ -55,9 +55,11 @@ struct GpuWeight {
 }
 
 /// The llama-family model on a GPU through wgpu, in f32 arithmetic: f32 activations, weights
-/// dequantized in the kernels, f32 accumulation and an f32 KV cache (the CPU backend's default).
+/// dequantized in the kernels (their block scales stored as f16 where the adapter has
+/// shader-f16: [`Arithmetic`]), f32 accumulation and an f32 KV cache (the CPU backend's default).
 pub struct GpuBackend {
     ctx: GpuContext,
+    arithmetic: Arithmetic,
     cfg: Config,
     n_ctx: usize,
     len: usize,
@@ -91,6 +93,7 @@ struct Loader<'a> {
     pipelines: &'a Mutex<Pipelines>,
     max_binding: u64,
     matvec: MatvecVariant,
+    arithmetic: Arithmetic,
     /// A 16-byte buffer bound where a kernel's layout has a binding the weight type does not use.
     dummy: wgpu::Buffer,
 }
@@ -151,7 +154,11 @@ impl<'a> Loader<'a> {
                 first_row,
                 rows: n,
                 quants: self.upload(name, &packed.quants, wgpu::BufferUsages::STORAGE),
-                scales: self.upload(name, &packed.scales, wgpu::BufferUsages::STORAGE),
+                scales: self.upload(
+                    name,
+                    &packed.scale_words(self.arithmetic),
+                    wgpu::BufferUsages::STORAGE,
+                ),
             });
         }
         Ok(GpuWeight {
@@ -174,7 +181,7 @@ impl<'a> Loader<'a> {
             .pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(family, entry);
+            .get(family, entry, self.arithmetic);
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
@@ -284,6 +291,8 @@ pub struct LoadOptions {
     pub max_binding: Option<u64>,
     /// The matvec variant (default: rowwise on software adapters, workgroup otherwise).
     pub matvec: Option<MatvecVariant>,
+    /// How block scales are held (default: f16 where the adapter has shader-f16, else f32).
+    pub arithmetic: Option<Arithmetic>,
 }
 
 impl GpuBackend {
@@ -317,7 +326,16 @@ impl GpuBackend {
                 "the subgroup matvec on an adapter without subgroups".into(),
             ));
         }
-        Self::load(ctx, file, n_ctx, max_binding, matvec)
+        let arithmetic = options.arithmetic.unwrap_or(match ctx.has_f16() {
+            true => Arithmetic::F16,
+            false => Arithmetic::F32,
+        });
+        if arithmetic == Arithmetic::F16 && !ctx.has_f16() {
+            return Err(GpuError::Unsupported(
+                "f16 scales on an adapter without shader-f16".into(),
+            ));
+        }
+        Self::load(ctx, file, n_ctx, max_binding, (matvec, arithmetic))
     }
 
     fn load(
@@ -325,12 +343,12 @@ impl GpuBackend {
         file: &ModelFile,
         n_ctx: usize,
         max_binding: u64,
-        matvec: MatvecVariant,
+        kernels: (MatvecVariant, Arithmetic),
     ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(ctx, file, n_ctx.max(1), max_binding, matvec);
+        let built = Self::build(ctx, file, n_ctx.max(1), max_binding, kernels);
         let invalid = pollster_free_pop(validation.pop());
         let out_of_memory = pollster_free_pop(oom.pop());
         if let Some(e) = out_of_memory {
@@ -347,7 +365,7 @@ impl GpuBackend {
         file: &ModelFile,
         n_ctx: usize,
         max_binding: u64,
-        matvec: MatvecVariant,
+        (matvec, arithmetic): (MatvecVariant, Arithmetic),
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
         if !cfg.head_dim.is_multiple_of(4) || !cfg.n_embd.is_multiple_of(32) {
@@ -363,6 +381,7 @@ impl GpuBackend {
             pipelines: &ctx.pipelines,
             max_binding,
             matvec,
+            arithmetic,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused binding"),
                 size: 16,
@@ -530,6 +549,7 @@ impl GpuBackend {
         });
         Ok(Self {
             ctx: ctx.clone(),
+            arithmetic,
             cfg,
             n_ctx,
             len: 0,
@@ -548,6 +568,11 @@ impl GpuBackend {
             summary,
             staging,
         })
+    }
+
+    /// How the weights' block scales are held on the GPU.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
     }
 
     /// Records and submits one step: `tokens` (at most [`MAX_BATCH`]) at positions `pos..`, then

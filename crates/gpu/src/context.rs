@@ -34,8 +34,10 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tokscope"),
-                // Subgroup reductions where the adapter has them (shaders/matvec_subgroup.wgsl).
-                required_features: adapter.features() & wgpu::Features::SUBGROUP,
+                // Subgroup reductions (shaders/matvec_subgroup.wgsl) and f16 arithmetic
+                // (kernels::Arithmetic) where the adapter has them.
+                required_features: adapter.features()
+                    & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -83,6 +85,11 @@ impl GpuContext {
     /// True when the device runs subgroup operations (`subgroupAdd`).
     pub fn has_subgroups(&self) -> bool {
         self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// True when the device runs f16 arithmetic in shaders (WebGPU's `shader-f16`).
+    pub fn has_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
     }
 
     /// "NVIDIA GeForce RTX 4070 (Vulkan)", "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".

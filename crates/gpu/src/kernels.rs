@@ -1,5 +1,6 @@
 //! The WGSL kernels (shaders/): their sources, the Rust mirrors of their params, their binding
-//! layouts and a pipeline cache keyed by variant name (`matvec_q4_1`, which doubles as the label).
+//! layouts and a pipeline cache keyed by variant name (`matvec_q4_1`, which doubles as the label)
+//! and, for the kernels that read weights, the [`Arithmetic`] they dequantize in.
 
 use bytemuck::{Pod, Zeroable};
 use std::collections::HashMap;
@@ -14,6 +15,41 @@ pub const MATVEC_TILE: u32 = 8;
 
 /// Rows one workgroup of a subgroup matvec computes; prepended to each shader as `const SG_ROWS`.
 pub const MATVEC_SUBGROUP_ROWS: u32 = 8;
+
+/// How the kernels that read weights (embed, matvec) hold the weights' f16 data: prepended to
+/// their modules as `alias st = f32;` or `enable f16; alias st = f16;` (common/quant.wgsl).
+/// As in llama.cpp's WebGPU backend, f16 is a storage type only: each scale is widened to f32
+/// before use and dequantization, products and sums are f32 in both, so both give the same
+/// results. (f16 dequantization was measured and rejected: KL up to 9.8e-5 per step against the
+/// CPU backend on the default model, against a 1e-4 bound.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Arithmetic {
+    /// f32 block scales (GGUF's f16 scales widened at load): any adapter.
+    #[default]
+    F32,
+    /// GGUF's f16 block scales kept as they are and loaded as WGSL `f16` (adapters with
+    /// `shader-f16`): 2 bytes less per block of 32 weights (Q4_1: 4), 7-17% less weight traffic.
+    F16,
+}
+
+impl Arithmetic {
+    /// "f32" or "f16": the suffix of the pipeline labels of kernels that read weights.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arithmetic::F32 => "f32",
+            Arithmetic::F16 => "f16",
+        }
+    }
+
+    /// The WGSL that opens a module of a kernel that reads weights: the enable directive the
+    /// f16 type needs, then the scale type's alias.
+    fn header(self) -> &'static str {
+        match self {
+            Arithmetic::F32 => "alias st = f32;\n",
+            Arithmetic::F16 => "enable f16;\nalias st = f16;\n",
+        }
+    }
+}
 
 /// Most workgroups one dispatch dimension may have (WebGPU's default limit).
 const MAX_GROUPS_PER_DIM: u32 = 65_535;
@@ -110,6 +146,8 @@ pub struct Family {
     pub file: &'static str,
     /// WGSL `enable` directives the module needs (they must open it).
     enables: &'static str,
+    /// True for the kernels that read weights: their module is built per [`Arithmetic`].
+    pub weights: bool,
     source: &'static str,
     helpers: &'static [&'static str],
     pub bindings: &'static [Access],
@@ -123,6 +161,7 @@ const ROPE: &str = include_str!("../../../shaders/common/rope.wgsl");
 pub const EMBED: Family = Family {
     file: "embed.wgsl",
     enables: "",
+    weights: true,
     source: include_str!("../../../shaders/embed.wgsl"),
     helpers: &[QUANT, MODEL_PARAMS],
     bindings: &[R, R, R, W, U, U],
@@ -132,6 +171,7 @@ const MATVEC_SOURCE: &str = include_str!("../../../shaders/matvec.wgsl");
 pub const MATVEC: Family = Family {
     file: "matvec.wgsl",
     enables: "",
+    weights: true,
     source: MATVEC_SOURCE,
     helpers: &[REDUCE, QUANT],
     bindings: &[R, R, R, W, U, U],
@@ -146,6 +186,7 @@ pub const MATVEC_SUBGROUP: Family = Family {
     } else {
         ""
     },
+    weights: true,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
     helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U],
@@ -153,6 +194,7 @@ pub const MATVEC_SUBGROUP: Family = Family {
 pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/rmsnorm.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
@@ -160,6 +202,7 @@ pub const RMSNORM: Family = Family {
 pub const ROPE_Q: Family = Family {
     file: "rope.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/rope.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
@@ -167,6 +210,7 @@ pub const ROPE_Q: Family = Family {
 pub const KV_APPEND: Family = Family {
     file: "kv_append.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/kv_append.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
@@ -174,6 +218,7 @@ pub const KV_APPEND: Family = Family {
 pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/attention.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
@@ -181,6 +226,7 @@ pub const ATTENTION: Family = Family {
 pub const SILU_MUL: Family = Family {
     file: "silu_mul.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/silu_mul.wgsl"),
     helpers: &[MODEL_PARAMS],
     bindings: &[R, W, U],
@@ -188,6 +234,7 @@ pub const SILU_MUL: Family = Family {
 pub const ADD: Family = Family {
     file: "add.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/add.wgsl"),
     helpers: &[],
     bindings: &[R, W, U],
@@ -196,17 +243,25 @@ pub const ADD: Family = Family {
 pub const SUMMARY: Family = Family {
     file: "summary.wgsl",
     enables: "",
+    weights: false,
     source: include_str!("../../../shaders/summary.wgsl"),
     helpers: &[REDUCE],
     bindings: &[R, W, U],
 };
 
 impl Family {
-    /// The module source: the host's constants, the helpers, then the kernel file.
-    pub fn full_source(&self) -> String {
+    /// The module source: the enable directives, the scale type's alias (kernels that read
+    /// weights), the host's constants, the helpers, then the kernel file.
+    pub fn full_source(&self, arithmetic: Arithmetic) -> String {
+        let alias = if self.weights {
+            arithmetic.header()
+        } else {
+            ""
+        };
         let mut s = format!(
-            "{}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\n",
-            self.enables
+            "{}{alias}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst MAX_TOP: u32 = {}u;\n",
+            self.enables,
+            crate::backend::MAX_TOP
         );
         for h in self.helpers {
             s.push_str(h);
@@ -224,10 +279,11 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compiled pipelines, each built once: modules by file, pipelines by entry point.
+/// Compiled pipelines, each built once: modules by file, pipelines by label (the entry point,
+/// with the arithmetic appended for kernels that read weights: `matvec_q4_1.f16`).
 pub struct Pipelines {
     device: wgpu::Device,
-    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    modules: HashMap<(&'static str, Arithmetic), wgpu::ShaderModule>,
     kernels: HashMap<String, Kernel>,
 }
 
@@ -240,18 +296,31 @@ impl Pipelines {
         }
     }
 
-    /// The pipeline of entry point `entry` (the variant name) of `family`.
-    pub fn get(&mut self, family: &Family, entry: &str) -> Kernel {
-        if let Some(k) = self.kernels.get(entry) {
+    /// The pipeline of entry point `entry` (the variant name) of `family`, built for
+    /// `arithmetic` if the family reads weights (ignored otherwise).
+    pub fn get(&mut self, family: &Family, entry: &str, arithmetic: Arithmetic) -> Kernel {
+        let arithmetic = if family.weights {
+            arithmetic
+        } else {
+            Arithmetic::F32
+        };
+        let label = match family.weights {
+            true => format!("{entry}.{}", arithmetic.name()),
+            false => entry.to_string(),
+        };
+        if let Some(k) = self.kernels.get(&label) {
             return k.clone();
         }
         let device = &self.device;
-        let module = self.modules.entry(family.file).or_insert_with(|| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(family.file),
-                source: wgpu::ShaderSource::Wgsl(family.full_source().into()),
-            })
-        });
+        let module = self
+            .modules
+            .entry((family.file, arithmetic))
+            .or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(family.file),
+                    source: wgpu::ShaderSource::Wgsl(family.full_source(arithmetic).into()),
+                })
+            });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = family
             .bindings
             .iter()
@@ -264,16 +333,16 @@ impl Pipelines {
             })
             .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(entry),
+            label: Some(&label),
             entries: &entries,
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(entry),
+            label: Some(&label),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
+            label: Some(&label),
             layout: Some(&pipeline_layout),
             module,
             entry_point: Some(entry),
@@ -281,7 +350,7 @@ impl Pipelines {
             cache: None,
         });
         let kernel = Kernel { pipeline, layout };
-        self.kernels.insert(entry.to_string(), kernel.clone());
+        self.kernels.insert(label, kernel.clone());
         kernel
     }
 }

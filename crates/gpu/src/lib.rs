@@ -17,3 +17,4 @@ pub mod weights;
 pub use backend::{GpuBackend, GpuSummary, LoadOptions, MAX_BATCH, MAX_TOP, MatvecVariant};
 pub use context::GpuContext;
 pub use error::GpuError;
+pub use kernels::Arithmetic;

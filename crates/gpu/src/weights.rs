@@ -1,10 +1,12 @@
 //! Weights in the layout the kernels read: GGUF blocks repacked at load into u32 quant words and
-//! f32 block scales (WGSL storage arrays have 4-byte elements; Q4_0's 18-byte and Q8_0's 34-byte
-//! blocks are not 4-byte aligned). The quants keep GGUF's bit layout and are never expanded to
+//! block scales, f32 or f16 ([`Arithmetic`]) (WGSL storage arrays have 2- or 4-byte
+//! elements; Q4_0's 18-byte and Q8_0's 34-byte blocks are not 4-byte aligned). The quants keep GGUF's bit layout and are never expanded to
 //! f32; shaders/common/quant.wgsl documents the layout per type.
 
 use crate::error::GpuError;
+use crate::kernels::Arithmetic;
 use tokscope_gguf::GgmlType;
+use tokscope_gguf::blocks::f16_bits_to_f32;
 
 /// Elements per block of every quantized type.
 const QK: usize = 32;
@@ -14,8 +16,32 @@ const QK: usize = 32;
 pub struct Packed {
     /// Quant words, row-major: `words_per_row(ty, cols)` per row.
     pub quants: Vec<u32>,
-    /// Block scales, row-major: `scales_per_row(ty, cols)` per row (empty for float types).
-    pub scales: Vec<f32>,
+    /// Block scales as GGUF's f16 bits, row-major: `scales_per_row(ty, cols)` per row (empty
+    /// for float types).
+    pub scales: Vec<u16>,
+}
+
+impl Packed {
+    /// The scales widened to f32: the binding of [`Arithmetic::F32`] kernels.
+    pub fn scales_f32(&self) -> Vec<f32> {
+        self.scales
+            .iter()
+            .map(|s| f16_bits_to_f32(s.to_le_bytes()))
+            .collect()
+    }
+
+    /// The scales' words for `arithmetic`'s kernels: f32 bits, or f16 bits two to a word (low
+    /// half first, the last one padded with zero), as `array<st>` reads them.
+    pub fn scale_words(&self, arithmetic: Arithmetic) -> Vec<u32> {
+        match arithmetic {
+            Arithmetic::F32 => self.scales_f32().iter().map(|s| s.to_bits()).collect(),
+            Arithmetic::F16 => self
+                .scales
+                .chunks(2)
+                .map(|p| u32::from(p[0]) | u32::from(p.get(1).copied().unwrap_or(0)) << 16)
+                .collect(),
+        }
+    }
 }
 
 /// The name of a type in kernel variant names (`matvec_q4_1`), or `None` if no kernel reads it.
@@ -41,7 +67,7 @@ pub fn words_per_row(ty: GgmlType, cols: usize) -> usize {
     }
 }
 
-/// f32 scales per row of `cols` elements (Q4_1 keeps d and m).
+/// Scales per row of `cols` elements (Q4_1 keeps d and m).
 pub fn scales_per_row(ty: GgmlType, cols: usize) -> usize {
     match ty {
         GgmlType::Q4_0 | GgmlType::Q8_0 => cols / QK,
@@ -50,7 +76,8 @@ pub fn scales_per_row(ty: GgmlType, cols: usize) -> usize {
     }
 }
 
-/// GPU bytes of one row (quants and scales together): what splitting by binding size counts.
+/// GPU bytes of one row (quants, or f32 scales: the larger binding) that splitting by binding
+/// size counts; f16 scales take half as much.
 pub fn gpu_row_bytes(ty: GgmlType, cols: usize) -> usize {
     4 * words_per_row(ty, cols).max(scales_per_row(ty, cols))
 }
@@ -86,7 +113,7 @@ pub fn repack(
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
             .collect()
     };
-    let f16 = |b: &[u8]| tokscope_gguf::blocks::f16_bits_to_f32([b[0], b[1]]);
+    let f16 = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
     let mut packed = Packed::default();
     match ty {
         GgmlType::Q4_0 | GgmlType::Q8_0 => {
@@ -119,9 +146,11 @@ mod tests {
     use super::*;
     use tokscope_gguf::blocks::{dequantize_row, quantize_row};
 
-    /// The element values the shaders compute from a packed row (a mirror of common/quant.wgsl).
+    /// The element values the shaders compute from a packed row (a mirror of
+    /// common/quant.wgsl; f16 scales widen to the same f32 values).
     fn shader_dequantize(ty: GgmlType, p: &Packed, cols: usize) -> Vec<f32> {
         let q = &p.quants;
+        let scales = p.scales_f32();
         (0..cols)
             .map(|e| {
                 let (block, j) = (e / QK, e % QK);
@@ -131,14 +160,14 @@ mod tests {
                         let shift = 8 * (j % 4) + if j >= 16 { 4 } else { 0 };
                         let nib = ((word >> shift) & 0xf) as f32;
                         if ty == GgmlType::Q4_0 {
-                            (nib - 8.0) * p.scales[block]
+                            (nib - 8.0) * scales[block]
                         } else {
-                            nib * p.scales[2 * block] + p.scales[2 * block + 1]
+                            nib * scales[2 * block] + scales[2 * block + 1]
                         }
                     }
                     GgmlType::Q8_0 => {
                         let byte = (q[e / 4] >> (8 * (e % 4))) as u8 as i8;
-                        byte as f32 * p.scales[block]
+                        byte as f32 * scales[block]
                     }
                     GgmlType::F16 => {
                         let half = (q[e / 2] >> (16 * (e % 2))) as u16;
@@ -173,6 +202,22 @@ mod tests {
             assert_eq!(packed.scales.len(), scales_per_row(ty, cols), "{ty}");
             assert_eq!(shader_dequantize(ty, &packed, cols), want, "{ty}");
         }
+    }
+
+    #[test]
+    fn f16_scale_words_hold_the_gguf_bits_two_to_a_word() {
+        let p = Packed {
+            quants: Vec::new(),
+            scales: vec![0x3c00, 0xc000, 0x3555],
+        };
+        assert_eq!(p.scale_words(Arithmetic::F16), [0xc000_3c00, 0x0000_3555]);
+        let f32_words: Vec<f32> = p
+            .scale_words(Arithmetic::F32)
+            .into_iter()
+            .map(f32::from_bits)
+            .collect();
+        assert_eq!(f32_words[..2], [1.0, -2.0]);
+        assert!((f32_words[2] - 1.0 / 3.0).abs() < 1e-3);
     }
 
     #[test]

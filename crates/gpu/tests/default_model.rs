@@ -1,11 +1,12 @@
 //! The GPU backend on the default model (SmolLM2-135M-Instruct Q4_1) against the CPU backend's
 //! exact arithmetic, which matches llama.cpp's f32 results (crates/session/tests/golden_llamacpp.rs):
 //! 64 teacher-forced positions of tests/golden/logprobs.json's sequences, each with
-//! KL(cpu‖gpu) < 1e-4 nats and the same top-1 token wherever the CPU's top-2 margin exceeds 1e-3.
+//! KL(cpu‖gpu) < 1e-4 nats and the same top-1 token wherever the CPU's top-2 margin exceeds 1e-3,
+//! with block scales held as f32 and, where the adapter has shader-f16 (lavapipe does), as f16.
 
 use std::path::PathBuf;
 
-use tokscope_gpu::{GpuBackend, GpuContext};
+use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelFile};
 
@@ -64,7 +65,20 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
     let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
     println!("adapter: {}", ctx.describe());
     let mut cpu = CpuBackend::with_context(default_model(), 2, 256).unwrap();
-    let mut gpu = GpuBackend::new(&ctx, &default_model(), 256).unwrap();
+    check(&ctx, &mut cpu, Arithmetic::F32);
+    if ctx.has_f16() {
+        check(&ctx, &mut cpu, Arithmetic::F16);
+    } else {
+        println!("no shader-f16: f16 scales are not tested");
+    }
+}
+
+fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic) {
+    let options = LoadOptions {
+        arithmetic: Some(arithmetic),
+        ..LoadOptions::default()
+    };
+    let mut gpu = GpuBackend::with_options(ctx, &default_model(), 256, options).unwrap();
     let n_vocab = cpu.config().n_vocab;
     let (mut checked, mut worst_kl, mut top1_checked) = (0, 0.0f64, 0);
     for seq in sequences() {
@@ -87,13 +101,16 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
             );
             let kl = tokscope_dist::divergences_from_logits(w, g).unwrap().kl_ab;
             worst_kl = worst_kl.max(kl);
-            assert!(kl < KL_BOUND, "position {pos}: KL(cpu‖gpu) = {kl:.3e}");
+            assert!(
+                kl < KL_BOUND,
+                "{arithmetic:?} position {pos}: KL(cpu‖gpu) = {kl:.3e}"
+            );
             if top2_margin(w) > MARGIN {
                 top1_checked += 1;
                 assert_eq!(
                     tokscope_dist::argmax(g).unwrap(),
                     tokscope_dist::argmax(w).unwrap(),
-                    "position {pos}: top-1 differs"
+                    "{arithmetic:?} position {pos}: top-1 differs"
                 );
             }
         }
@@ -123,6 +140,8 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
             assert_eq!(logit, last[id as usize]);
         }
     }
-    println!("{checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}");
+    println!(
+        "{arithmetic:?}: {checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}"
+    );
     assert_eq!(checked, POSITIONS);
 }

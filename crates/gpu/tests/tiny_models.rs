@@ -7,12 +7,14 @@
 //! Runs on whatever adapter wgpu finds: lavapipe on machines without a GPU (`cargo xtask test`
 //! installs it). No adapter is a failure, not a skip.
 //!
-//! **Relative difference** of one position: `max_i |a_i − b_i| / max_i |b_i|`. Both backends
-//! compute in f32 from the same dequantized weights and differ only in summation order, which
-//! moves logits by ~1e-6 relative; [`BOUND`] leaves two orders of magnitude for that.
-
+//! **Relative difference** of one position: `max_i |a_i − b_i| / max_i |b_i|`. In f32 arithmetic
+//! both backends compute from the same dequantized weights and differ only in summation order,
+//! which moves logits by ~1e-6 relative; [`BOUND`] leaves two orders of magnitude for that.
+//! Adapters with shader-f16 (lavapipe included) also run [`Arithmetic::F16`], block scales held
+//! as f16: the scales are GGUF's own f16 values and the kernels widen them before any
+//! arithmetic, so its logits must equal the f32 arithmetic's bit for bit.
 use tokscope_gguf::GgmlType;
-use tokscope_gpu::{GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelBytes, ModelError, ModelFile};
 use tokscope_reference::Reference;
@@ -29,8 +31,14 @@ fn file(bytes: &[u8]) -> ModelFile {
     ModelFile::from_bytes(ModelBytes::Owned(bytes.to_vec())).unwrap()
 }
 
+/// The backend in f32 arithmetic, whatever the adapter would choose: the tests of the cache
+/// compare it with the CPU backend at [`BOUND`].
 fn gpu(ctx: &GpuContext, bytes: &[u8]) -> GpuBackend {
-    GpuBackend::new(ctx, &file(bytes), 64).unwrap()
+    let options = LoadOptions {
+        arithmetic: Some(Arithmetic::F32),
+        ..LoadOptions::default()
+    };
+    GpuBackend::with_options(ctx, &file(bytes), 64, options).unwrap()
 }
 
 fn cpu(bytes: &[u8]) -> CpuBackend {
@@ -69,6 +77,19 @@ fn variants(ctx: &GpuContext) -> Vec<MatvecVariant> {
         );
     }
     v
+}
+
+/// The arithmetics this adapter runs (f16 scales only where it has shader-f16).
+fn arithmetics(ctx: &GpuContext) -> Vec<Arithmetic> {
+    if ctx.has_f16() {
+        vec![Arithmetic::F32, Arithmetic::F16]
+    } else {
+        println!(
+            "no shader-f16 on {}: f16 scales are not tested",
+            ctx.describe()
+        );
+        vec![Arithmetic::F32]
+    }
 }
 
 fn configurations() -> Vec<(String, TinySpec)> {
@@ -127,18 +148,31 @@ fn prefill_logits_match_the_cpu_backend() {
     for (i, (name, spec)) in configurations().into_iter().enumerate() {
         let bytes = tiny_llama_gguf(&spec, 3000 + i as u64);
         let want = cpu(&bytes).forward(&PROMPT, LogitsFor::All).unwrap();
-        // Every matvec variant the adapter runs, whichever it would choose.
+        // Every matvec variant and arithmetic the adapter runs, whichever it would choose.
         for variant in variants(&ctx) {
-            let options = LoadOptions {
-                matvec: Some(variant),
-                ..LoadOptions::default()
-            };
-            let mut backend = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
-            let got = backend.forward(&PROMPT, LogitsFor::All).unwrap();
-            let rel = max_relative(&got, &want, spec.n_vocab);
-            println!("{name:<34} {variant:?} {rel:>10.3e}");
-            if rel.is_nan() || rel > BOUND {
-                failures.push(format!("{name} {variant:?}: {rel:.3e}"));
+            let mut f32_logits = None;
+            for arithmetic in arithmetics(&ctx) {
+                let options = LoadOptions {
+                    matvec: Some(variant),
+                    arithmetic: Some(arithmetic),
+                    ..LoadOptions::default()
+                };
+                let mut backend =
+                    GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
+                assert_eq!(backend.arithmetic(), arithmetic);
+                let got = backend.forward(&PROMPT, LogitsFor::All).unwrap();
+                let rel = max_relative(&got, &want, spec.n_vocab);
+                println!("{name:<34} {variant:?} {arithmetic:?} {rel:>10.3e}");
+                if rel.is_nan() || rel > BOUND {
+                    failures.push(format!("{name} {variant:?} {arithmetic:?}: {rel:.3e}"));
+                }
+                match &f32_logits {
+                    None => f32_logits = Some(got),
+                    Some(f32_logits) if *f32_logits != got => {
+                        failures.push(format!("{name} {variant:?}: f16 scales change the logits"))
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
@@ -214,29 +248,43 @@ fn decoding_token_by_token_truncating_and_rewinding_match_prefill() {
 #[test]
 fn weights_split_across_bindings_give_the_same_logits() {
     let ctx = context();
-    for (i, ty) in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F16]
-        .into_iter()
-        .enumerate()
+    for (i, ty) in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::F16,
+    ]
+    .into_iter()
+    .enumerate()
     {
+        // Rows of 96 and 224 elements: 3 and 7 blocks, so parts with an odd number of rows hold
+        // an odd number of Q4_0/Q8_0 scales (the f16 scale words end half empty).
         let spec = TinySpec {
             n_vocab: 100,
-            tied: i == 1,
+            n_embd: 96,
+            n_head: 3,
+            n_head_kv: 1,
+            n_ff: 224,
+            tied: i % 2 == 1,
             weight_type: ty,
             embd_type: ty,
             ..TinySpec::default()
         };
         let bytes = tiny_llama_gguf(&spec, 6000 + i as u64);
         let want = cpu(&bytes).forward(&PROMPT, LogitsFor::All).unwrap();
-        // 1000 bytes: a handful of rows per part, uneven last parts, so embedding rows and
-        // LM head rows come from many buffers.
-        let options = LoadOptions {
-            max_binding: Some(1000),
-            ..LoadOptions::default()
-        };
-        let mut split = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
-        let got = split.forward(&PROMPT, LogitsFor::All).unwrap();
-        let rel = max_relative(&got, &want, spec.n_vocab);
-        assert!(rel <= BOUND, "{ty}: {rel:.3e}");
+        for arithmetic in arithmetics(&ctx) {
+            // 1000 bytes: a handful of rows per part, uneven last parts, so embedding rows and
+            // LM head rows come from many buffers.
+            let options = LoadOptions {
+                max_binding: Some(1000),
+                arithmetic: Some(arithmetic),
+                ..LoadOptions::default()
+            };
+            let mut split = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
+            let got = split.forward(&PROMPT, LogitsFor::All).unwrap();
+            let rel = max_relative(&got, &want, spec.n_vocab);
+            assert!(rel <= BOUND, "{ty} {arithmetic:?}: {rel:.3e}");
+        }
     }
 }
 
@@ -275,19 +323,22 @@ fn prompts_longer_than_a_batch_match_the_cpu_backend() {
     let want = cpu.forward(&tokens, LogitsFor::All).unwrap();
     let last = &want[(n - 1) * spec.n_vocab..];
     for variant in variants(&ctx) {
-        let options = LoadOptions {
-            matvec: Some(variant),
-            ..LoadOptions::default()
-        };
-        let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 128, options).unwrap();
-        let all = gpu.forward(&tokens, LogitsFor::All).unwrap();
-        let rel = max_relative(&all, &want, spec.n_vocab);
-        assert!(rel <= BOUND, "{variant:?} all: {rel:.3e}");
-        gpu.truncate(0);
-        let only_last = gpu.forward(&tokens, LogitsFor::Last).unwrap();
-        let rel = max_relative(&only_last, last, spec.n_vocab);
-        assert!(rel <= BOUND, "{variant:?} last: {rel:.3e}");
-        assert_eq!(gpu.cache_len(), n);
+        for arithmetic in arithmetics(&ctx) {
+            let options = LoadOptions {
+                matvec: Some(variant),
+                arithmetic: Some(arithmetic),
+                ..LoadOptions::default()
+            };
+            let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 128, options).unwrap();
+            let all = gpu.forward(&tokens, LogitsFor::All).unwrap();
+            let rel = max_relative(&all, &want, spec.n_vocab);
+            assert!(rel <= BOUND, "{variant:?} {arithmetic:?} all: {rel:.3e}");
+            gpu.truncate(0);
+            let only_last = gpu.forward(&tokens, LogitsFor::Last).unwrap();
+            let rel = max_relative(&only_last, last, spec.n_vocab);
+            assert!(rel <= BOUND, "{variant:?} {arithmetic:?} last: {rel:.3e}");
+            assert_eq!(gpu.cache_len(), n);
+        }
     }
 }
 
