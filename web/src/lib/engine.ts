@@ -131,12 +131,14 @@ export function switchBackend(backend: BackendChoice) {
   send({ type: 'backend', backend });
 }
 
-/** The run the mode settings describe starts, as the new root run (forks of the previous one are dropped). */
-export function runMode(paused = false) {
+/**
+ * The run the mode settings describe starts, as the new root run (forks of the previous one are dropped);
+ * `focus`: the step to show once it streams in (a shared link's step), else the newest.
+ */
+export function runMode(paused = false, focus: number | null = null) {
   const s = get(settings);
   const kind: RunKind = s.view === 'speculate' || s.view === 'compare' || s.view === 'branch' ? s.view : 'generate';
-  const pending = s.step >= 0 ? s.step : null;
-  focusedStep.set(pending);
+  focusedStep.set(focus);
   branches.set(EMPTY_TREE);
   selectedNode.set('root');
   const begin = (status: 'running' | 'paused') => {
