@@ -21,7 +21,8 @@
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> p: ModelParams;
 
-const NEG_MAX: f32 = -3.4028235e38;
+// -f32::MAX written exactly: Chrome (Tint) refuses a literal such as -3.4028235e38 that only rounds to it.
+const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
 
 @compute @workgroup_size(WG)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -56,7 +56,8 @@ fn workgroup_best(lid: u32, v: f32, id: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn summary(@builtin(local_invocation_index) lid: u32) {
-    var m = -3.4028235e38;
+    // -f32::MAX written exactly (Chrome refuses a literal that only rounds to it).
+    var m = -3.40282346638528859811704183484516925440e38;
     for (var i = lid; i < s.n_vocab; i += WG) {
         m = max(m, logits[i]);
     }

@@ -1,7 +1,17 @@
-// The engine worker: loads the wasm bridge and a model off the main thread, runs generate one step at a
-// time (yielding between steps so a "stop" message is seen at once) and score, and posts every event.
-import init, { Engine, take_panic_message, version } from '../pkg/tokscope_wasm.js';
-import type { FromWorker, GenerateRequest, ModelSource, RunEvent, ToWorker } from './lib/protocol';
+// The engine worker: loads the wasm bridge and a model off the main thread (on WebGPU where the browser has
+// it, else the CPU backend), runs generate one step at a time (yielding between steps so a "stop" message is
+// seen at once), score, speculate, compare and branch, and posts every event.
+import init, { loadEngine, take_panic_message, version, type Engine } from '../pkg/tokscope_wasm.js';
+import type {
+  BackendChoice,
+  FromWorker,
+  GenerateRequest,
+  ModelSource,
+  RunEvent,
+  RunKind,
+  ScoreRequest,
+  ToWorker,
+} from './lib/protocol';
 
 /** Cache API bucket for the default model, so a second visit works offline and starts fast. */
 const CACHE_NAME = 'tokscope-models-v1';
@@ -10,8 +20,8 @@ const N_CTX = 2048;
 
 const ready = init();
 let engine: Engine | null = null;
-/** `running`: stepping on its own; `paused`: one step per "step" message; `idle`: no run. */
-let mode: 'idle' | 'running' | 'paused' = 'idle';
+/** `running`: stepping on its own; `paused`: one step per "step" message; `busy`: a streaming mode runs. */
+let mode: 'idle' | 'running' | 'paused' | 'busy' = 'idle';
 
 function post(message: FromWorker) {
   self.postMessage(message);
@@ -28,6 +38,9 @@ function describe(e: unknown): { message: string; fatal: boolean } {
     }
     return { message: panic ?? `the engine crashed: ${e.message}`, fatal: true };
   }
+  if (e instanceof RangeError && /memory/i.test(e.message)) {
+    return { message: `the browser ran out of memory for this model (${e.message})`, fatal: true };
+  }
   return { message: e instanceof Error ? e.message : String(e), fatal: false };
 }
 
@@ -36,6 +49,14 @@ function fail(during: Extract<FromWorker, { type: 'error' }>['during'], e: unkno
   if (fatal) engine = null;
   mode = 'idle';
   post({ type: 'error', during, message, fatal });
+  // A GPU failure moves the engine to the CPU: the page learns the backend it now runs on.
+  if (engine && /switched to the CPU backend/.test(message)) {
+    try {
+      post({ type: 'loaded', facts: engine.facts(), from: 'switch', ms: 0 });
+    } catch {
+      /* the facts are posted with the next load */
+    }
+  }
 }
 
 /** Reads a response body into one buffer, posting progress at most every 100 ms. */
@@ -91,7 +112,7 @@ async function defaultModel(url: string): Promise<{ bytes: Uint8Array; from: 'ca
   return { bytes, from: 'network' };
 }
 
-async function load(source: ModelSource) {
+async function load(source: ModelSource, backend: BackendChoice) {
   const t0 = performance.now();
   mode = 'idle';
   engine?.free();
@@ -109,7 +130,7 @@ async function load(source: ModelSource) {
     }
     post({ type: 'progress', loaded: bytes.length, total: bytes.length, phase: 'parse' });
     try {
-      engine = new Engine(bytes, N_CTX);
+      engine = await loadEngine(bytes, N_CTX, backend, yieldToMessages);
     } catch (e) {
       const { message, fatal } = describe(e);
       if (fatal) throw e;
@@ -118,6 +139,19 @@ async function load(source: ModelSource) {
     post({ type: 'loaded', facts: engine.facts(), from, ms: performance.now() - t0 });
   } catch (e) {
     fail('load', e);
+  }
+}
+
+async function switchBackend(backend: BackendChoice) {
+  if (!engine) return post({ type: 'error', during: 'backend', message: 'no model is loaded', fatal: false });
+  mode = 'busy';
+  const t0 = performance.now();
+  try {
+    const facts = await engine.switchBackend(backend);
+    mode = 'idle';
+    post({ type: 'loaded', facts, from: 'switch', ms: performance.now() - t0 });
+  } catch (e) {
+    fail('backend', e);
   }
 }
 
@@ -131,10 +165,10 @@ function yieldToMessages(): Promise<void> {
 }
 
 /** One step (or the done event); returns false when the run is over. */
-function advance(): boolean {
+async function advance(): Promise<boolean> {
   if (!engine) return false;
   try {
-    const event = engine.next() as RunEvent | undefined;
+    const event = (await engine.next()) as RunEvent | undefined;
     if (!event) {
       mode = 'idle';
       return false;
@@ -148,52 +182,102 @@ function advance(): boolean {
   }
 }
 
-async function runLoop() {
-  while (mode === 'running' && advance()) await yieldToMessages();
+/** True while a step is being computed: "step" and "resume" wait for it rather than overlap it. */
+let stepping = false;
+
+async function step(): Promise<boolean> {
+  if (stepping) return true;
+  stepping = true;
+  try {
+    return await advance();
+  } finally {
+    stepping = false;
+  }
 }
 
-function generate(request: GenerateRequest, paused: boolean) {
+async function runLoop() {
+  while (mode === 'running' && (await step())) await yieldToMessages();
+}
+
+async function generate(request: GenerateRequest, paused: boolean) {
   if (!engine) return post({ type: 'error', during: 'generate', message: 'no model is loaded', fatal: false });
+  mode = 'busy';
   try {
-    engine.start_generate(request);
+    await engine.startGenerate(request);
   } catch (e) {
     return fail('generate', e);
   }
   mode = paused ? 'paused' : 'running';
   // The first step comes at once either way, so a paused run shows where it starts.
-  if (advance() && mode === 'running') void runLoop();
+  if ((await step()) && mode === 'running') await runLoop();
+}
+
+async function score(request: ScoreRequest) {
+  if (!engine) return post({ type: 'error', during: 'score', message: 'no model is loaded', fatal: false });
+  mode = 'busy';
+  try {
+    post({ type: 'scored', events: (await engine.score(request)) as RunEvent[] });
+    mode = 'idle';
+  } catch (err) {
+    fail('score', err);
+  }
+}
+
+/** A mode that streams its events through a callback until it ends (or is stopped). */
+async function stream(kind: Exclude<RunKind, 'generate'>, request: unknown) {
+  if (!engine) return post({ type: 'error', during: kind, message: 'no model is loaded', fatal: false });
+  mode = 'busy';
+  const onEvent = (event: RunEvent) => post({ type: 'event', event });
+  try {
+    if (kind === 'speculate') await engine.speculate(request, onEvent);
+    else if (kind === 'compare') await engine.compare(request, onEvent);
+    else await engine.branch(request, onEvent);
+    mode = 'idle';
+  } catch (e) {
+    fail(kind, e);
+  }
+}
+
+/** The run in progress (a generate loop included), awaited before the next one starts. */
+let active: Promise<void> = Promise.resolve();
+
+/** Runs `task` after the current run; a new run first asks the current one to stop. */
+function exclusive(task: () => Promise<void>, stopCurrent = true): Promise<void> {
+  if (stopCurrent && mode !== 'idle') engine?.stop();
+  const next = active.then(task);
+  active = next.catch(() => undefined);
+  return next;
 }
 
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const message = e.data;
   switch (message.type) {
     case 'load':
-      return load(message.source);
+      return exclusive(() => load(message.source, message.backend));
+    case 'backend':
+      return exclusive(() => switchBackend(message.backend));
     case 'generate':
-      return generate(message.request, message.paused);
+      return exclusive(() => generate(message.request, message.paused));
+    case 'speculate':
+    case 'compare':
+    case 'branch':
+      return exclusive(() => stream(message.type, message.request));
+    case 'score':
+      return exclusive(() => score(message.request));
     case 'step':
-      if (mode === 'paused') advance();
+      if (mode === 'paused') await step();
       return;
     case 'resume':
       if (mode === 'paused') {
         mode = 'running';
-        void runLoop();
+        return exclusive(runLoop, false);
       }
       return;
     case 'stop':
       if (mode === 'idle' || !engine) return;
       engine.stop();
-      // A running loop picks up the done event itself; a paused run needs one more call.
-      if (mode === 'paused') advance();
-      return;
-    case 'score':
-      if (!engine) return post({ type: 'error', during: 'score', message: 'no model is loaded', fatal: false });
-      mode = 'idle';
-      try {
-        post({ type: 'scored', events: engine.score(message.request) as RunEvent[] });
-      } catch (err) {
-        fail('score', err);
-      }
+      // A running loop or a streaming mode picks up the done event itself; a paused run needs one more call.
+      if (mode === 'paused') await step();
       return;
     case 'clear-cache':
       try {

@@ -10,7 +10,7 @@ pub mod speculate;
 mod steps;
 
 pub use branch::BranchOptions;
-pub use compare::{CompareMode, CompareOptions, compare};
+pub use compare::{CompareMode, CompareOptions, compare, compare_async};
 pub use error::{Result, SessionError};
 pub use event::{DoneEvent, Event, StepEvent, StopReason};
 pub use run::{GenerateOptions, Generation, Prompt, ScoreOptions, Session};

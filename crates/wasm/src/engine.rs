@@ -1,22 +1,51 @@
-//! [`Engine`]: one loaded model inside the worker, and the runs on it.
+//! [`Engine`]: one loaded model inside the worker, on WebGPU or the CPU backend, and the runs on it.
+//!
+//! Runs are async (WebGPU's readback must be awaited), so the engine's state sits behind an
+//! `Rc<RefCell>` that each run's future holds while it runs: a second call during a run is
+//! answered with a "busy" error, never a panic. `stop` only sets a flag, so it works mid-run.
+#![allow(
+    clippy::await_holding_refcell_ref,
+    reason = "the borrow is the run's lock: a second call meets try_borrow_mut's error"
+)]
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::rc::Rc;
 
 use serde::Serialize;
-use tokscope_model::cpu::Precision;
-use tokscope_model::{ModelBytes, ModelFile};
-use tokscope_session::{Event, GenerateOptions, Generation, ScoreOptions, Session};
+use tokscope_gpu::{GpuBackend, GpuContext};
+use tokscope_model::cpu::{CpuBackend, Precision};
+use tokscope_model::{Backend, ModelBytes, ModelFile};
+use tokscope_session::{
+    Drafter, Event, GenerateOptions, Generation, ScoreOptions, Session, SessionError,
+    SpeculateOptions, compare_async,
+};
+use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 use wasm_bindgen::prelude::*;
 
-use crate::options::{GenerateRequest, ScoreRequest};
+use crate::options::{
+    BranchRequest, CompareRequest, DrafterKind, GenerateRequest, ScoreRequest, SpeculateRequest,
+};
+use crate::yielding::Yielding;
 use crate::{js_error, to_js};
 
 /// Context positions when the page does not choose: the f32 KV cache of the default model costs
 /// 45 KiB per position, so the training context (8192) would need 370 MB of wasm memory.
 const DEFAULT_N_CTX: usize = 2048;
 
+/// Context of the extra conditions of a compare run (a second and third KV cache of the model).
+const CONDITION_N_CTX: usize = 1024;
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Cpu,
+    WebGpu,
+}
+
 /// What the model bar shows about a loaded model.
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct Facts {
     name: Option<String>,
     architecture: String,
@@ -32,71 +61,247 @@ struct Facts {
     heads: usize,
     kv_heads: usize,
     chat_template: bool,
+    /// The backend in use: "webgpu: <adapter> (f32)" or "wasm cpu (...)".
     backend: String,
+    /// The WebGPU adapter, when the browser gave one to the worker.
+    webgpu: Option<String>,
+    /// Why the engine is not on the backend that was asked for, if it is not.
+    backend_note: Option<String>,
 }
 
-/// A model ready to run in the browser, on the CPU backend (one thread, simd128 kernels).
-#[wasm_bindgen]
-pub struct Engine {
+/// The engine's state: the file (kept to build other backends from), the session and its run.
+struct Inner {
+    file: ModelFile,
+    n_ctx: usize,
+    kind: Kind,
+    gpu: Option<GpuContext>,
     session: Session,
+    /// Further sessions on the same model for compare's conditions b and c, made on first use.
+    conditions: Vec<Session>,
     facts: Facts,
     generation: Option<Generation>,
+    pause: Option<js_sys::Function>,
+}
+
+/// A model ready to run in the browser.
+#[wasm_bindgen]
+pub struct Engine {
+    inner: Rc<RefCell<Inner>>,
+    stop: Rc<Cell<bool>>,
+}
+
+/// Parses a GGUF file and prepares the model on `backend` ("auto": WebGPU where the browser has
+/// it, else the CPU; "webgpu"; "cpu"). `n_ctx` caps the context (2048 when absent). `pause` is a
+/// function returning a promise that lets the worker handle its messages (see `Yielding`).
+/// Rejects with a readable message for files that are not GGUF, truncated, or unsupported.
+#[wasm_bindgen(js_name = loadEngine)]
+pub async fn load_engine(
+    bytes: Vec<u8>,
+    n_ctx: Option<usize>,
+    backend: String,
+    pause: Option<js_sys::Function>,
+) -> Result<Engine, JsError> {
+    let file_bytes = bytes.len();
+    let file = ModelFile::from_bytes(ModelBytes::Owned(bytes)).map_err(js_error)?;
+    let config = &file.config;
+    let n_ctx = n_ctx
+        .unwrap_or(DEFAULT_N_CTX)
+        .clamp(1, config.n_ctx_train.max(1));
+    let mut tensor_types = BTreeMap::new();
+    for t in &file.tensors {
+        *tensor_types.entry(t.ggml_type.to_string()).or_insert(0) += 1;
+    }
+    let facts = Facts {
+        name: file.metadata.get_str("general.name").map(str::to_string),
+        architecture: file
+            .metadata
+            .get_str("general.architecture")
+            .unwrap_or("unknown")
+            .to_string(),
+        parameters: file.tensors.iter().map(|t| t.n_elements).sum(),
+        file_bytes,
+        tensor_types,
+        vocab_size: config.n_vocab,
+        context_train: config.n_ctx_train,
+        context: n_ctx,
+        layers: config.n_layer,
+        embedding: config.n_embd,
+        heads: config.n_head,
+        kv_heads: config.n_head_kv,
+        chat_template: false,
+        backend: String::new(),
+        webgpu: None,
+        backend_note: None,
+    };
+    // A CPU session first: it checks the tokenizer and template before any GPU work.
+    let session = make_session(&file, Kind::Cpu, None, n_ctx, pause.clone())?;
+    let mut inner = Inner {
+        file,
+        n_ctx,
+        kind: Kind::Cpu,
+        gpu: None,
+        session,
+        conditions: Vec::new(),
+        facts,
+        generation: None,
+        pause,
+    };
+    inner.facts.chat_template = inner.session.template.is_some();
+    inner.switch(&backend).await?;
+    Ok(Engine {
+        inner: Rc::new(RefCell::new(inner)),
+        stop: Rc::new(Cell::new(false)),
+    })
+}
+
+/// A session on `kind` over `file` (the GPU context must exist for WebGPU).
+fn make_session(
+    file: &ModelFile,
+    kind: Kind,
+    gpu: Option<&GpuContext>,
+    n_ctx: usize,
+    pause: Option<js_sys::Function>,
+) -> Result<Session, JsError> {
+    let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
+    let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
+    let backend: Box<dyn Backend> = match (kind, gpu) {
+        (Kind::WebGpu, Some(ctx)) => Box::new(GpuBackend::new(ctx, file, n_ctx).map_err(js_error)?),
+        (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
+        (Kind::Cpu, _) => {
+            let mut cpu = CpuBackend::with_context(file.clone(), 1, n_ctx).map_err(js_error)?;
+            cpu.set_precision(Precision::Exact);
+            Box::new(cpu)
+        }
+    };
+    let backend = Yielding::new(backend, pause);
+    Ok(Session::new(Box::new(backend), tokenizer, template))
+}
+
+impl Inner {
+    /// Moves the model to the backend named by `choice`; "auto" takes WebGPU where the browser
+    /// has it and falls back to the CPU (saying why in the facts) when it fails.
+    async fn switch(&mut self, choice: &str) -> Result<(), JsError> {
+        let want = match choice {
+            "cpu" => Kind::Cpu,
+            "webgpu" | "auto" => Kind::WebGpu,
+            other => {
+                return Err(JsError::new(&format!(
+                    "unknown backend {other:?}: one of auto, webgpu, cpu"
+                )));
+            }
+        };
+        self.generation = None;
+        self.conditions.clear();
+        self.facts.backend_note = None;
+        if want == Kind::WebGpu && self.gpu.is_none() {
+            match GpuContext::new().await {
+                Ok(ctx) => {
+                    self.facts.webgpu = Some(ctx.describe());
+                    self.gpu = Some(ctx);
+                }
+                Err(e) if choice == "auto" => {
+                    self.facts.backend_note = Some(format!("WebGPU: {e}"));
+                }
+                Err(e) => return Err(JsError::new(&format!("WebGPU: {e}"))),
+            }
+        }
+        let kind = if self.gpu.is_some() { want } else { Kind::Cpu };
+        if kind != self.kind || self.facts.backend.is_empty() {
+            match make_session(
+                &self.file,
+                kind,
+                self.gpu.as_ref(),
+                self.n_ctx,
+                self.pause.clone(),
+            ) {
+                Ok(session) => {
+                    self.session = session;
+                    self.kind = kind;
+                }
+                Err(e) if choice == "auto" => {
+                    let message: JsValue = e.into();
+                    self.facts.backend_note = Some(format!(
+                        "WebGPU: {}",
+                        js_sys::Error::from(message).message()
+                    ));
+                    self.kind = Kind::Cpu;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.facts.backend = match self.kind {
+            Kind::WebGpu => format!("webgpu {}", self.session.backend().describe()),
+            Kind::Cpu => format!("wasm {}", self.session.backend().describe()),
+        };
+        Ok(())
+    }
+
+    /// A run's error for the page. A failure of the GPU itself (device lost, out of memory) moves
+    /// the model to the CPU backend, so the page stays usable; the message says so.
+    fn fail(&mut self, e: SessionError) -> JsError {
+        if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(_)) {
+            self.gpu = None;
+            self.kind = Kind::Cpu;
+            if let Ok(session) =
+                make_session(&self.file, Kind::Cpu, None, self.n_ctx, self.pause.clone())
+            {
+                self.session = session;
+            }
+            self.conditions.clear();
+            self.facts.backend = format!("wasm {}", self.session.backend().describe());
+            self.facts.backend_note = Some(format!("WebGPU failed: {e}"));
+            return JsError::new(&format!("{e} (the engine switched to the CPU backend)"));
+        }
+        js_error(e)
+    }
+}
+
+/// Borrows the engine's state for one call; a call during a run gets an error, not a panic.
+fn borrow(inner: &Rc<RefCell<Inner>>) -> Result<std::cell::RefMut<'_, Inner>, JsError> {
+    inner
+        .try_borrow_mut()
+        .map_err(|_| JsError::new("the engine is busy with another run: stop it first"))
+}
+
+/// The callback that streams a run's events to `on_event`, breaking once `stop` is set.
+fn streamer<'a>(
+    on_event: &'a js_sys::Function,
+    stop: &'a Cell<bool>,
+) -> impl FnMut(&Event) -> ControlFlow<()> + 'a {
+    move |event| {
+        if let Ok(value) = to_js(event) {
+            let _ = on_event.call1(&JsValue::NULL, &value);
+        }
+        if stop.get() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
 }
 
 #[wasm_bindgen]
 impl Engine {
-    /// Parses a GGUF file and prepares the model; `n_ctx` caps the context (2048 when absent).
-    /// Throws a readable message for files that are not GGUF, truncated, or of an unsupported kind.
-    #[wasm_bindgen(constructor)]
-    pub fn new(bytes: Vec<u8>, n_ctx: Option<usize>) -> Result<Engine, JsError> {
-        let file_bytes = bytes.len();
-        let file = ModelFile::from_bytes(ModelBytes::Owned(bytes)).map_err(js_error)?;
-        let mut tensor_types = BTreeMap::new();
-        for t in &file.tensors {
-            *tensor_types.entry(t.ggml_type.to_string()).or_insert(0) += 1;
-        }
-        let config = &file.config;
-        let context = n_ctx
-            .unwrap_or(DEFAULT_N_CTX)
-            .clamp(1, config.n_ctx_train.max(1));
-        let mut facts = Facts {
-            name: file.metadata.get_str("general.name").map(str::to_string),
-            architecture: file
-                .metadata
-                .get_str("general.architecture")
-                .unwrap_or("unknown")
-                .to_string(),
-            parameters: file.tensors.iter().map(|t| t.n_elements).sum(),
-            file_bytes,
-            tensor_types,
-            vocab_size: config.n_vocab,
-            context_train: config.n_ctx_train,
-            context,
-            layers: config.n_layer,
-            embedding: config.n_embd,
-            heads: config.n_head,
-            kv_heads: config.n_head_kv,
-            chat_template: false,
-            backend: String::new(),
-        };
-        let session = Session::cpu(file, 1, Some(context), Precision::Exact).map_err(js_error)?;
-        facts.chat_template = session.template.is_some();
-        facts.backend = format!("wasm {}", session.backend().describe());
-        Ok(Engine {
-            session,
-            facts,
-            generation: None,
-        })
-    }
-
     /// The model's facts: architecture, parameters, tensor types, vocabulary, context, backend.
     pub fn facts(&self) -> Result<JsValue, JsError> {
-        to_js(&self.facts)
+        to_js(&borrow(&self.inner)?.facts)
+    }
+
+    /// Moves the model to another backend ("auto", "webgpu" or "cpu"); resolves to the new facts.
+    #[wasm_bindgen(js_name = switchBackend)]
+    pub fn switch_backend(&self, backend: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut inner = borrow(&inner)?;
+            inner.switch(&backend).await?;
+            Ok(to_js(&inner.facts)?)
+        })
     }
 
     /// Token ids of `text`; `special` parses control tokens such as `<|im_start|>`.
     pub fn tokenize(&self, text: &str, special: bool) -> Result<Vec<u32>, JsError> {
-        self.session
+        borrow(&self.inner)?
+            .session
             .tokenizer
             .encode(text, special)
             .map_err(js_error)
@@ -104,66 +309,198 @@ impl Engine {
 
     /// Starts a generate run (`GenerateRequest` in protocol.ts) and runs the prompt's prefill;
     /// a run already in progress is dropped.
-    pub fn start_generate(&mut self, request: JsValue) -> Result<(), JsError> {
-        self.generation = None;
-        let request: GenerateRequest = serde_wasm_bindgen::from_value(request).map_err(js_error)?;
-        let opts: GenerateOptions = request.into();
-        let generation = self.session.start_generate(&opts).map_err(js_error)?;
-        self.generation = Some(generation);
-        Ok(())
+    #[wasm_bindgen(js_name = startGenerate)]
+    pub fn start_generate(&self, request: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        self.stop.set(false);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            state.generation = None;
+            let request: GenerateRequest =
+                serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let opts: GenerateOptions = request.into();
+            match state.session.start_generate_async(&opts).await {
+                Ok(generation) => state.generation = Some(generation),
+                Err(e) => return Err(state.fail(e).into()),
+            }
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    /// The run's next event (a step, then the done event), or `undefined` when it is over.
-    #[wasm_bindgen(js_name = next)]
-    pub fn next_event(&mut self) -> Result<JsValue, JsError> {
-        let Some(generation) = self.generation.as_mut() else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        match generation.next(&mut self.session) {
-            Ok(Some(event)) => {
-                if matches!(event, Event::Done(_)) {
-                    self.generation = None;
+    /// Resolves to the run's next event (a step, then the done event), or `undefined` when it is
+    /// over.
+    pub fn next(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let stop = self.stop.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            let Some(generation) = state.generation.as_mut() else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            if stop.replace(false) {
+                generation.stop();
+            }
+            match generation.next_async(&mut state.session).await {
+                Ok(Some(event)) => {
+                    if matches!(event, Event::Done(_)) {
+                        state.generation = None;
+                    }
+                    Ok(to_js(&event)?)
                 }
-                to_js(&event)
+                Ok(None) => {
+                    state.generation = None;
+                    Ok(JsValue::UNDEFINED)
+                }
+                Err(e) => {
+                    state.generation = None;
+                    Err(state.fail(e).into())
+                }
             }
-            Ok(None) => Ok(JsValue::UNDEFINED),
-            Err(e) => {
-                self.generation = None;
-                Err(js_error(e))
-            }
-        }
+        })
     }
 
-    /// Ends the run after the step already returned: the next `next()` gives its done event.
-    pub fn stop(&mut self) {
-        if let Some(generation) = self.generation.as_mut() {
-            generation.stop();
-        }
+    /// Ends the running run after its current step: a generation's next `next()` gives its done
+    /// event; speculate, compare and branch end with theirs.
+    pub fn stop(&self) {
+        self.stop.set(true);
     }
 
-    /// Scores `text` under the model (teacher forcing, `ScoreRequest` in protocol.ts): an array of
-    /// step events with surprisal and GLTR bucket, then the done event with perplexity and Min-K%++.
-    pub fn score(&mut self, request: JsValue) -> Result<JsValue, JsError> {
-        self.generation = None;
-        let request: ScoreRequest = serde_wasm_bindgen::from_value(request).map_err(js_error)?;
-        let text = self
-            .session
-            .tokenizer
-            .encode(&request.text, false)
-            .map_err(js_error)?;
-        let opts = ScoreOptions {
-            prompt: request.prompt.into(),
-            text,
-            top_n: request.top_n,
-            k: request.k,
-        };
-        let mut events = Vec::new();
-        self.session
-            .score(&opts, &mut |e| {
+    /// Scores `text` under the model (teacher forcing, `ScoreRequest` in protocol.ts): resolves to
+    /// an array of step events with surprisal and GLTR bucket, then the done event.
+    pub fn score(&self, request: JsValue) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        self.stop.set(false);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            state.generation = None;
+            let request: ScoreRequest =
+                serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let text = state
+                .session
+                .tokenizer
+                .encode(&request.text, false)
+                .map_err(js_error)?;
+            let opts = ScoreOptions {
+                prompt: request.prompt.into(),
+                text,
+                top_n: request.top_n,
+                k: request.k,
+            };
+            let mut events = Vec::new();
+            let mut keep = |e: &Event| {
                 events.push(e.clone());
-                std::ops::ControlFlow::Continue(())
-            })
-            .map_err(js_error)?;
-        to_js(&events)
+                ControlFlow::Continue(())
+            };
+            let run = state.session.score_async(&opts, &mut keep).await;
+            if let Err(e) = run {
+                return Err(state.fail(e).into());
+            }
+            Ok(to_js(&events)?)
+        })
+    }
+
+    /// Speculative decoding (`SpeculateRequest` in protocol.ts): calls `on_event` with each step
+    /// and the done event; resolves when the run is over.
+    pub fn speculate(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let stop = self.stop.clone();
+        stop.set(false);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            state.generation = None;
+            let request: SpeculateRequest =
+                serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let mut drafter = match request.drafter {
+                DrafterKind::Ngram => Drafter::Ngram {
+                    max_ngram: request.max_ngram.max(1),
+                },
+                DrafterKind::Trigram => Drafter::Trigram,
+                // The draft layers run on the CPU whatever the target's backend.
+                DrafterKind::EarlyExit => Drafter::early_exit_cpu(
+                    state.file.clone(),
+                    request.layers,
+                    1,
+                    state.n_ctx,
+                    Precision::Exact,
+                )
+                .map_err(js_error)?,
+            };
+            let opts = SpeculateOptions {
+                generate: request.generate.into(),
+                gamma: request.gamma,
+            };
+            let mut emit = streamer(&on_event, &stop);
+            let run = state
+                .session
+                .speculate_async(&mut drafter, &opts, &mut emit);
+            if let Err(e) = run.await {
+                return Err(state.fail(e).into());
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Compares two or three conditions of the model (`CompareRequest` in protocol.ts), streaming
+    /// events to `on_event`. Conditions b and c get their own KV caches on first use.
+    pub fn compare(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let stop = self.stop.clone();
+        stop.set(false);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            state.generation = None;
+            let request: CompareRequest =
+                serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let opts = request.options().map_err(|e| JsError::new(&e))?;
+            let extra = opts.prompts.len().saturating_sub(1).min(2);
+            while state.conditions.len() < extra {
+                let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
+                let session = make_session(
+                    &state.file,
+                    state.kind,
+                    state.gpu.as_ref(),
+                    n_ctx,
+                    state.pause.clone(),
+                )?;
+                state.conditions.push(session);
+            }
+            let mut sessions: Vec<&mut Session> = std::iter::once(&mut state.session)
+                .chain(state.conditions.iter_mut().take(extra))
+                .collect();
+            let mut emit = streamer(&on_event, &stop);
+            let result = compare_async(&mut sessions, &opts, &mut emit).await;
+            drop(sessions);
+            if let Err(e) = result {
+                return Err(state.fail(e).into());
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Continues prompt + prefix with M samples (`BranchRequest` in protocol.ts), streaming events
+    /// to `on_event`; the KV cache of the previous run is reused up to where the branch forks.
+    pub fn branch(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        let stop = self.stop.clone();
+        stop.set(false);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = borrow(&inner)?;
+            let state = &mut *guard;
+            state.generation = None;
+            let request: BranchRequest =
+                serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let opts = request.into();
+            let mut emit = streamer(&on_event, &stop);
+            let run = state.session.branch_async(&opts, &mut emit);
+            if let Err(e) = run.await {
+                return Err(state.fail(e).into());
+            }
+            Ok(JsValue::UNDEFINED)
+        })
     }
 }

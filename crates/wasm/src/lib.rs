@@ -1,19 +1,23 @@
 //! The bridge between the web page's Web Worker and tokscope's Rust crates.
 //!
-//! The worker creates an [`Engine`] from a GGUF file's bytes, asks it for the model's facts, and
-//! runs generate through `tokscope_session::Generation` (one step per call, so the worker can stop
-//! between any two steps) or score. Every failure comes back as a `JsError` with a readable message.
+//! The worker loads an [`Engine`] from a GGUF file's bytes on WebGPU or the CPU backend, asks it for
+//! the model's facts, and runs generate through `tokscope_session::Generation` (one step per call,
+//! so the worker can stop or pause between any two steps), score, speculate, compare and branch. Every failure comes back as a `JsError` with a readable message.
 //! A panic cannot be caught on `wasm32-unknown-unknown` (it aborts the instance), so the panic hook
 //! keeps its message for [`take_panic_message`] and the worker reports that instead of "unreachable".
 
 mod engine;
 mod options;
+mod yielding;
 
 use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
 
-pub use engine::Engine;
-pub use options::{GenerateRequest, PromptRequest, ScoreRequest};
+pub use engine::{Engine, load_engine};
+pub use options::{
+    BranchRequest, CompareRequest, DrafterKind, GenerateRequest, PromptRequest, ScoreRequest,
+    SpeculateRequest,
+};
 
 /// The last panic's message, kept by the hook until the worker asks for it.
 static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use tokscope_dist::SamplingParams;
-use tokscope_session::{GenerateOptions, Prompt};
+use tokscope_session::{BranchOptions, CompareMode, CompareOptions, GenerateOptions, Prompt};
 
 /// The prompt as the page describes it: raw text, or a chat turn with an optional system prompt.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -110,6 +110,151 @@ impl Default for ScoreRequest {
     }
 }
 
+/// Settings of a speculate run: the generate settings plus the drafter and γ (drafts per target call).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SpeculateRequest {
+    #[serde(flatten)]
+    pub generate: GenerateRequest,
+    pub gamma: usize,
+    pub drafter: DrafterKind,
+    /// Early exit: the target's first `layers` blocks draft.
+    pub layers: usize,
+    /// Prompt lookup: the longest n-gram matched.
+    pub max_ngram: usize,
+}
+
+/// Which drafter a speculate run uses (a second model is a CLI-only drafter for now).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrafterKind {
+    Ngram,
+    Trigram,
+    EarlyExit,
+}
+
+impl Default for SpeculateRequest {
+    fn default() -> Self {
+        Self {
+            generate: GenerateRequest::default(),
+            gamma: 4,
+            drafter: DrafterKind::Ngram,
+            layers: 15,
+            max_ngram: 3,
+        }
+    }
+}
+
+/// Settings of a compare run over conditions of the one loaded model (prompts[0] is condition a).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CompareRequest {
+    pub prompts: Vec<PromptRequest>,
+    pub mode: String,
+    pub alpha: f64,
+    pub threshold: f64,
+    pub weights: Vec<f64>,
+    pub max_tokens: usize,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub seed: u64,
+    pub top_n: usize,
+    pub ignore_eos: bool,
+}
+
+impl Default for CompareRequest {
+    fn default() -> Self {
+        let g = GenerateRequest::default();
+        Self {
+            prompts: Vec::new(),
+            mode: "a".into(),
+            alpha: 0.1,
+            threshold: 2.0,
+            weights: Vec::new(),
+            max_tokens: g.max_tokens,
+            temperature: g.temperature,
+            top_k: g.top_k,
+            top_p: g.top_p,
+            min_p: g.min_p,
+            seed: g.seed,
+            top_n: g.top_n,
+            ignore_eos: false,
+        }
+    }
+}
+
+impl CompareRequest {
+    /// The session's options; an unknown mode is an error naming the known ones.
+    pub fn options(self) -> Result<CompareOptions, String> {
+        let mode = match self.mode.as_str() {
+            "a" => CompareMode::A,
+            "b" => CompareMode::B,
+            "ed" => CompareMode::Ed { alpha: self.alpha },
+            "cd" => CompareMode::Cd { alpha: self.alpha },
+            "uscd" => CompareMode::Uscd {
+                alpha: self.alpha,
+                threshold: self.threshold,
+            },
+            "arith" => CompareMode::Arith {
+                weights: self.weights.clone(),
+            },
+            other => {
+                return Err(format!(
+                    "unknown compare mode {other:?}: one of a, b, ed, cd, uscd, arith"
+                ));
+            }
+        };
+        Ok(CompareOptions {
+            prompts: self.prompts.into_iter().map(Prompt::from).collect(),
+            mode,
+            max_tokens: self.max_tokens,
+            sampling: SamplingParams {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                min_p: self.min_p,
+                ..SamplingParams::default()
+            },
+            seed: self.seed,
+            top_n: self.top_n,
+            ignore_eos: self.ignore_eos,
+        })
+    }
+}
+
+/// Settings of a branch run: continue prompt + `prefix` (an earlier run's first tokens and a chosen
+/// alternative) with `samples` continuations.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BranchRequest {
+    #[serde(flatten)]
+    pub generate: GenerateRequest,
+    pub prefix: Vec<u32>,
+    pub samples: usize,
+}
+
+impl Default for BranchRequest {
+    fn default() -> Self {
+        Self {
+            generate: GenerateRequest::default(),
+            prefix: Vec::new(),
+            samples: 1,
+        }
+    }
+}
+
+impl From<BranchRequest> for BranchOptions {
+    fn from(r: BranchRequest) -> Self {
+        BranchOptions {
+            generate: r.generate.into(),
+            prefix: r.prefix,
+            samples: r.samples,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +289,53 @@ mod tests {
         assert_eq!(request.temperature, 1.0);
         assert!(serde_json::from_str::<GenerateRequest>(r#"{"prompt":{"kind":"poem"}}"#).is_err());
         assert!(serde_json::from_str::<GenerateRequest>(r#"{"seed":-1}"#).is_err());
+    }
+
+    #[test]
+    fn mode_requests_flatten_the_generate_settings() {
+        let spec: SpeculateRequest = serde_json::from_str(
+            r#"{"prompt":{"kind":"raw","text":"a b a b"},"max_tokens":9,"seed":3,
+                "gamma":6,"drafter":"early-exit","layers":20,"max_ngram":2}"#,
+        )
+        .unwrap();
+        assert_eq!((spec.gamma, spec.layers, spec.max_ngram), (6, 20, 2));
+        assert_eq!(spec.drafter, DrafterKind::EarlyExit);
+        assert_eq!((spec.generate.max_tokens, spec.generate.seed), (9, 3));
+        let branch: BranchRequest = serde_json::from_str(
+            r#"{"prompt":{"kind":"raw","text":"x"},"prefix":[5,6],"samples":3,"top_n":7}"#,
+        )
+        .unwrap();
+        let opts: BranchOptions = branch.into();
+        assert_eq!(
+            (opts.prefix, opts.samples, opts.generate.top_n),
+            (vec![5, 6], 3, 7)
+        );
+    }
+
+    #[test]
+    fn compare_modes_are_parsed_and_unknown_ones_refused() {
+        let parse = |mode: &str| {
+            let r: CompareRequest = serde_json::from_str(&format!(
+                r#"{{"prompts":[{{"kind":"raw","text":"a"}},{{"kind":"raw","text":"b"}}],
+                    "mode":"{mode}","alpha":0.5,"threshold":1.5,"weights":[1,-1]}}"#
+            ))
+            .unwrap();
+            r.options()
+        };
+        assert_eq!(
+            parse("uscd").unwrap().mode,
+            CompareMode::Uscd {
+                alpha: 0.5,
+                threshold: 1.5
+            }
+        );
+        assert_eq!(
+            parse("arith").unwrap().mode,
+            CompareMode::Arith {
+                weights: vec![1.0, -1.0]
+            }
+        );
+        assert_eq!(parse("cd").unwrap().prompts.len(), 2);
+        assert!(parse("poem").unwrap_err().contains("uscd"));
     }
 }
