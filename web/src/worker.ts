@@ -130,7 +130,8 @@ async function load(source: ModelSource, backend: BackendChoice) {
     }
     post({ type: 'progress', loaded: bytes.length, total: bytes.length, phase: 'parse' });
     try {
-      engine = await loadEngine(bytes, N_CTX, backend, yieldToMessages);
+      const adapter = backend === 'cpu' ? null : await adapterHint();
+      engine = await loadEngine(bytes, { n_ctx: N_CTX, backend, adapter }, yieldToMessages);
     } catch (e) {
       const { message, fatal } = describe(e);
       if (fatal) throw e;
@@ -152,6 +153,34 @@ async function switchBackend(backend: BackendChoice) {
     post({ type: 'loaded', facts, from: 'switch', ms: performance.now() - t0 });
   } catch (e) {
     fail('backend', e);
+  }
+}
+
+/** The parts of WebGPU's adapter this worker reads (the TS DOM library has no WebGPU types). */
+interface AdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
+/**
+ * What the browser says of its WebGPU adapter: a name for the model bar, and whether it runs on the CPU
+ * (SwiftShader, a fallback adapter), which picks the engine's barrier-free kernels. The engine's wgpu
+ * sees none of this in the browser. Null where the browser has no WebGPU.
+ */
+async function adapterHint(): Promise<{ description: string; software: boolean } | null> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(o?: object): Promise<AdapterLike | null> } }).gpu;
+  if (!gpu) return null;
+  try {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return null;
+    const info = adapter.info ?? {};
+    const parts = [info.vendor, info.architecture, info.description].filter((p): p is string => !!p);
+    const description = [...new Set(parts)].join(' ') || 'WebGPU adapter';
+    const software =
+      !!(adapter.isFallbackAdapter || info.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|warp|software/i.test(description);
+    return { description, software };
+  } catch {
+    return null;
   }
 }
 

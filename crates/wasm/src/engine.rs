@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use serde::Serialize;
-use tokscope_gpu::{GpuBackend, GpuContext};
+use tokscope_gpu::{GpuBackend, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, ModelBytes, ModelFile};
 use tokscope_session::{
@@ -25,7 +25,8 @@ use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 use wasm_bindgen::prelude::*;
 
 use crate::options::{
-    BranchRequest, CompareRequest, DrafterKind, GenerateRequest, ScoreRequest, SpeculateRequest,
+    AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
+    ScoreRequest, SpeculateRequest,
 };
 use crate::yielding::Yielding;
 use crate::{js_error, to_js};
@@ -71,6 +72,9 @@ struct Facts {
 
 /// The engine's state: the file (kept to build other backends from), the session and its run.
 struct Inner {
+    /// What the worker learnt of the WebGPU adapter (the browser's WebGPU tells wgpu nothing).
+    adapter: Option<AdapterHint>,
+    tuning: LoadOptions,
     file: ModelFile,
     n_ctx: usize,
     kind: Kind,
@@ -90,17 +94,21 @@ pub struct Engine {
     stop: Rc<Cell<bool>>,
 }
 
-/// Parses a GGUF file and prepares the model on `backend` ("auto": WebGPU where the browser has
-/// it, else the CPU; "webgpu"; "cpu"). `n_ctx` caps the context (2048 when absent). `pause` is a
-/// function returning a promise that lets the worker handle its messages (see `Yielding`).
-/// Rejects with a readable message for files that are not GGUF, truncated, or unsupported.
+/// Parses a GGUF file and prepares the model as `options` (`LoadRequest` in protocol.ts) say:
+/// backend "auto" (WebGPU where the browser has it, else the CPU), "webgpu" or "cpu"; context
+/// (2048 when absent). `pause` is a function returning a promise that lets the worker handle its
+/// messages (see `Yielding`). Rejects with a readable message for files that are not GGUF,
+/// truncated, or unsupported.
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
     bytes: Vec<u8>,
-    n_ctx: Option<usize>,
-    backend: String,
+    options: JsValue,
     pause: Option<js_sys::Function>,
 ) -> Result<Engine, JsError> {
+    let options: LoadRequest = serde_wasm_bindgen::from_value(options).map_err(js_error)?;
+    let tuning = options.tuning().map_err(|e| JsError::new(&e))?;
+    let n_ctx = options.n_ctx;
+    let backend = options.backend.clone();
     let file_bytes = bytes.len();
     let file = ModelFile::from_bytes(ModelBytes::Owned(bytes)).map_err(js_error)?;
     let config = &file.config;
@@ -134,8 +142,10 @@ pub async fn load_engine(
         backend_note: None,
     };
     // A CPU session first: it checks the tokenizer and template before any GPU work.
-    let session = make_session(&file, Kind::Cpu, None, n_ctx, pause.clone())?;
+    let session = make_session(&file, Kind::Cpu, None, n_ctx, pause.clone(), tuning)?;
     let mut inner = Inner {
+        adapter: options.adapter,
+        tuning,
         file,
         n_ctx,
         kind: Kind::Cpu,
@@ -161,11 +171,14 @@ fn make_session(
     gpu: Option<&GpuContext>,
     n_ctx: usize,
     pause: Option<js_sys::Function>,
+    tuning: LoadOptions,
 ) -> Result<Session, JsError> {
     let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
     let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
     let backend: Box<dyn Backend> = match (kind, gpu) {
-        (Kind::WebGpu, Some(ctx)) => Box::new(GpuBackend::new(ctx, file, n_ctx).map_err(js_error)?),
+        (Kind::WebGpu, Some(ctx)) => {
+            Box::new(GpuBackend::with_options(ctx, file, n_ctx, tuning).map_err(js_error)?)
+        }
         (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
         (Kind::Cpu, _) => {
             let mut cpu = CpuBackend::with_context(file.clone(), 1, n_ctx).map_err(js_error)?;
@@ -196,7 +209,16 @@ impl Inner {
         if want == Kind::WebGpu && self.gpu.is_none() {
             match GpuContext::new().await {
                 Ok(ctx) => {
-                    self.facts.webgpu = Some(ctx.describe());
+                    self.facts.webgpu = Some(match &self.adapter {
+                        Some(a) if !a.description.is_empty() => a.description.clone(),
+                        _ => ctx.describe(),
+                    });
+                    // A CPU-run adapter (SwiftShader) gets the matvec without barriers.
+                    if self.tuning.matvec.is_none()
+                        && self.adapter.as_ref().is_some_and(|a| a.software)
+                    {
+                        self.tuning.matvec = Some(MatvecVariant::Rowwise);
+                    }
                     self.gpu = Some(ctx);
                 }
                 Err(e) if choice == "auto" => {
@@ -213,6 +235,7 @@ impl Inner {
                 self.gpu.as_ref(),
                 self.n_ctx,
                 self.pause.clone(),
+                self.tuning,
             ) {
                 Ok(session) => {
                     self.session = session;
@@ -230,7 +253,11 @@ impl Inner {
             }
         }
         self.facts.backend = match self.kind {
-            Kind::WebGpu => format!("webgpu {}", self.session.backend().describe()),
+            Kind::WebGpu => format!(
+                "webgpu: {} ({})",
+                self.facts.webgpu.as_deref().unwrap_or("adapter"),
+                self.session.backend().describe()
+            ),
             Kind::Cpu => format!("wasm {}", self.session.backend().describe()),
         };
         Ok(())
@@ -242,9 +269,14 @@ impl Inner {
         if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(_)) {
             self.gpu = None;
             self.kind = Kind::Cpu;
-            if let Ok(session) =
-                make_session(&self.file, Kind::Cpu, None, self.n_ctx, self.pause.clone())
-            {
+            if let Ok(session) = make_session(
+                &self.file,
+                Kind::Cpu,
+                None,
+                self.n_ctx,
+                self.pause.clone(),
+                self.tuning,
+            ) {
                 self.session = session;
             }
             self.conditions.clear();
@@ -466,6 +498,7 @@ impl Engine {
                     state.gpu.as_ref(),
                     n_ctx,
                     state.pause.clone(),
+                    state.tuning,
                 )?;
                 state.conditions.push(session);
             }

@@ -15,8 +15,8 @@ use wasm_bindgen::prelude::*;
 
 pub use engine::{Engine, load_engine};
 pub use options::{
-    BranchRequest, CompareRequest, DrafterKind, GenerateRequest, PromptRequest, ScoreRequest,
-    SpeculateRequest,
+    AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
+    PromptRequest, ScoreRequest, SpeculateRequest,
 };
 
 /// The last panic's message, kept by the hook until the worker asks for it.

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use tokscope_dist::SamplingParams;
+use tokscope_gpu::{LoadOptions, MatvecVariant};
 use tokscope_session::{BranchOptions, CompareMode, CompareOptions, GenerateOptions, Prompt};
 
 /// The prompt as the page describes it: raw text, or a chat turn with an optional system prompt.
@@ -107,6 +108,60 @@ impl Default for ScoreRequest {
             top_n: 5,
             k: 0.2,
         }
+    }
+}
+
+/// How the worker asks for a model: context, backend ("auto", "webgpu", "cpu"), what it learnt
+/// of the WebGPU adapter, and an optional matvec variant ("workgroup", "rowwise", "subgroup") to
+/// override the engine's choice (benchmarks).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LoadRequest {
+    pub n_ctx: Option<usize>,
+    pub backend: String,
+    pub adapter: Option<AdapterHint>,
+    pub matvec: Option<String>,
+}
+
+impl Default for LoadRequest {
+    fn default() -> Self {
+        Self {
+            n_ctx: None,
+            backend: "auto".into(),
+            adapter: None,
+            matvec: None,
+        }
+    }
+}
+
+/// The WebGPU adapter as the browser describes it (`GPUAdapterInfo`): wgpu sees none of it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AdapterHint {
+    /// "google swiftshader", "nvidia ampere", ...
+    pub description: String,
+    /// True for an adapter that runs on the CPU (SwiftShader, a fallback adapter).
+    pub software: bool,
+}
+
+impl LoadRequest {
+    /// The GPU load options the request names.
+    pub fn tuning(&self) -> Result<LoadOptions, String> {
+        let matvec = match self.matvec.as_deref() {
+            None => None,
+            Some("workgroup") => Some(MatvecVariant::Workgroup),
+            Some("rowwise") => Some(MatvecVariant::Rowwise),
+            Some("subgroup") => Some(MatvecVariant::Subgroup),
+            Some(other) => {
+                return Err(format!(
+                    "unknown matvec variant {other:?}: one of workgroup, rowwise, subgroup"
+                ));
+            }
+        };
+        Ok(LoadOptions {
+            matvec,
+            ..LoadOptions::default()
+        })
     }
 }
 
@@ -337,5 +392,21 @@ mod tests {
         );
         assert_eq!(parse("cd").unwrap().prompts.len(), 2);
         assert!(parse("poem").unwrap_err().contains("uscd"));
+    }
+
+    #[test]
+    fn load_requests_name_a_backend_and_optionally_a_matvec_variant() {
+        let r: LoadRequest = serde_json::from_str(
+            r#"{"n_ctx":512,"backend":"webgpu","adapter":{"description":"google swiftshader","software":true}}"#,
+        )
+        .unwrap();
+        assert_eq!((r.n_ctx, r.backend.as_str()), (Some(512), "webgpu"));
+        assert!(r.adapter.as_ref().unwrap().software);
+        assert_eq!(r.tuning().unwrap().matvec, None);
+        let r: LoadRequest = serde_json::from_str(r#"{"matvec":"rowwise"}"#).unwrap();
+        assert_eq!(r.backend, "auto");
+        assert_eq!(r.tuning().unwrap().matvec, Some(MatvecVariant::Rowwise));
+        let bad: LoadRequest = serde_json::from_str(r#"{"matvec":"fast"}"#).unwrap();
+        assert!(bad.tuning().unwrap_err().contains("rowwise"));
     }
 }

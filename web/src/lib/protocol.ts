@@ -200,6 +200,8 @@ export interface ModelFacts {
   backend: string;
   /** The WebGPU adapter's description when WebGPU is available to the worker, else null. */
   webgpu: string | null;
+  /** Why the model is not on the backend that was asked for (WebGPU failed, so the CPU runs it), else null. */
+  backend_note: string | null;
 }
 
 /** Which compute backend runs the model: WebGPU where available (auto), or forced. */
