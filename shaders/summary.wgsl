@@ -1,20 +1,49 @@
 // summary: the next-token distribution of one row of logits reduced on the GPU, so that a step
 // reads back a few hundred bytes instead of the vocabulary: log-sum-exp, entropy (nats), the
-// largest logit, and the top-N tokens by logit (ties broken by the lower id).
+// largest logit, the top-N tokens by logit (ties broken by the lower id), the logprob and rank of
+// a token being scored, and optionally a token drawn with crates/dist's warpers for the host's
+// uniform draw.
 //
 // Bindings (group 0):
 //   0  logits  read        array<f32>      one row of n_vocab logits
-//   1  out     read_write  array<f32>      [lse, entropy, max, 0, (id bits, logit) × top_n]
+//   1  out     read_write  array<f32>      HEADER values (below), then (id bits, logit) × top_n
 //   2  s       uniform     SummaryParams
 // Dispatch: a single workgroup of WG invocations striding over the vocabulary; every reduction
 // goes through workgroup memory (common/reduce.wgsl). Sums are f32: entropies agree with an f64
 // computation to ~1e-6 relative. The logits must be finite.
+//
+// Header (u32 values stored as their bits):
+//   0 lse   1 entropy   2 max logit   3 target logprob   4 target rank (NONE without a target)
+//   5 sample status: 0 not asked, DRAWN, or why the GPU cannot decide (NEEDS_*: the host then
+//     samples from the full logits)
+//   6 drawn id   7 its rank   8 its logprob   9 its logprob under the warped distribution
+//   10 entropy of the warped distribution (nats)   11 tokens the warpers kept
+//
+// Sampling follows crates/dist's `warp` + `Sampler::sample` (metrics.md §3): temperature, then
+// top-k (keep z ≥ the k-th largest, ties kept), top-p (keep the shortest head, descending, whose
+// mass reaches top_p; the mass is over the top-k set), min-p (keep p ≥ min_p · max p), then the
+// inverse CDF of u over the kept tokens in descending order. The sorted part of the distribution
+// the kernel holds is its top MAX_TOP tokens (the head), so it decides only when
+//   top-k's k-th token lies in the head (k ≤ MAX_TOP, or top-k off),
+//   top-p's mass is reached within the head (or the top-k set lies wholly in it), and
+//   the inverse CDF walk ends within the head (likely for peaked distributions and small u);
+// the masses of sets larger than the head come from full passes over the vocabulary. Typical
+// sampling and the repetition penalty are left to the host. Everything is f32 where crates/dist
+// uses f64, so a draw within ~1e-6 of a boundary between two tokens may pick the other one.
 
 struct SummaryParams {
     n_vocab: u32,
-    top_n: u32,  // at most the host's MAX_TOP
+    top_n: u32,     // top tokens written, at most MAX_TOP (set by the host like WG)
+    scored: u32,    // the token scored: its logprob and rank; NONE for none
+    sample: u32,    // 1: draw a token, 0: summary only
+    inv_temp: f32,  // 1 / temperature; 0 means temperature 0 (greedy)
+    top_k: u32,     // 0 = off
+    top_p: f32,     // 1 = off
+    min_p: f32,     // 0 = off
+    u: f32,         // the uniform draw, in [0, 1)
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -22,8 +51,20 @@ struct SummaryParams {
 @group(0) @binding(2) var<uniform> s: SummaryParams;
 
 var<workgroup> best_id: array<u32, WG>;
+// The head: the top tokens, best first.
+var<workgroup> head_z: array<f32, MAX_TOP>;
+var<workgroup> head_id: array<u32, MAX_TOP>;
 
 const NONE: u32 = 0xffffffffu;
+const HEADER: u32 = 12u;
+// -f32::MAX written exactly (Chrome refuses a literal that only rounds to it).
+const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
+
+// Sample status codes (header 5), mirrored by crates/gpu/src/summary.rs.
+const DRAWN: u32 = 1u;
+const NEEDS_TOP_K: u32 = 2u;   // top_k > the head
+const NEEDS_TOP_P: u32 = 3u;   // the top-p mass lies beyond the head
+const NEEDS_TAIL: u32 = 4u;    // the inverse CDF walk leaves the head
 
 // True when (a, ia) ranks before (b, ib): larger logit first, then lower id. NONE ranks last.
 fn ranks_before(a: f32, ia: u32, b: f32, ib: u32) -> bool {
@@ -54,34 +95,76 @@ fn workgroup_best(lid: u32, v: f32, id: u32) -> u32 {
     return best;
 }
 
+fn put_u32(i: u32, v: u32) {
+    out[i] = bitcast<f32>(v);
+}
+
+// Header 5..11 for a drawn token: head entry `i`, the warped distribution's mass `w`
+// (Σ exp(y) over the kept tokens, y the tempered logit minus the largest), `wy` (Σ exp(y)·y)
+// and its size.
+fn put_drawn(i: u32, lse: f32, mx: f32, w: f32, wy: f32, kept: u32) {
+    let y = (head_z[i] - mx) * s.inv_temp;
+    put_u32(5u, DRAWN);
+    put_u32(6u, head_id[i]);
+    put_u32(7u, i);
+    out[8] = head_z[i] - lse;
+    out[9] = y - log(w);
+    // H = −Σ p ln p with p = exp(y) / w: H = ln w − Σ exp(y) y / w.
+    out[10] = max(log(w) - wy / w, 0.0);
+    put_u32(11u, kept);
+}
+
 @compute @workgroup_size(WG)
 fn summary(@builtin(local_invocation_index) lid: u32) {
-    // -f32::MAX written exactly (Chrome refuses a literal that only rounds to it).
-    var m = -3.40282346638528859811704183484516925440e38;
+    var m = NEG_MAX;
     for (var i = lid; i < s.n_vocab; i += WG) {
         m = max(m, logits[i]);
     }
     let mx = workgroup_max(lid, m);
+    let has_target = s.scored < s.n_vocab;
+    var zt = 0.0;
+    if (has_target) {
+        zt = logits[s.scored];
+    }
     var sum = 0.0;
     var sum_z = 0.0;
+    var above = 0.0;  // tokens ranked before the target (counts are exact in f32 below 2^24)
     for (var i = lid; i < s.n_vocab; i += WG) {
-        let e = exp(logits[i] - mx);
+        let z = logits[i];
+        let e = exp(z - mx);
         sum += e;
-        sum_z += e * (logits[i] - mx);
+        sum_z += e * (z - mx);
+        if (z > zt || (z == zt && i < s.scored)) {
+            above += 1.0;
+        }
     }
     let total = workgroup_sum(lid, sum);
     let total_z = workgroup_sum(lid, sum_z);
+    let rank = workgroup_sum(lid, above);
+    let lse = mx + log(total);
     if (lid == 0u) {
-        out[0] = mx + log(total);
+        out[0] = lse;
         // H = −Σ p ln p with ln p = (z − max) − ln Σ: H = ln Σ − Σ p (z − max).
         out[1] = log(total) - total_z / total;
         out[2] = mx;
-        out[3] = 0.0;
+        out[3] = select(0.0, zt - lse, has_target);
+        put_u32(4u, select(NONE, u32(rank), has_target));
+        for (var k = 5u; k < HEADER; k++) {
+            out[k] = 0.0;
+        }
     }
-    // Top-N by repeated selection: round r takes the best element ranked after round r − 1's.
+
+    // The head by repeated selection: round r takes the best element ranked after round r − 1's.
+    // Sampling needs the whole head (one round when greedy).
+    var rounds = s.top_n;
+    if (s.sample != 0u) {
+        rounds = select(MAX_TOP, max(rounds, 1u), s.inv_temp == 0.0);
+    }
+    rounds = min(rounds, MAX_TOP);
+    var n_head = 0u;
     var prev = mx + 1.0;
     var prev_id = NONE;
-    for (var r = 0u; r < s.top_n; r++) {
+    for (var r = 0u; r < rounds; r++) {
         var v = 0.0;
         var id = NONE;
         for (var i = lid; i < s.n_vocab; i += WG) {
@@ -98,9 +181,121 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         }
         prev_id = winner;
         prev = logits[winner];
+        n_head = r + 1u;
         if (lid == 0u) {
-            out[4u + 2u * r] = bitcast<f32>(winner);
-            out[5u + 2u * r] = prev;
+            head_z[r] = prev;
+            head_id[r] = winner;
+            if (r < s.top_n) {
+                out[HEADER + 2u * r] = bitcast<f32>(winner);
+                out[HEADER + 1u + 2u * r] = prev;
+            }
         }
     }
+    if (s.sample == 0u) {
+        return;
+    }
+    workgroupBarrier();
+    if (s.inv_temp == 0.0) {
+        // Greedy: the largest logit, lowest id on ties; a one-token distribution.
+        if (lid == 0u) {
+            put_drawn(0u, lse, mx, 1.0, 0.0, 1u);
+        }
+        return;
+    }
+
+    // Top-k's threshold on the logit (the k-th largest), if the head holds it.
+    var status = DRAWN;
+    var tau = NEG_MAX;
+    if (s.top_k > 0u && s.top_k < s.n_vocab) {
+        if (s.top_k > n_head) {
+            status = NEEDS_TOP_K;
+        } else {
+            tau = head_z[s.top_k - 1u];
+        }
+    }
+    // The top-k set's mass Σ exp(y) and size; then its part that min-p keeps (p ≥ min_p · max p
+    // with p = exp(y) / mass and max p = 1 / mass is exp(y) ≥ min_p): mass, Σ exp(y) y, size.
+    var wa = 0.0;
+    var ca = 0.0;
+    var wm = 0.0;
+    var wym = 0.0;
+    var cm = 0.0;
+    for (var i = lid; i < s.n_vocab; i += WG) {
+        let z = logits[i];
+        if (z >= tau) {
+            let y = (z - mx) * s.inv_temp;
+            let e = exp(y);
+            wa += e;
+            ca += 1.0;
+            if (e >= s.min_p) {
+                wm += e;
+                wym += e * y;
+                cm += 1.0;
+            }
+        }
+    }
+    let w_a = workgroup_sum(lid, wa);
+    let n_a = u32(workgroup_sum(lid, ca));
+    var w = workgroup_sum(lid, wm);
+    var wy = workgroup_sum(lid, wym);
+    var kept = u32(workgroup_sum(lid, cm));
+    if (lid != 0u) {
+        return;
+    }
+
+    // Top-p over the top-k set: the set becomes the head's first n_top_p tokens.
+    var n_top_p = MAX_TOP + 1u;  // no truncation
+    if (status == DRAWN && s.top_p < 1.0) {
+        var cum = 0.0;
+        for (var i = 0u; i < min(n_head, n_a); i++) {
+            cum += exp((head_z[i] - mx) * s.inv_temp) / w_a;
+            if (cum >= s.top_p) {
+                n_top_p = i + 1u;
+                break;
+            }
+        }
+        // Never reached: crates/dist keeps the whole set, which the kernel only knows in full
+        // when the head holds it.
+        if (n_top_p > MAX_TOP && n_a > n_head) {
+            status = NEEDS_TOP_P;
+        }
+    }
+    if (n_top_p <= MAX_TOP) {
+        // Min-p over that head prefix.
+        w = 0.0;
+        wy = 0.0;
+        kept = 0u;
+        for (var i = 0u; i < n_top_p; i++) {
+            let y = (head_z[i] - mx) * s.inv_temp;
+            let e = exp(y);
+            if (e >= s.min_p) {
+                w += e;
+                wy += e * y;
+                kept += 1u;
+            }
+        }
+    }
+    if (status != DRAWN) {
+        put_u32(5u, status);
+        return;
+    }
+    if (kept == 1u) {
+        put_drawn(0u, lse, mx, w, wy, 1u);
+        return;
+    }
+    // Inverse CDF over the kept tokens, descending: the first whose cumulative p exceeds u. The
+    // kept tokens are a prefix of the head (the order is by logit), cut by top-k, top-p, min-p.
+    var cum = 0.0;
+    for (var i = 0u; i < min(n_head, n_top_p); i++) {
+        let e = exp((head_z[i] - mx) * s.inv_temp);
+        if (head_z[i] < tau || e < s.min_p) {
+            break;
+        }
+        cum += e / w;
+        if (cum > s.u) {
+            put_drawn(i, lse, mx, w, wy, kept);
+            return;
+        }
+    }
+    put_u32(5u, NEEDS_TAIL);
 }

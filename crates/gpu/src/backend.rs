@@ -10,6 +10,7 @@ use crate::kernels::{
     RMSNORM, ROPE_Q, SILU_MUL, SUMMARY, SummaryParams,
 };
 use crate::readback;
+use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
 use crate::weights::{self, kernel_suffix};
 use std::sync::Mutex;
 use tokscope_model::config::names;
@@ -79,6 +80,9 @@ pub struct GpuBackend {
     /// Final norm and LM head over `x_last` only.
     head_last: Vec<Dispatch>,
     logits: wgpu::Buffer,
+    /// Where in `logits` the last computed position's row starts, in floats (`None` before the
+    /// first readback step).
+    last_row: Option<usize>,
     /// The summary of the last position (shaders/summary.wgsl), its params and launch.
     summary_out: wgpu::Buffer,
     summary_params: wgpu::Buffer,
@@ -563,6 +567,7 @@ impl GpuBackend {
             head_all,
             head_last,
             logits,
+            last_row: None,
             summary_out,
             summary_params,
             summary,
@@ -614,17 +619,12 @@ impl GpuBackend {
                 record(&mut encoder, self.head_last.iter(), 1);
                 n_vocab
             }
-            Some(Output::Summary(top_n)) => {
-                let p = SummaryParams {
-                    n_vocab: n_vocab as u32,
-                    top_n: top_n as u32,
-                    _pad: [0; 2],
-                };
+            Some(Output::Summary(p)) => {
                 queue.write_buffer(&self.summary_params, 0, bytemuck::bytes_of(&p));
                 encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
                 let head = self.head_last.iter().chain([&self.summary]);
                 record(&mut encoder, head, 1);
-                let bytes = (summary_floats(top_n) * 4) as u64;
+                let bytes = (summary_floats(p.top_n as usize) * 4) as u64;
                 encoder.copy_buffer_to_buffer(&self.summary_out, 0, &self.staging, 0, bytes);
                 0
             }
@@ -657,20 +657,11 @@ impl GpuBackend {
         tokens: &[u32],
         top_n: usize,
     ) -> Result<GpuSummary, GpuError> {
-        let top_n = top_n.min(MAX_TOP).min(self.cfg.n_vocab);
-        let raw = self.run(tokens, Output::Summary(top_n)).await?;
-        if raw.len() < summary_floats(top_n) {
-            return Ok(GpuSummary::default());
-        }
-        Ok(GpuSummary {
-            lse: raw[0],
-            entropy: raw[1],
-            max_logit: raw[2],
-            top: raw[4..summary_floats(top_n)]
-                .chunks_exact(2)
-                .map(|p| (p[0].to_bits(), p[1]))
-                .collect(),
-        })
+        let request = SummaryRequest {
+            top_n,
+            ..SummaryRequest::default()
+        };
+        self.forward_summary_with_async(tokens, &request).await
     }
 
     /// [`GpuBackend::forward_summary_async`], blocking (native only).
@@ -681,6 +672,60 @@ impl GpuBackend {
         top_n: usize,
     ) -> Result<GpuSummary, GpuError> {
         pollster::block_on(self.forward_summary_async(tokens, top_n))
+    }
+
+    /// Runs `tokens` and summarizes the last position's distribution as `request` asks: its top
+    /// tokens, the scored token's logprob and rank, and a token drawn as crates/dist would for
+    /// the request's uniform draw. Where the GPU cannot decide the draw
+    /// ([`crate::GpuSample::Undecided`]), [`GpuBackend::last_logits_async`] gives the logits to
+    /// sample from on the host. Errors, before running anything, on a bad token or bad settings.
+    pub async fn forward_summary_with_async(
+        &mut self,
+        tokens: &[u32],
+        request: &SummaryRequest,
+    ) -> Result<GpuSummary, GpuError> {
+        let (p, host) = summary::params(request, self.cfg.n_vocab)?;
+        let raw = self.run(tokens, Output::Summary(p)).await?;
+        Ok(summary::decode(&raw, &p, host))
+    }
+
+    /// [`GpuBackend::forward_summary_with_async`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_summary_with(
+        &mut self,
+        tokens: &[u32],
+        request: &SummaryRequest,
+    ) -> Result<GpuSummary, GpuError> {
+        pollster::block_on(self.forward_summary_with_async(tokens, request))
+    }
+
+    /// The logits of the last position the previous call computed (for the host to sample from
+    /// where the GPU could not decide), read back from GPU memory without running the model.
+    pub async fn last_logits_async(&self) -> Result<Vec<f32>, GpuError> {
+        let Some(row) = self.last_row else {
+            return Err(GpuError::Readback(
+                "no position has been computed yet".into(),
+            ));
+        };
+        let n_vocab = self.cfg.n_vocab;
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("last logits"),
+            });
+        let bytes = (n_vocab * 4) as u64;
+        encoder.copy_buffer_to_buffer(&self.logits, (row * 4) as u64, &self.staging, 0, bytes);
+        self.ctx.queue.submit([encoder.finish()]);
+        readback::read_f32(&self.ctx.device, &self.staging, n_vocab)
+            .await
+            .map_err(|e| self.ctx.take_fault().unwrap_or(e))
+    }
+
+    /// [`GpuBackend::last_logits_async`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn last_logits(&self) -> Result<Vec<f32>, GpuError> {
+        pollster::block_on(self.last_logits_async())
     }
 
     /// Runs `tokens` in steps of at most [`MAX_BATCH`] and reads back what `out` asks for.
@@ -721,8 +766,13 @@ impl GpuBackend {
                 None => continue,
                 Some(Output::All) => chunk.len() * n_vocab,
                 Some(Output::Last) => n_vocab,
-                Some(Output::Summary(top_n)) => summary_floats(top_n),
+                Some(Output::Summary(p)) => summary_floats(p.top_n as usize),
             };
+            // The last position's logits row: the step's last token, or the head's single row.
+            self.last_row = Some(match step_out {
+                Some(Output::All) => (chunk.len() - 1) * n_vocab,
+                _ => 0,
+            });
             let read = readback::read_f32(&self.ctx.device, &self.staging, floats)
                 .await
                 // A failed map is usually the symptom; the device's own report says why.
@@ -738,35 +788,14 @@ impl GpuBackend {
 }
 
 /// What a step reads back.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Output {
     /// Every token's logits.
     All,
     /// The last token's logits.
     Last,
-    /// The summary of the last token's distribution with this many top tokens.
-    Summary(usize),
-}
-
-/// Most top tokens a GPU summary holds.
-pub const MAX_TOP: usize = 64;
-
-/// Floats of a summary with `top_n` top tokens (shaders/summary.wgsl).
-fn summary_floats(top_n: usize) -> usize {
-    4 + 2 * top_n
-}
-
-/// The next-token distribution of a position, summarized on the GPU: what a step event needs
-/// without reading back the vocabulary's logits.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct GpuSummary {
-    /// log Σ exp(logit), in nats.
-    pub lse: f32,
-    /// Entropy of the softmax, in nats.
-    pub entropy: f32,
-    pub max_logit: f32,
-    /// (token id, logit) of the most likely tokens, best first (ties: lower id first).
-    pub top: Vec<(u32, f32)>,
+    /// The summary of the last token's distribution (shaders/summary.wgsl's uniform).
+    Summary(SummaryParams),
 }
 
 /// Records launches into one compute pass for a step of `n` tokens.

@@ -27,6 +27,9 @@ pub enum GpuError {
     Unsupported(String),
     #[error(transparent)]
     Model(#[from] tokscope_model::ModelError),
+    /// Sampling settings out of range.
+    #[error(transparent)]
+    Sampling(#[from] tokscope_dist::DistError),
 }
 
 impl From<GpuError> for tokscope_model::ModelError {

@@ -123,13 +123,24 @@ const _: () = assert!(std::mem::size_of::<AddParams>() == 16);
 
 /// summary's uniform (shaders/summary.wgsl).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct SummaryParams {
     pub n_vocab: u32,
     pub top_n: u32,
-    pub _pad: [u32; 2],
+    /// The token scored, or `u32::MAX` for none.
+    pub target: u32,
+    /// 1: draw a token.
+    pub sample: u32,
+    /// 1 / temperature; 0 for temperature 0.
+    pub inv_temp: f32,
+    pub top_k: u32,
+    pub top_p: f32,
+    pub min_p: f32,
+    /// The uniform draw.
+    pub u: f32,
+    pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<SummaryParams>() == 16);
+const _: () = assert!(std::mem::size_of::<SummaryParams>() == 48);
 
 /// How a kernel uses one binding; bindings are numbered in slice order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +272,7 @@ impl Family {
         let mut s = format!(
             "{}{alias}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst MAX_TOP: u32 = {}u;\n",
             self.enables,
-            crate::backend::MAX_TOP
+            crate::summary::MAX_TOP
         );
         for h in self.helpers {
             s.push_str(h);

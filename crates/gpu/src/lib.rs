@@ -4,17 +4,26 @@
 //! A decode step is one command encoder: embedding gather, per layer rmsnorm → q/k/v matvec →
 //! RoPE → KV append → attention → o matvec (+ residual) → rmsnorm → gate/up matvec → silu·mul →
 //! down matvec (+ residual), then final norm and LM head; the logits are read back with `map_async`,
-//! or only their summary (LSE, entropy, top-N: [`GpuBackend::forward_summary`]). Prompts run in
-//! batches of up to [`MAX_BATCH`] tokens through the same kernels.
+//! or only their summary (LSE, entropy, top-N, a scored token's logprob and rank, a drawn token:
+//! [`GpuBackend::forward_summary_with`]). Prompts run in batches of up to [`MAX_BATCH`] tokens
+//! through the same kernels.
 
 mod backend;
 mod context;
 mod error;
 pub mod kernels;
 mod readback;
+mod summary;
 pub mod weights;
 
-pub use backend::{GpuBackend, GpuSummary, LoadOptions, MAX_BATCH, MAX_TOP, MatvecVariant};
+pub use backend::{GpuBackend, LoadOptions, MAX_BATCH, MatvecVariant};
 pub use context::GpuContext;
 pub use error::GpuError;
 pub use kernels::Arithmetic;
+pub use summary::{
+    GpuSample, GpuSampling, GpuSummary, MAX_TOP, SampledToken, SummaryRequest, TokenStats,
+    Undecided, summarize_logits_async,
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use summary::summarize_logits;

@@ -116,9 +116,21 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic) {
         }
         checked += n;
 
-        // The same last position summarized on the GPU: only a few hundred bytes come back.
+        // The same last position summarized on the GPU: only a few hundred bytes come back, with
+        // the last token scored and a draw at T 0.7, top-p 0.9 as crates/dist would make it.
         gpu.truncate(0);
-        let summary = gpu.forward_summary(&seq[..n], 20).unwrap();
+        let params = tokscope_dist::SamplingParams {
+            temperature: 0.7,
+            top_p: 0.9,
+            ..Default::default()
+        };
+        let u = tokscope_dist::Sampler::new(checked as u64).uniform();
+        let request = tokscope_gpu::SummaryRequest {
+            top_n: 20,
+            target: Some(seq[n - 1]),
+            sample: Some(tokscope_gpu::GpuSampling { params, u }),
+        };
+        let summary = gpu.forward_summary_with(&seq[..n], &request).unwrap();
         let last = &got[(n - 1) * n_vocab..];
         let want = tokscope_dist::summarize(last).unwrap();
         assert!(
@@ -138,6 +150,23 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic) {
         assert_eq!(gpu_top, top);
         for &(id, logit) in &summary.top {
             assert_eq!(logit, last[id as usize]);
+        }
+        let scored = summary.target.unwrap();
+        assert_eq!(
+            scored.rank as usize,
+            tokscope_dist::rank(last, seq[n - 1]).unwrap()
+        );
+        let warped = tokscope_dist::warp(last, &params, &[]).unwrap();
+        match summary.sample.unwrap() {
+            tokscope_gpu::GpuSample::Drawn(t) => {
+                assert_eq!(t.token.id, warped.quantile(u), "u {u}");
+                assert_eq!(t.kept as usize, warped.kept());
+                assert!((f64::from(t.warped_entropy) - warped.entropy()).abs() < 1e-4);
+            }
+            // Only when the top-p set outgrows the GPU's head.
+            tokscope_gpu::GpuSample::Undecided(why) => {
+                assert!(warped.kept() > tokscope_gpu::MAX_TOP, "{why:?}")
+            }
         }
     }
     println!(

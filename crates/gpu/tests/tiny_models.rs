@@ -385,3 +385,72 @@ fn the_gpu_summary_matches_the_logits_it_summarizes() {
     let top: Vec<(u32, f32)> = order.iter().map(|&id| (id, logits[id as usize])).collect();
     assert_eq!(summary.top, top);
 }
+
+#[test]
+fn a_summary_step_scores_and_samples_like_dist_and_keeps_its_logits() {
+    use tokscope_dist::{Sampler, SamplingParams, warp};
+    use tokscope_gpu::{GpuSample, GpuSampling, SummaryRequest, Undecided};
+
+    let ctx = context();
+    let spec = TinySpec {
+        n_vocab: 200,
+        ..TinySpec::default()
+    };
+    let bytes = tiny_llama_gguf(&spec, 11_000);
+    let mut backend = gpu(&ctx, &bytes);
+    assert!(backend.last_logits().is_err(), "nothing computed yet");
+    let all = backend.forward(&PROMPT, LogitsFor::All).unwrap();
+    let last = &all[(PROMPT.len() - 1) * spec.n_vocab..];
+    // After a batch of every position's logits, the last position's row.
+    assert_eq!(backend.last_logits().unwrap(), last);
+
+    let mut sampler = Sampler::new(42);
+    let lse = tokscope_dist::summarize(last).unwrap().lse;
+    for (i, params) in [
+        SamplingParams::default(),
+        SamplingParams::greedy(),
+        SamplingParams {
+            temperature: 0.8,
+            top_k: 20,
+            top_p: 0.9,
+            min_p: 0.02,
+            ..SamplingParams::default()
+        },
+        // Top-k past the GPU's sorted head: the host samples from the kept logits.
+        SamplingParams {
+            top_k: 100,
+            ..SamplingParams::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let u = sampler.uniform();
+        let target = 17 * i as u32;
+        let request = SummaryRequest {
+            top_n: 8,
+            target: Some(target),
+            sample: Some(GpuSampling { params, u }),
+        };
+        backend.truncate(0);
+        let summary = backend.forward_summary_with(&PROMPT, &request).unwrap();
+        let logits = backend.last_logits().unwrap();
+        assert_eq!(logits, last, "the summarized logits stay readable");
+        let scored = summary.target.unwrap();
+        assert_eq!(
+            scored.rank as usize,
+            tokscope_dist::rank(last, target).unwrap()
+        );
+        let logprob = tokscope_dist::logprob(last, lse, target).unwrap();
+        assert!((f64::from(scored.logprob) - logprob).abs() < 1e-5);
+        let want = warp(last, &params, &[]).unwrap().quantile(u);
+        let got = match summary.sample.unwrap() {
+            GpuSample::Drawn(t) => t.token.id,
+            GpuSample::Undecided(why) => {
+                assert_eq!(why, Undecided::TopK, "{params:?}");
+                warp(&logits, &params, &[]).unwrap().quantile(u)
+            }
+        };
+        assert_eq!(got, want, "{params:?}, u {u}");
+    }
+}
