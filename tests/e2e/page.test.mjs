@@ -1,100 +1,34 @@
 // The playground end to end in headless Debian Chromium: the default model loads with visible progress, generates on
 // the wasm CPU backend, shows the CLI's numbers for the same seeded run, scores text, survives a corrupted GGUF, and
 // renders hostile token text as text. Run by `cargo xtask test`, which serves web/dist and sets E2E_BASE_URL,
-// E2E_CHROMIUM and E2E_OUT. Screenshots of each view go to E2E_OUT.
+// E2E_CHROMIUM and E2E_OUT. Screenshots go to E2E_OUT/screenshots. The modes are in modes.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { assertShown, baseUrl, cliEvents, launch, LONG, modelPath, shot as shotOf, visible } from './helpers.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const baseUrl = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:8080/';
-const executablePath = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
-const outDir = process.env.E2E_OUT ?? join(root, 'target/e2e');
-const modelPath = join(root, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
-const LONG = 180_000;
-
-// The flags docs/architecture.md prescribes for a quiet, offline headless Chromium (WebGPU is not used by the engine yet).
-const args = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-];
-
-let userDataDir;
-let context;
+let browser;
 let page;
-const consoleErrors = [];
-const dialogs = [];
 
-/** The release CLI, built when missing (the same build `cargo xtask build` makes). */
-function cli() {
-  const target = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-  const bin = process.env.E2E_CLI ?? join(target, 'release/tokscope');
-  if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tokscope-cli'], { cwd: root, stdio: 'inherit' });
-  return bin;
-}
+const shot = (name) => shotOf(page, name);
 
-/** JSONL events of a CLI command. */
-function cliEvents(argv) {
-  const out = execFileSync(cli(), [...argv, '--model', modelPath, '--format', 'jsonl'], { encoding: 'utf8' });
-  return out.trim().split('\n').map((line) => JSON.parse(line));
-}
-
-/** Written here independently of web/src: invisible characters shown as the page shows them. */
-function visible(text) {
-  if (text === '') return '∅';
-  return text.replaceAll(' ', '␣').replaceAll('\n', '↵').replaceAll('\t', '⇥').replaceAll('\r', '␍');
-}
-
-/** A number shown with `digits` decimals equals `expected` to that precision (half a unit of the last digit). */
-function assertShown(shown, expected, digits, what) {
-  const x = Number.parseFloat(shown);
-  assert.ok(Number.isFinite(x), `${what}: "${shown}" is not a number`);
-  assert.ok(Math.abs(x - expected) <= 0.5 * 10 ** -digits + 1e-9, `${what}: page shows ${shown}, CLI has ${expected}`);
-}
-
-async function shot(name) {
-  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
-}
-
-/** Opens the page with settings in the URL hash and waits until the default model is ready. */
+/** Opens the page with settings in the URL hash (on the wasm CPU backend) and waits until the default model is ready. */
 async function openWithModel(hash = '') {
-  await page.goto(`${baseUrl}${hash ? '#' + hash : ''}`);
+  await page.goto(`${baseUrl}#backend=cpu${hash ? '&' + hash : ''}`);
   await page.getByTestId('model-facts').waitFor({ timeout: LONG });
 }
 
 before(async () => {
-  userDataDir = mkdtempSync(join(tmpdir(), 'tokscope-e2e-'));
-  mkdirSync(outDir, { recursive: true });
-  // A persistent context is how playwright takes a fresh --user-data-dir (so the model cache starts empty).
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath, args, headless: true });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
-  page.on('response', (r) => r.status() >= 400 && consoleErrors.push(`${r.status()} ${r.url()}`));
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
+  browser = await launch();
+  page = browser.page;
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
 });
 
 test('the default model loads with visible progress', async () => {
-  await page.goto(baseUrl);
+  await page.goto(`${baseUrl}#backend=cpu`);
   assert.equal(await page.title(), 'tokscope');
   const progress = page.getByTestId('model-progress');
   await progress.waitFor({ timeout: 30_000 });
@@ -183,7 +117,7 @@ test('the score view shows real numbers and renders hostile token text as text',
   await page.getByTestId('score-surprisal').waitFor();
   await page.getByTestId('token').nth(2).hover();
   await shot('score');
-  assert.deepEqual(dialogs, []);
+  assert.deepEqual(browser.dialogs, []);
 });
 
 test('a corrupted GGUF gives a clear error and the page stays usable', async () => {
@@ -205,7 +139,7 @@ test('a corrupted GGUF gives a clear error and the page stays usable', async () 
 });
 
 test('with the model cached, the first token comes soon after opening the page', async () => {
-  await page.goto(`${baseUrl}#mode=raw&prompt=Hello&max_tokens=2`);
+  await page.goto(`${baseUrl}#backend=cpu&mode=raw&prompt=Hello&max_tokens=2`);
   await page.reload(); // a new document: the hash alone does not reload the page
   await page.getByTestId('model-facts').waitFor({ timeout: LONG });
   assert.match(await page.getByTestId('model-facts').innerText(), /\(cache,/);
@@ -213,5 +147,5 @@ test('with the model cached, the first token comes soon after opening the page',
   await page.getByTestId('token').first().waitFor({ timeout: LONG });
   const ms = await page.evaluate(() => performance.now());
   console.log(`# page open to first token, model cached: ${Math.round(ms)} ms`);
-  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(browser.consoleErrors, []);
 });
