@@ -101,11 +101,10 @@ export async function openFresh(page, settings) {
 }
 
 /**
- * Clicks `button` (the run button unless given) and waits until the token stream carries the done event of the run
- * it starts: the stream's `data-done` must first go away (a new run has begun) and then come back. Returns that
- * done event.
+ * Clicks `button` (the run button unless given) and notes when the run it starts has begun: the token stream's
+ * `data-done` goes away (the shown run has no done event yet). `waitDone` then waits for it to come back.
  */
-export async function runToDone(page, button = page.getByTestId('run')) {
+export async function startRun(page, button = page.getByTestId('run')) {
   await page.evaluate(() => {
     const done = () => document.querySelector('[data-testid=token-stream]')?.hasAttribute('data-done') ?? false;
     window.__e2eStarted = !done();
@@ -119,12 +118,27 @@ export async function runToDone(page, button = page.getByTestId('run')) {
     observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-done'] });
   });
   await button.click();
+}
+
+/** Waits for the done event of the run `startRun` started and returns it. */
+export async function waitDone(page) {
   await page.waitForFunction(
     () => window.__e2eStarted && document.querySelector('[data-testid=token-stream]')?.hasAttribute('data-done'),
     null,
     { timeout: LONG },
   );
   return shownDone(page);
+}
+
+/** Starts a run with `button` and waits for its done event. */
+export async function runToDone(page, button = page.getByTestId('run')) {
+  await startRun(page, button);
+  return waitDone(page);
+}
+
+/** The number of steps the token stream shows. */
+export async function shownSteps(page) {
+  return Number(await page.getByTestId('token-stream').getAttribute('data-steps'));
 }
 
 /** The done event of the run the token stream shows. */
