@@ -125,6 +125,64 @@ pub struct SpecStep {
     /// On the first token of a round: mean β over the round's drafted positions (absent if nothing was drafted).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub beta: Option<f64>,
+    /// Multi-draft mode: the K-SEQ check that decided this token (absent on a bonus token).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub multi: Option<MultiDraftCheck>,
+}
+
+/// One candidate token of a multi-draft check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiDraftCandidate {
+    /// Which of the round's K draft sequences proposed it (0-based).
+    pub draft: usize,
+    pub id: u32,
+    pub text: String,
+    /// Draft and target probabilities after the warpers.
+    pub q: f64,
+    pub p: f64,
+    /// K-SEQ's `min(1, p/(ρ q))`.
+    pub accept_prob: f64,
+    /// `skipped`: an earlier candidate was accepted, so this one was never checked.
+    pub outcome: Outcome,
+}
+
+/// Multi-draft mode (metrics.md §5c): the K-SEQ check at one draft position, over the candidates still in play
+/// there (the draft sequences whose earlier tokens are the accepted ones).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiDraftCheck {
+    /// 0-based draft position within the round.
+    pub depth: usize,
+    /// The candidates in play, in the order checked (k of them).
+    pub candidates: Vec<MultiDraftCandidate>,
+    /// SpecTr's ρ* for this k.
+    pub rho: f64,
+    /// `Σ min(p, q)`: what one draft alone would be accepted with.
+    pub beta: f64,
+    /// K-SEQ's acceptance probability `1 - (1 - β(ρ*))^k`.
+    pub kseq_accept: f64,
+    /// The best acceptance probability any verifier of k i.i.d. drafts can reach (Hu et al. 2025).
+    pub optimal: f64,
+}
+
+/// Aggregates only a multi-draft run has (the rest of [`SpecSummary`] counts draft positions, not candidates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiDraftSummary {
+    /// K: draft sequences per round.
+    pub drafts: usize,
+    /// Candidate tokens drafted over the run (K per draft position).
+    pub n_candidates: usize,
+    /// Target forward passes actually run: the backend holds one sequence, so a round needs a new pass each time
+    /// the accepted path leaves the sequence last computed (a batched or tree-attention target needs one).
+    pub target_forwards: usize,
+    /// Emitted tokens per target forward pass.
+    pub tokens_per_forward: f64,
+    /// Means over every checked position of K-SEQ's acceptance probability and of the optimal bound.
+    pub mean_kseq_accept: f64,
+    pub mean_optimal: f64,
+    /// The same per draft position (0-based), with the mean number of candidates in play there.
+    pub kseq_accept_by_position: Vec<f64>,
+    pub optimal_by_position: Vec<f64>,
+    pub candidates_by_position: Vec<f64>,
 }
 
 /// Aggregates of a speculate run, in llama.cpp's vocabulary (metrics.md §5).
@@ -153,6 +211,9 @@ pub struct SpecSummary {
     pub expected_tokens_per_call: Option<f64>,
     /// Generated tokens per second of decoding (drafting and verification together).
     pub tok_s: f64,
+    /// Multi-draft mode only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub multi: Option<MultiDraftSummary>,
 }
 
 /// Compare mode's part of a StepEvent: the step's main fields describe condition a; this adds condition b,

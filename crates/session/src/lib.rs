@@ -5,6 +5,7 @@ pub mod branch;
 pub mod compare;
 pub mod error;
 pub mod event;
+pub mod multidraft;
 pub mod run;
 pub mod speculate;
 mod steps;
@@ -13,6 +14,7 @@ pub use branch::BranchOptions;
 pub use compare::{CompareMode, CompareOptions, compare, compare_async};
 pub use error::{Result, SessionError};
 pub use event::{DoneEvent, Event, StepEvent, StopReason};
+pub use multidraft::{MAX_DRAFTS, MultiDraftOptions};
 pub use run::{GenerateOptions, Generation, Prompt, ScoreOptions, Session};
 pub use speculate::{Drafter, MAX_GAMMA, SpeculateOptions};
 

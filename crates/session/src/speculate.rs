@@ -360,6 +360,7 @@ impl Session {
                     beta: (first && !v.checks.is_empty()).then(|| {
                         v.checks.iter().map(|c| c.beta).sum::<f64>() / v.checks.len() as f64
                     }),
+                    multi: None,
                 });
                 history.push(id);
                 state.trigrams.push(id);
@@ -413,6 +414,7 @@ impl Session {
             expected_tokens_per_call: mean_beta
                 .and_then(|b| dist::expected_tokens_per_call(b.clamp(0.0, 1.0), opts.gamma).ok()),
             tok_s,
+            multi: None,
         };
         let done = DoneEvent {
             tokens: generated.len(),
