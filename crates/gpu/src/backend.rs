@@ -877,6 +877,10 @@ impl Backend for GpuBackend {
     }
 
     fn describe(&self) -> String {
-        format!("gpu: {} (f32)", self.ctx.describe())
+        format!(
+            "gpu: {} ({} scales, f32 arithmetic)",
+            self.ctx.describe(),
+            self.arithmetic().name()
+        )
     }
 }

@@ -94,7 +94,12 @@ impl GpuContext {
 
     /// "NVIDIA GeForce RTX 4070 (Vulkan)", "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub fn describe(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        // The browser's WebGPU tells wgpu no adapter name.
+        let name = match self.info.name.as_str() {
+            "" => "WebGPU adapter",
+            name => name,
+        };
+        format!("{name} ({:?})", self.info.backend)
     }
 
     /// The error the device reported since it was last asked, if any (taken: reported once).

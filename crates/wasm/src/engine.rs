@@ -227,7 +227,20 @@ impl Inner {
                 Err(e) => return Err(JsError::new(&format!("WebGPU: {e}"))),
             }
         }
-        let kind = if self.gpu.is_some() { want } else { Kind::Cpu };
+        let software = self.adapter.as_ref().is_some_and(|a| a.software);
+        let kind = if self.gpu.is_none() {
+            Kind::Cpu
+        } else if choice == "auto" && software {
+            // As natively: an adapter that runs on the CPU is slower than the wasm CPU backend.
+            self.facts.backend_note = Some(
+                "the WebGPU adapter runs on the CPU, slower than the wasm CPU backend: \
+                 choose webgpu to use it anyway"
+                    .into(),
+            );
+            Kind::Cpu
+        } else {
+            want
+        };
         if kind != self.kind || self.facts.backend.is_empty() {
             match make_session(
                 &self.file,

@@ -1,0 +1,65 @@
+// The engine's WGSL kernels in the browser: headless Chromium's WebGPU (SwiftShader here) through the wasm build,
+// checked against the native CLI on the CPU backend for the same seeded run; and the choice of backend ("auto" keeps
+// a software adapter for explicit requests only). Run by `cargo xtask test` like page.test.mjs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cliEvents, exportedRun, launch, openFresh, runToDone, shot } from './helpers.mjs';
+
+let browser;
+let page;
+
+before(async () => {
+  browser = await launch();
+  page = browser.page;
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** log-probability of `id` in a step's top list, if it is there. */
+function topLogprob(step, id) {
+  return step.top.find((t) => t.id === id)?.logprob;
+}
+
+test('32 tokens generate on WebGPU with the CPU backend’s distributions', async () => {
+  const prompt = 'Once upon a time';
+  const argv = ['--prompt', prompt, '--max-tokens', '32', '--temperature', '0.8', '--top-k', '40', '--seed', '3', '--top', '5'];
+  const expected = cliEvents(['generate', ...argv]).filter((e) => e.type === 'step');
+  assert.equal(expected.length, 32);
+  await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt, max_tokens: 32, temperature: 0.8, top_k: 40, top_p: 1, seed: 3, top_n: 5 });
+  const backend = await page.getByTestId('backend').innerText();
+  assert.match(backend, /^webgpu/, `the model runs on WebGPU: ${backend}`);
+  const done = await runToDone(page);
+  assert.equal(done.tokens, 32);
+  assert.equal(done.stop, 'length');
+  console.log(`# WebGPU in headless Chromium (${await page.getByTestId('webgpu').innerText()}): ${done.decode_tok_s.toFixed(2)} tok/s decode`);
+  const { steps } = await exportedRun(page);
+  assert.equal(steps.length, 32);
+  for (const [i, want] of expected.entries()) {
+    const got = steps[i];
+    assert.equal(got.token.id, want.token.id, `token ${i}`);
+    assert.ok(Math.abs(got.entropy - want.entropy) < 1e-3, `entropy of step ${i}: ${got.entropy} vs ${want.entropy}`);
+    assert.ok(Math.abs(got.logprob - want.logprob) < 1e-3, `logprob of step ${i}: ${got.logprob} vs ${want.logprob}`);
+    // Top-1 is the same wherever the CPU's margin to the runner-up is clear; every shared entry agrees.
+    if (want.top[0].logprob - want.top[1].logprob > 1e-3) assert.equal(got.top[0].id, want.top[0].id, `top-1 of step ${i}`);
+    for (const t of want.top) {
+      const lp = topLogprob(got, t.id);
+      if (lp !== undefined) assert.ok(Math.abs(lp - t.logprob) < 1e-3, `top entry ${t.id} of step ${i}`);
+    }
+  }
+  await shot(page, 'generate-webgpu');
+});
+
+test('auto keeps the wasm CPU backend on a software WebGPU adapter and says why; switching moves the model', async () => {
+  await openFresh(page, { backend: 'auto', mode: 'raw', prompt: 'Hello', max_tokens: 4, temperature: 0, seed: 1 });
+  const webgpu = await page.getByTestId('webgpu').innerText();
+  assert.match(webgpu, /swiftshader/i, `headless Chromium offers SwiftShader: ${webgpu}`);
+  assert.match(await page.getByTestId('backend').innerText(), /^wasm cpu/);
+  assert.match(await page.getByTestId('backend-note').innerText(), /runs on the CPU/);
+  const cpu = await runToDone(page);
+  await page.getByTestId('backend-select').selectOption('webgpu');
+  await page.getByTestId('backend').filter({ hasText: /^webgpu/ }).waitFor();
+  const gpu = await runToDone(page);
+  assert.equal(gpu.text, cpu.text, 'greedy text is the same on both backends');
+});
