@@ -268,9 +268,9 @@ test('branch mode: M samples become M nodes with the CLI’s multi-sample summar
   await shot('branch');
 });
 
-test('stop ends a long run mid-way with stop "stopped" (generate and speculate)', async () => {
-  await openFresh(page, { backend: 'cpu', mode: 'raw', prompt: 'Once upon a time', max_tokens: 2000 });
-  for (const view of ['generate', 'speculate']) {
+test('stop ends a long run mid-way with stop "stopped" in every mode', async () => {
+  await openFresh(page, { backend: 'cpu', mode: 'raw', prompt: 'Once upon a time', b_mode: 'raw', b_prompt: 'Long ago', max_tokens: 2000 });
+  for (const view of ['generate', 'speculate', 'compare', 'branch']) {
     await page.getByTestId(`tab-${view}`).click();
     await startRun(page);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=token-stream]')?.dataset.steps) >= 4, null, { timeout: LONG });
