@@ -1,12 +1,14 @@
 //! `tokscope speculate`: speculative decoding with a draft model, prompt lookup, early exit or the tri-gram
-//! table; every step shows the drafts with q, p, acceptance probability and outcome.
+//! table; every step shows the drafts with q, p, acceptance probability and outcome. `--drafts K` (K ≥ 2, sampling
+//! drafters only) verifies K i.i.d. draft sequences per round with SpecTr's K-SEQ instead.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use tokscope_session::{Drafter, SpeculateOptions};
+use tokscope_session::event::SpecSummary;
+use tokscope_session::{Drafter, MultiDraftOptions, SpeculateOptions};
 
 use super::{Format, GenerateArgs, Output, modes, open_session};
 
@@ -41,6 +43,10 @@ pub struct SpeculateArgs {
     /// Longest n-gram prompt lookup tries
     #[arg(long, default_value_t = tokscope_dist::DEFAULT_MAX_NGRAM)]
     max_ngram: usize,
+    /// Draft sequences per round, verified with K-SEQ (1..=16; 1 is single-draft speculation; above 1 needs
+    /// --drafter model or early-exit)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    drafts: u16,
 }
 
 pub fn run(a: SpeculateArgs) -> Result<()> {
@@ -49,6 +55,13 @@ pub fn run(a: SpeculateArgs) -> Result<()> {
         (None, Some(_)) => DrafterChoice::Model,
         (None, None) => DrafterChoice::Ngram,
     };
+    let drafts = usize::from(a.drafts);
+    if drafts > 1 && matches!(choice, DrafterChoice::Ngram | DrafterChoice::Trigram) {
+        bail!(
+            "--drafts {drafts} needs a drafter that samples (--drafter model or early-exit): n-gram and tri-gram \
+             drafts are deterministic, so {drafts} drafts would be one draft {drafts} times"
+        );
+    }
     let m = &a.generate.model;
     let mut session = open_session(m)?;
     let mut drafter = match choice {
@@ -77,37 +90,67 @@ pub fn run(a: SpeculateArgs) -> Result<()> {
         },
         DrafterChoice::Trigram => Drafter::Trigram,
     };
-    let opts = SpeculateOptions {
-        generate: modes::generate_options(&a.generate),
-        gamma: usize::from(a.gamma),
-    };
+    let generate = modes::generate_options(&a.generate);
+    let gamma = usize::from(a.gamma);
     let mut output = Output::new(a.generate.format);
-    let done = session.speculate(&mut drafter, &opts, &mut |e| output.event(e))?;
+    let done = if drafts == 1 {
+        let opts = SpeculateOptions { generate, gamma };
+        session.speculate(&mut drafter, &opts, &mut |e| output.event(e))?
+    } else {
+        let opts = MultiDraftOptions {
+            generate,
+            gamma,
+            drafts,
+        };
+        session.multidraft(&mut drafter, &opts, &mut |e| output.event(e))?
+    };
     if a.generate.format == Format::Text
         && let Some(s) = &done.spec
     {
-        let by_pos: Vec<String> = s
-            .acceptance_by_position
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect();
-        let mut out = std::io::stdout().lock();
+        summary(s)?;
+    }
+    Ok(())
+}
+
+fn list(values: &[f64]) -> String {
+    let v: Vec<String> = values.iter().map(|r| format!("{r:.2}")).collect();
+    v.join(", ")
+}
+
+/// The run's aggregates as one or two text lines after the tokens.
+fn summary(s: &SpecSummary) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "speculative ({}, γ = {}): {} target calls, {} drafted, {} accepted (rate {:.3}), {:.2} accepted / call, \
+         {:.2} tokens / call (theory {}), mean β {}, by position [{}]",
+        s.drafter,
+        s.gamma,
+        s.target_calls,
+        s.n_drafted,
+        s.n_accepted,
+        s.acceptance_rate,
+        s.mean_accepted_len,
+        s.tokens_per_call,
+        s.expected_tokens_per_call
+            .map_or("-".into(), |v| format!("{v:.2}")),
+        s.mean_beta.map_or("-".into(), |v| format!("{v:.3}")),
+        list(&s.acceptance_by_position)
+    )?;
+    if let Some(m) = &s.multi {
         writeln!(
             out,
-            "speculative ({}, γ = {}): {} target calls, {} drafted, {} accepted (rate {:.3}), {:.2} accepted / call, \
-             {:.2} tokens / call (theory {}), mean β {}, by position [{}]",
-            s.drafter,
-            s.gamma,
-            s.target_calls,
-            s.n_drafted,
-            s.n_accepted,
-            s.acceptance_rate,
-            s.mean_accepted_len,
-            s.tokens_per_call,
-            s.expected_tokens_per_call
-                .map_or("-".into(), |v| format!("{v:.2}")),
-            s.mean_beta.map_or("-".into(), |v| format!("{v:.3}")),
-            by_pos.join(", ")
+            "multi-draft (K = {}): {} candidates, K-SEQ acceptance {:.3} (optimal {:.3}), by position [{}] \
+             (optimal [{}], candidates in play [{}]); {} target passes run, {:.2} tokens / pass",
+            m.drafts,
+            m.n_candidates,
+            m.mean_kseq_accept,
+            m.mean_optimal,
+            list(&m.kseq_accept_by_position),
+            list(&m.optimal_by_position),
+            list(&m.candidates_by_position),
+            m.target_forwards,
+            m.tokens_per_forward
         )?;
     }
     Ok(())

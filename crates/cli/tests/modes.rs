@@ -151,3 +151,62 @@ fn branch_samples_m_continuations() {
     assert_eq!(ev.iter().filter(|e| e["type"] == "step").count(), 12);
     assert!(done["samples"]["bf"].as_f64().unwrap() >= 1.0);
 }
+
+#[test]
+fn multidraft_greedy_matches_generate_and_reports_kseq() {
+    let common = [
+        "--prompt",
+        PROMPT,
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+        "--format",
+        "jsonl",
+    ];
+    let plain = events(&tokscope(&[&["generate"][..], &common].concat()));
+    let multi = events(&tokscope(
+        &[
+            &[
+                "speculate",
+                "--drafter",
+                "early-exit",
+                "--exit-layer",
+                "6",
+                "--gamma",
+                "3",
+                "--drafts",
+                "3",
+            ][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert_eq!(token_ids(&multi), token_ids(&plain));
+    let s = &multi.last().unwrap()["spec"];
+    let m = &s["multi"];
+    assert_eq!(m["drafts"], 3, "{s}");
+    assert!(m["mean_kseq_accept"].as_f64().unwrap() <= m["mean_optimal"].as_f64().unwrap() + 1e-9);
+    // The first token was decided by K-SEQ over all three candidates at draft position 0.
+    let check = &multi[0]["spec"]["multi"];
+    assert_eq!(check["depth"], 0);
+    assert_eq!(check["candidates"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn multidraft_refuses_deterministic_drafters() {
+    let o = tokscope(&[
+        "speculate",
+        "--prompt",
+        "Hi",
+        "--drafter",
+        "ngram",
+        "--drafts",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("deterministic"));
+    let o = tokscope(&["speculate", "--prompt", "Hi", "--drafts", "17"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("17"));
+}
