@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 
 use tokscope_dist::{self as dist, Outcome, Sampler, SamplingParams, Warped};
 use tokscope_model::{Backend, LogitsFor};
+use tokscope_tokenizer::Tokenizer;
 use web_time::Instant;
 
 use crate::error::{Result, SessionError, now};
@@ -196,6 +197,64 @@ fn kseq_residual(pair: &DensePair, rho: f64, k: usize) -> Result<Warped> {
     Warped::from_weights(weights(&|p, q| (p - q.min(p / rho) * scale).max(0.0)))
         .or_else(|_| Warped::from_weights(weights(&|p, _| p)))
         .map_err(Into::into)
+}
+
+/// K-SEQ at one draft position over `candidates` (which draft sequence, token), all drawn from `q`: the check
+/// as reported, the token emitted, and K-SEQ's residual when every candidate was rejected.
+fn kseq_check(
+    tokenizer: &Tokenizer,
+    p: &Warped,
+    q: &Warped,
+    candidates: &[(usize, u32)],
+    depth: usize,
+    rng: &mut Sampler,
+) -> Result<(MultiDraftCheck, u32, Option<Warped>)> {
+    let pair = DensePair::new(p, q);
+    let k = candidates.len();
+    let (rho, kseq_accept) = dist::kseq_rho(&pair.p, &pair.q, k)?;
+    let optimal = dist::optimal_acceptance(&pair.p, &pair.q, k, true)?;
+    let dense: Vec<u32> = candidates
+        .iter()
+        .map(|&(_, t)| pair.index(t))
+        .collect::<Result<_>>()?;
+    let (hit, pick) = dist::kseq_verify(&pair.p, &pair.q, &dense, rho, rng)?;
+    let candidates = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, &(draft, id))| {
+            let (px, qx) = (p.prob(id), q.prob(id));
+            MultiDraftCandidate {
+                draft,
+                id,
+                text: tokenizer.token_text(id),
+                q: qx,
+                p: px,
+                accept_prob: if qx > 0.0 {
+                    (px / (rho * qx)).min(1.0)
+                } else {
+                    0.0
+                },
+                outcome: match hit {
+                    Some(h) if i == h => Outcome::Accepted,
+                    Some(h) if i > h => Outcome::Skipped,
+                    _ => Outcome::Rejected,
+                },
+            }
+        })
+        .collect();
+    let check = MultiDraftCheck {
+        depth,
+        candidates,
+        rho,
+        beta: dist::beta(p, q),
+        kseq_accept,
+        optimal,
+    };
+    let residual = match hit {
+        Some(_) => None,
+        None => Some(kseq_residual(&pair, rho, k)?),
+    };
+    Ok((check, pair.ids[pick as usize], residual))
 }
 
 /// The target's logits along one candidate sequence: row j follows the history and `seq[..j]`.
@@ -397,62 +456,24 @@ impl Session {
                 if depth == room {
                     break (token_rng.sample(&p), Some(p));
                 }
-                let q = &cands.q[&path];
-                let pair = DensePair::new(&p, q);
-                let k = in_play.len();
-                let (rho, kseq_accept) = dist::kseq_rho(&pair.p, &pair.q, k)?;
-                let optimal = dist::optimal_acceptance(&pair.p, &pair.q, k, true)?;
-                let tokens: Vec<u32> = in_play.iter().map(|&c| cands.seqs[c][depth]).collect();
-                let dense: Vec<u32> = tokens
-                    .iter()
-                    .map(|&t| pair.index(t))
-                    .collect::<Result<_>>()?;
-                let (hit, pick) =
-                    dist::kseq_verify(&pair.p, &pair.q, &dense, rho, &mut accept_rng)?;
-                let chosen = pair.ids[pick as usize];
-                let candidates = in_play
-                    .iter()
-                    .zip(&tokens)
-                    .enumerate()
-                    .map(|(i, (&c, &id))| {
-                        let (px, qx) = (p.prob(id), q.prob(id));
-                        MultiDraftCandidate {
-                            draft: c,
-                            id,
-                            text: self.tokenizer.token_text(id),
-                            q: qx,
-                            p: px,
-                            accept_prob: if qx > 0.0 {
-                                (px / (rho * qx)).min(1.0)
-                            } else {
-                                0.0
-                            },
-                            outcome: match hit {
-                                Some(h) if i == h => Outcome::Accepted,
-                                Some(h) if i > h => Outcome::Skipped,
-                                _ => Outcome::Rejected,
-                            },
-                        }
-                    })
-                    .collect();
-                let check = MultiDraftCheck {
+                let tokens: Vec<(usize, u32)> =
+                    in_play.iter().map(|&c| (c, cands.seqs[c][depth])).collect();
+                let (check, chosen, residual) = kseq_check(
+                    &self.tokenizer,
+                    &p,
+                    &cands.q[&path],
+                    &tokens,
                     depth,
-                    candidates,
-                    rho,
-                    beta: dist::beta(&p, q),
-                    kseq_accept,
-                    optimal,
-                };
-                totals.record(&check, hit.is_some());
-                if hit.is_some() {
-                    checks.push((check, p, None));
-                    path.push(chosen);
-                    in_play.retain(|&c| cands.seqs[c][depth] == chosen);
-                } else {
-                    let residual = kseq_residual(&pair, rho, k)?;
-                    checks.push((check, p, Some(residual)));
+                    &mut accept_rng,
+                )?;
+                let hit = residual.is_none();
+                totals.record(&check, hit);
+                checks.push((check, p, residual));
+                if !hit {
                     break (chosen, None);
                 }
+                path.push(chosen);
+                in_play.retain(|&c| cands.seqs[c][depth] == chosen);
             };
             // Keep the history plus the accepted path (a prefix of the sequence computed last); the next token
             // opens the next round.
