@@ -88,8 +88,8 @@ async function tokscope(page, { backend }) {
     top_n: String(TOP_N),
     backend,
   });
-  // The backend goes both in the query and in the hash (where the page keeps its other settings).
-  await page.goto(`${tokscopeUrl}?backend=${backend}#${hash}`);
+  // The page keeps its settings, the backend among them, in the URL hash.
+  await page.goto(`${tokscopeUrl}#${hash}`);
   const facts = page.getByTestId('model-facts');
   await Promise.race([
     facts.waitFor({ timeout: LONG }),
@@ -176,11 +176,47 @@ function table(rows) {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
 }
 
+/** Best of the rounds, each number on its own; the backend facts come from the last successful run. */
+function summarize(results, complete) {
+  const rows = results.map(({ runs, ...c }) => {
+    const ok = runs.filter((r) => !r.error);
+    const best = (k) => (ok.length ? Math.max(...ok.map((r) => r[k])) : null);
+    const last = ok.at(-1);
+    return {
+      ...c,
+      prefill_tok_s: best('prefill_tok_s'),
+      decode_tok_s: best('decode_tok_s'),
+      prompt_tokens: last?.prompt_tokens ?? null,
+      honoured: last ? last.honoured : null,
+      backend_text: last?.backend_text ?? null,
+      runs: runs.map(({ text, ...r }) => r),
+      text: last?.text ?? null,
+    };
+  });
+  // Greedy decoding of the same prompt: every configuration should produce the same text (a check that all did the
+  // same work; the engines' f32 and f16 arithmetic may still part ways late in a long run).
+  const texts = new Set(rows.filter((r) => r.text != null).map((r) => r.text));
+  return {
+    date: new Date().toISOString(),
+    complete,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadavg_start: loadStart, loadavg_end: loadavg(), browser: userAgent },
+    texts_agree: texts.size <= 1,
+    settings: { prompt_file: 'tests/bench/prompt.txt', max_tokens: N_PREDICT, top_n: TOP_N, temperature: 0, rounds, wllama: wllamaVersion },
+    rows,
+  };
+}
+
+/** Writes the JSON after every run, so an interrupted benchmark still leaves what it measured. */
+function save(report) {
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
+}
+
 const loadStart = loadavg();
+let userAgent = '';
 const userDataDir = mkdtempSync(join(tmpdir(), 'tokscope-bench-web-'));
 const context = await chromium.launchPersistentContext(userDataDir, { executablePath, args, headless: true });
 const results = CONFIGS.map((c) => ({ ...c, runs: [] }));
-let userAgent = '';
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const row of results) {
@@ -193,9 +229,11 @@ try {
         userAgent ||= await page.evaluate(() => navigator.userAgent);
         const t0 = performance.now();
         const r = row.engine === 'tokscope' ? await tokscope(page, row) : await wllama(page, row);
+        r.load1 = loadavg()[0];
         console.log(
           `${label}: prefill ${fmt(r.prefill_tok_s)} tok/s, decode ${fmt(r.decode_tok_s)} tok/s ` +
-            `(${r.prompt_tokens} prompt tokens; ${((performance.now() - t0) / 1e3).toFixed(1)} s; backend: ${r.backend_text || '?'})`,
+            `(${r.prompt_tokens} prompt tokens; ${((performance.now() - t0) / 1e3).toFixed(1)} s; load ${r.load1.toFixed(2)}; ` +
+            `backend: ${r.backend_text || '?'})`,
         );
         row.runs.push(r);
       } catch (e) {
@@ -205,6 +243,7 @@ try {
       } finally {
         await page.close();
       }
+      save(summarize(results, false));
     }
   }
 } finally {
@@ -212,37 +251,14 @@ try {
   rmSync(userDataDir, { recursive: true, force: true });
 }
 
-// Best of the rounds, each number on its own; the backend facts come from the last successful run.
-const rows = results.map(({ runs, ...c }) => {
-  const ok = runs.filter((r) => !r.error);
-  const best = (k) => (ok.length ? Math.max(...ok.map((r) => r[k])) : null);
-  const last = ok.at(-1);
-  return {
-    ...c,
-    prefill_tok_s: best('prefill_tok_s'),
-    decode_tok_s: best('decode_tok_s'),
-    prompt_tokens: last?.prompt_tokens ?? null,
-    honoured: last ? last.honoured : null,
-    backend_text: last?.backend_text ?? null,
-    runs: runs.map(({ text, ...r }) => r),
-    text: last?.text ?? null,
-  };
-});
-const report = {
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadavg_start: loadStart, loadavg_end: loadavg(), browser: userAgent },
-  settings: { prompt_file: 'tests/bench/prompt.txt', max_tokens: N_PREDICT, top_n: TOP_N, temperature: 0, rounds, wllama: wllamaVersion },
-  rows,
-};
-mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
-
-console.log(`\n${table(rows)}\n`);
+const report = summarize(results, true);
+save(report);
+console.log(`\n${table(report.rows)}\n`);
 const la = (l) => l.map((x) => x.toFixed(2)).join(' ');
 console.log(`load average (1, 5, 15 min): ${la(loadStart)} at the start, ${la(report.machine.loadavg_end)} at the end`);
+console.log(`greedy texts: ${report.texts_agree ? `every configuration produced the same ${N_PREDICT} tokens` : `they differ (see ${outFile})`}`);
 console.log(`${userAgent}; wllama ${wllamaVersion}; written to ${outFile}`);
-const cpuFailed = rows.some((r) => r.backend === 'cpu' && r.decode_tok_s == null);
-if (cpuFailed) {
+if (report.rows.some((r) => r.backend === 'cpu' && r.decode_tok_s == null)) {
   console.error('a CPU configuration failed in every round');
   process.exit(1);
 }
