@@ -876,6 +876,15 @@ impl Backend for GpuBackend {
         Box::pin(async move { Ok(GpuBackend::forward_async(self, tokens, which).await?) })
     }
 
+    /// The GPU's answer: the summary kernel's few hundred bytes instead of the logits.
+    fn forward_step_async<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        query: &'a tokscope_model::StepQuery,
+    ) -> tokscope_model::StepFuture<'a> {
+        Box::pin(async move { Ok(self.step_async(tokens, query).await?) })
+    }
+
     fn describe(&self) -> String {
         format!(
             "gpu: {} ({} scales, f32 arithmetic)",

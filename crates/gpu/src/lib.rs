@@ -13,6 +13,7 @@ mod context;
 mod error;
 pub mod kernels;
 mod readback;
+mod step;
 mod summary;
 pub mod weights;
 

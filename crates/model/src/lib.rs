@@ -7,7 +7,9 @@ pub mod cpu;
 pub mod error;
 pub mod file;
 
-pub use backend::{Backend, ForwardFuture, LogitsFor};
+pub use backend::{
+    Backend, Draw, Drawn, ForwardFuture, LogitsFor, StepAnswer, StepFuture, StepOutput, StepQuery,
+};
 pub use config::{Config, RopeStyle};
 pub use error::{ModelError, Result};
 pub use file::{ModelBytes, ModelFile, WeightRef};

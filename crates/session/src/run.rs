@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use tokscope_dist::{self as dist, Sampler, SamplingParams};
-use tokscope_model::{Backend, LogitsFor};
+use tokscope_model::{Backend, Draw, LogitsFor, StepAnswer, StepOutput, StepQuery};
 use tokscope_tokenizer::{ChatTemplate, Message, Tokenizer};
 use web_time::Instant;
 
@@ -114,6 +114,25 @@ impl Session {
             Ok(logits) => {
                 self.cached.extend_from_slice(tokens);
                 Ok(logits)
+            }
+            Err(e) => {
+                self.rewind(0);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Runs `tokens` like [`Session::feed`] for the last position only, letting the backend answer
+    /// `query` where it can (the GPU reads back a summary instead of the logits).
+    pub(crate) async fn feed_step(
+        &mut self,
+        tokens: &[u32],
+        query: &StepQuery,
+    ) -> Result<StepOutput> {
+        match self.backend.forward_step_async(tokens, query).await {
+            Ok(out) => {
+                self.cached.extend_from_slice(tokens);
+                Ok(out)
             }
             Err(e) => {
                 self.rewind(0);
@@ -252,15 +271,20 @@ impl Session {
         }
         self.rewind(0);
         let t0 = Instant::now();
-        let logits = self.feed(&prompt, LogitsFor::Last).await?;
+        let mut sampler = Sampler::new(opts.seed);
+        let u = sampler.uniform();
+        let next = self
+            .feed_step(&prompt, &step_query(opts, u))
+            .await?;
         Ok(Generation {
             opts: opts.clone(),
             prompt_len: prompt.len(),
             prefill_ms: ms_since(t0),
-            sampler: Sampler::new(opts.seed),
+            sampler,
+            u,
             bf: dist::BranchingFactor::new(),
             history: prompt,
-            logits,
+            next,
             step_start: t0,
             decode_start: Instant::now(),
             stop: None,
@@ -373,11 +397,14 @@ pub struct Generation {
     prompt_len: usize,
     prefill_ms: f64,
     sampler: Sampler,
+    /// The uniform draw that decides the next token (drawn when its forward pass was issued, so
+    /// that a GPU can draw the token in the same pass).
+    u: f64,
     bf: dist::BranchingFactor,
     /// Prompt and generated tokens.
     history: Vec<u32>,
-    /// Logits for the next token.
-    logits: Vec<f32>,
+    /// The next token's distribution: answered by the backend, or its logits.
+    next: StepOutput,
     step_start: Instant,
     decode_start: Instant,
     /// Set once the run must end; the next call emits the done event.
@@ -411,14 +438,41 @@ impl Generation {
             return Ok(Some(Event::Done(self.done(session, stop))));
         }
         let index = self.history.len() - self.prompt_len;
-        let logits = &self.logits;
+        // Taken: the next forward pass replaces it.
+        let next = std::mem::replace(&mut self.next, StepOutput::Logits(Vec::new()));
+        let mut step = match &next {
+            StepOutput::Answer(answer) => self.answered_step(session, answer)?,
+            StepOutput::Logits(logits) => self.computed_step(session, logits)?,
+        };
+        step.index = index;
+        step.position = self.history.len();
+        step.ms = ms_since(self.step_start);
+        let id = step.token.id;
+        self.history.push(id);
+        if !self.opts.ignore_eos && session.tokenizer.is_end_of_generation(id) {
+            self.stop = Some(StopReason::Eos);
+        } else if index + 1 >= self.opts.max_tokens {
+            self.stop = Some(StopReason::Length);
+        } else if self.history.len() >= session.backend.n_ctx() {
+            self.stop = Some(StopReason::Context);
+        } else {
+            self.step_start = Instant::now();
+            self.u = self.sampler.uniform();
+            let query = step_query(&self.opts, self.u);
+            self.next = session.feed_step(&[id], &query).await?;
+        }
+        Ok(Some(Event::Step(step)))
+    }
+
+    /// The step from the next token's logits: warped and sampled here (the CPU's way).
+    fn computed_step(&mut self, session: &Session, logits: &[f32]) -> Result<StepEvent> {
         let summary = dist::summarize(logits)?;
         let warped = dist::warp(logits, &self.opts.sampling, &self.history)?;
-        let id = self.sampler.sample(&warped);
+        let id = warped.quantile(self.u);
         let bf = self.bf.push(warped.entropy());
-        let step = StepEvent {
-            index,
-            position: self.history.len(),
+        Ok(StepEvent {
+            index: 0,
+            position: 0,
             token: Token {
                 id,
                 text: session.tokenizer.token_text(id),
@@ -437,24 +491,57 @@ impl Generation {
                 window: bf.window,
                 running: bf.running,
             }),
-            ms: ms_since(self.step_start),
+            ms: 0.0,
             surprisal: None,
             gltr: None,
             spec: None,
             compare: None,
+        })
+    }
+
+    /// The step from the backend's answer (the token was drawn where the logits are).
+    fn answered_step(&mut self, session: &Session, answer: &StepAnswer) -> Result<StepEvent> {
+        let Some(d) = answer.drawn else {
+            return Err(SessionError::InvalidOption(
+                "the backend answered a step without drawing its token".into(),
+            ));
         };
-        self.history.push(id);
-        if !self.opts.ignore_eos && session.tokenizer.is_end_of_generation(id) {
-            self.stop = Some(StopReason::Eos);
-        } else if index + 1 >= self.opts.max_tokens {
-            self.stop = Some(StopReason::Length);
-        } else if self.history.len() >= session.backend.n_ctx() {
-            self.stop = Some(StopReason::Context);
-        } else {
-            self.step_start = Instant::now();
-            self.logits = session.feed(&[id], LogitsFor::Last).await?;
-        }
-        Ok(Some(Event::Step(step)))
+        let bf = self.bf.push(d.warped_entropy);
+        Ok(StepEvent {
+            index: 0,
+            position: 0,
+            token: Token {
+                id: d.id,
+                text: session.tokenizer.token_text(d.id),
+            },
+            logprob: d.logprob,
+            rank: d.rank,
+            entropy: answer.entropy,
+            top: answer
+                .top
+                .iter()
+                .map(|&(id, logprob)| TopEntry {
+                    id,
+                    text: session.tokenizer.token_text(id),
+                    logprob,
+                })
+                .collect(),
+            sampling: Some(SamplingStats {
+                entropy: d.warped_entropy,
+                kept: d.kept,
+                logprob: d.warped_logprob,
+            }),
+            bf: Some(Bf {
+                step: bf.step,
+                window: bf.window,
+                running: bf.running,
+            }),
+            ms: 0.0,
+            surprisal: None,
+            gltr: None,
+            spec: None,
+            compare: None,
+        })
     }
 
     fn done(&self, session: &Session, stop: StopReason) -> DoneEvent {
@@ -479,5 +566,23 @@ impl Generation {
             compare: None,
             samples: None,
         }
+    }
+}
+
+/// What a generate step asks the backend: its top-N, and the token drawn with `u` where the
+/// warpers are ones a backend may run (temperature, top-k, top-p, min-p); with a repetition
+/// penalty or typical sampling the draw stays on the host, which needs the logits.
+fn step_query(opts: &GenerateOptions, u: f64) -> StepQuery {
+    let sp = &opts.sampling;
+    let host_only = sp.repetition_penalty != 1.0 || sp.typical != 1.0;
+    StepQuery {
+        top_n: if host_only { usize::MAX } else { opts.top_n },
+        draw: (!host_only).then_some(Draw {
+            temperature: sp.temperature,
+            top_k: sp.top_k,
+            top_p: sp.top_p,
+            min_p: sp.min_p,
+            u,
+        }),
     }
 }

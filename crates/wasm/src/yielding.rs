@@ -2,7 +2,7 @@
 //! CPU backend never waits, so without it a long speculate or branch run would hold the worker
 //! until it ended and a "stop" message could not reach the engine in between.
 
-use tokscope_model::{Backend, Config, ForwardFuture, LogitsFor};
+use tokscope_model::{Backend, Config, ForwardFuture, LogitsFor, StepFuture, StepQuery};
 
 /// Wraps a backend; `pause` is a JS function returning a promise that resolves once pending
 /// messages have been handled (the worker's `yieldToMessages`). Without one it only delegates.
@@ -54,6 +54,19 @@ impl Backend for Yielding {
                 pause(f).await;
             }
             self.inner.forward_async(tokens, which).await
+        })
+    }
+
+    fn forward_step_async<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        query: &'a StepQuery,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            if let Some(f) = &self.pause {
+                pause(f).await;
+            }
+            self.inner.forward_step_async(tokens, query).await
         })
     }
 
