@@ -16,12 +16,18 @@
 //                          host folds more than 65535 rows into y), token = z; WG invocations
 //                          (common/reduce.wgsl) stride over the row's units, then a
 //                          workgroup-memory sum. For GPUs.
-//   matvec_<type>_rowwise  one invocation per row and tile of TILE tokens (set by the host
-//                          like WG): ceil(rows / WG)
-//                          workgroups in x, ceil(n_tokens / TILE) in z. Each weight unit is
-//                          dequantized once per tile; no barriers. For adapters that run on the
-//                          CPU (lavapipe, SwiftShader), where a barrier costs a coroutine switch
-//                          per SIMD lane group.
+//   matvec_<type>_rowwise  one invocation per RW_GROUPS row groups of RW_LANES rows and tile of
+//                          TILE tokens: ceil(rows / (RW_LANES · RW_GROUPS)) · RW_LANES invocations
+//                          in x (WG per workgroup), ceil(n_tokens / TILE) workgroups in z. Reads
+//                          the lane-interleaved layout below; no barriers. For adapters that run
+//                          on the CPU (lavapipe, SwiftShader), where a barrier costs a coroutine
+//                          switch per SIMD lane group.
+// The rowwise layout (crates/gpu/src/weights.rs, `interleave`): rows in groups of RW_LANES (the
+// SIMD width of a software adapter), padded with zero rows to a multiple of RW_LANES · RW_GROUPS;
+// word w of row r at ((r / RW_LANES) · words_per_row + w) · RW_LANES + r % RW_LANES, scales
+// likewise. Invocation i takes lane i % RW_LANES of groups RW_GROUPS · (i / RW_LANES) + g, so
+// the RW_LANES invocations of a SIMD group read adjacent words (one vector load, not a gather)
+// and the same x (one broadcast load); each loop iteration reads a whole block of 32 weights.
 // Invocations and workgroups past `rows` or the last token return at once. `cols` is a
 // multiple of 32. Weights larger than one storage binding are split into row ranges, one
 // dispatch each.
@@ -108,37 +114,6 @@ fn matvec_q4_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-@compute @workgroup_size(WG)
-fn matvec_q4_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_q4_0(); u++) {
-            sum += unit_dot(unit_q4_0(row, u), 0u);
-        }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_q4_0(); u++) {
-        let w = unit_q4_0(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
-    }
-}
 
 // Q4_1: units per row, and unit `u` of `row` dequantized.
 fn units_q4_1() -> u32 {
@@ -172,37 +147,6 @@ fn matvec_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-@compute @workgroup_size(WG)
-fn matvec_q4_1_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_q4_1(); u++) {
-            sum += unit_dot(unit_q4_1(row, u), 0u);
-        }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_q4_1(); u++) {
-        let w = unit_q4_1(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
-    }
-}
 
 // Q8_0: units per row, and unit `u` of `row` dequantized.
 fn units_q8_0() -> u32 {
@@ -231,37 +175,6 @@ fn matvec_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-@compute @workgroup_size(WG)
-fn matvec_q8_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_q8_0(); u++) {
-            sum += unit_dot(unit_q8_0(row, u), 0u);
-        }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_q8_0(); u++) {
-        let w = unit_q8_0(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
-    }
-}
 
 // F16: units per row, and unit `u` of `row` dequantized.
 fn units_f16() -> u32 {
@@ -290,37 +203,6 @@ fn matvec_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-@compute @workgroup_size(WG)
-fn matvec_f16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_f16(); u++) {
-            sum += unit_dot(unit_f16(row, u), 0u);
-        }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_f16(); u++) {
-        let w = unit_f16(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
-    }
-}
 
 // BF16: units per row, and unit `u` of `row` dequantized.
 fn units_bf16() -> u32 {
@@ -349,37 +231,6 @@ fn matvec_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-@compute @workgroup_size(WG)
-fn matvec_bf16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_bf16(); u++) {
-            sum += unit_dot(unit_bf16(row, u), 0u);
-        }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_bf16(); u++) {
-        let w = unit_bf16(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
-    }
-}
 
 // F32: units per row, and unit `u` of `row` dequantized.
 fn units_f32() -> u32 {
@@ -409,34 +260,296 @@ fn matvec_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
+
+// ---- rowwise variants (lane-interleaved layout, see the heading) ----
+
+// Nibble pairs of a Q4 word as f32: the low nibbles of its four bytes, and the high nibbles in
+// place (16 · nibble). Converted from i32: unsigned conversion takes several instructions on
+// a CPU's SIMD units (SwiftShader), signed one.
+fn q4_lo(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xfu)));
+}
+
+fn q4_hi16(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u)
+                                        & vec4<u32>(0xf0u)));
+}
+
+// Σ nibble · x over one Q4 block of one row: word w (at q + w · RW_LANES) holds elements 4w..4w+3
+// in its low nibbles and 16+4w.. in its high ones. The high nibbles are read as 16 · nibble and
+// their sum scaled by 1/16, exact in f32. Unrolled by hand: a software adapter's compiler
+// may keep a loop.
+fn rw_q4_sum(q: u32, xb: u32) -> f32 {
+    let q0 = quants[q];
+    let q1 = quants[q + RW_LANES];
+    let q2 = quants[q + 2u * RW_LANES];
+    let q3 = quants[q + 3u * RW_LANES];
+    let lo = (dot(q4_lo(q0), x[xb]) + dot(q4_lo(q1), x[xb + 1u]))
+           + (dot(q4_lo(q2), x[xb + 2u]) + dot(q4_lo(q3), x[xb + 3u]));
+    let hi = (dot(q4_hi16(q0), x[xb + 4u]) + dot(q4_hi16(q1), x[xb + 5u]))
+           + (dot(q4_hi16(q2), x[xb + 6u]) + dot(q4_hi16(q3), x[xb + 7u]));
+    return lo + hi * 0.0625;
+}
+
+// The four signed bytes of a Q8_0 word by constant shifts.
+fn q8_i(q: u32) -> vec4<f32> {
+    let s = bitcast<i32>(q);
+    return vec4<f32>(vec4<i32>(s << 24u, s << 16u, s << 8u, s) >> vec4<u32>(24u));
+}
+
+// One block's contribution to one row: `q` and `s` index the row's first quant word and scale
+// of the block, `xb` the block's first vec4 of x, `sx` the sum of those 32 inputs.
+fn rw_block_q4_0(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    return f32(scales[s]) * (rw_q4_sum(q, xb) - 8.0 * sx);
+}
+
+fn rw_block_q4_1(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    return f32(scales[s]) * rw_q4_sum(q, xb) + f32(scales[s + RW_LANES]) * sx;
+}
+
+fn rw_block_q8_0(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    let a = (dot(q8_i(quants[q]), x[xb]) + dot(q8_i(quants[q + RW_LANES]), x[xb + 1u]))
+          + (dot(q8_i(quants[q + 2u * RW_LANES]), x[xb + 2u])
+             + dot(q8_i(quants[q + 3u * RW_LANES]), x[xb + 3u]));
+    let b = (dot(q8_i(quants[q + 4u * RW_LANES]), x[xb + 4u])
+             + dot(q8_i(quants[q + 5u * RW_LANES]), x[xb + 5u]))
+          + (dot(q8_i(quants[q + 6u * RW_LANES]), x[xb + 6u])
+             + dot(q8_i(quants[q + 7u * RW_LANES]), x[xb + 7u]));
+    return f32(scales[s]) * (a + b);
+}
+
+fn rw_block_f16(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    var acc = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        let a = quants[q + 2u * k * RW_LANES];
+        acc += dot(f16_words(a, quants[q + (2u * k + 1u) * RW_LANES]), x[xb + k]);
+    }
+    return acc;
+}
+
+fn rw_block_bf16(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    var acc = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        let a = quants[q + 2u * k * RW_LANES];
+        acc += dot(bf16_words(a, quants[q + (2u * k + 1u) * RW_LANES]), x[xb + k]);
+    }
+    return acc;
+}
+
+fn rw_block_f32(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
+    var acc = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        let i = q + 4u * k * RW_LANES;
+        let w = f32_words(quants[i], quants[i + RW_LANES], quants[i + 2u * RW_LANES],
+                          quants[i + 3u * RW_LANES]);
+        acc += dot(w, x[xb + k]);
+    }
+    return acc;
+}
+
+// The sum of the 32 inputs of a block (Q4's m and offset terms use it once per block).
+fn rw_xsum(xb: u32) -> f32 {
+    let s = (x[xb] + x[xb + 1u]) + (x[xb + 2u] + x[xb + 3u])
+          + ((x[xb + 4u] + x[xb + 5u]) + (x[xb + 6u] + x[xb + 7u]));
+    return dot(s, vec4<f32>(1.0));
+}
+
+// Where invocation `i`'s rows start: the first quant word and scale of its first row, and that
+// row's index (its other rows follow every RW_LANES).
+struct RwRows {
+    q: u32,
+    s: u32,
+    row: u32,
+}
+
+fn rw_rows(i: u32, words_per_row: u32, scales_per_row: u32) -> RwRows {
+    let group = (i / RW_LANES) * RW_GROUPS;
+    let lane = i % RW_LANES;
+    return RwRows(group * RW_LANES * words_per_row + lane,
+                  group * RW_LANES * scales_per_row + lane,
+                  group * RW_LANES + lane);
+}
+
+// Stores invocation rows' totals (rows past `rows` are padding).
+fn rw_store(t: u32, rows: RwRows, acc: vec4<f32>) {
+    for (var g = 0u; g < RW_GROUPS; g++) {
+        let row = rows.row + g * RW_LANES;
+        if (row < mv.rows) {
+            store(t, row, acc[g]);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_q4_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = cols / 8u;
+    let scales_per_row = cols / QK;
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = rw_xsum(xb);
+            acc += vec4<f32>(rw_block_q4_0(q, s, xb, sx), rw_block_q4_0(q + gq, s + gs, xb, sx),
+                             rw_block_q4_0(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_q4_0(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 4u * RW_LANES;
+            s += RW_LANES;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_q4_1_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = cols / 8u;
+    let scales_per_row = 2u * (cols / QK);
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = rw_xsum(xb);
+            acc += vec4<f32>(rw_block_q4_1(q, s, xb, sx), rw_block_q4_1(q + gq, s + gs, xb, sx),
+                             rw_block_q4_1(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_q4_1(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 4u * RW_LANES;
+            s += 2u * RW_LANES;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_q8_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = cols / 4u;
+    let scales_per_row = cols / QK;
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = 0.0;
+            acc += vec4<f32>(rw_block_q8_0(q, s, xb, sx), rw_block_q8_0(q + gq, s + gs, xb, sx),
+                             rw_block_q8_0(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_q8_0(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 8u * RW_LANES;
+            s += RW_LANES;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_f16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = cols / 2u;
+    let scales_per_row = 0u;
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = 0.0;
+            acc += vec4<f32>(rw_block_f16(q, s, xb, sx), rw_block_f16(q + gq, s + gs, xb, sx),
+                             rw_block_f16(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_f16(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 16u * RW_LANES;
+            s += 0u;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_bf16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = cols / 2u;
+    let scales_per_row = 0u;
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = 0.0;
+            acc += vec4<f32>(rw_block_bf16(q, s, xb, sx), rw_block_bf16(q + gq, s + gs, xb, sx),
+                             rw_block_bf16(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_bf16(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 16u * RW_LANES;
+            s += 0u;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn matvec_f32_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= mv.rows) {
+    let cols = mv.cols;
+    let words_per_row = cols;
+    let scales_per_row = 0u;
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    if (rows.row >= mv.rows) {
         return;
     }
-    if (batch.n_tokens == 1u) {
-        // Decoding: one token, a plain loop (no tile bookkeeping).
-        var sum = 0.0;
-        for (var u = 0u; u < units_f32(); u++) {
-            sum += unit_dot(unit_f32(row, u), 0u);
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let sx = 0.0;
+            acc += vec4<f32>(rw_block_f32(q, s, xb, sx), rw_block_f32(q + gq, s + gs, xb, sx),
+                             rw_block_f32(q + 2u * gq, s + 2u * gs, xb, sx),
+                             rw_block_f32(q + 3u * gq, s + 3u * gs, xb, sx));
+            q += 32u * RW_LANES;
+            s += 0u;
         }
-        store(0u, row, sum);
-        return;
-    }
-    let t0 = gid.z * TILE;
-    let n = min(TILE, batch.n_tokens - t0);
-    var acc: array<f32, TILE>;
-    for (var u = 0u; u < units_f32(); u++) {
-        let w = unit_f32(row, u);
-        // A constant trip count keeps `acc` in registers once the compiler unrolls the loop.
-        for (var t = 0u; t < TILE; t++) {
-            if (t < n) {
-                acc[t] += unit_dot(w, t0 + t);
-            }
-        }
-    }
-    for (var t = 0u; t < n; t++) {
-        store(t0 + t, row, acc[t]);
+        rw_store(t, rows, acc);
     }
 }

@@ -143,17 +143,38 @@ impl<'a> Loader<'a> {
         Ok(self.upload(name, &v, wgpu::BufferUsages::STORAGE))
     }
 
-    /// A 2-D weight, repacked and split into parts that each fit one storage binding.
+    /// A 2-D weight for the matvec variant in use, repacked and split into parts that each fit
+    /// one storage binding.
     fn weight(&self, name: &str, rows: usize, cols: usize) -> Result<GpuWeight, GpuError> {
+        self.weight_in(name, rows, cols, self.matvec == MatvecVariant::Rowwise)
+    }
+
+    /// A 2-D weight, row-major (`interleaved` false: what embed and the other matvecs read) or in
+    /// the rowwise matvec's lane-interleaved layout.
+    fn weight_in(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        interleaved: bool,
+    ) -> Result<GpuWeight, GpuError> {
         let w = self.file.weight(name, rows, cols)?;
-        let per_part = weights::rows_per_part(w.ty, rows, cols, self.max_binding);
+        let mut per_part = weights::rows_per_part(w.ty, rows, cols, self.max_binding);
+        if interleaved && per_part < rows {
+            // Whole lane blocks per part (padding never pushes a part past the binding).
+            per_part = (per_part / kernels::RW_ROWS * kernels::RW_ROWS).max(kernels::RW_ROWS);
+        }
         let row_bytes = w.row_bytes();
         let mut parts = Vec::new();
         for first_row in (0..rows).step_by(per_part) {
             let n = per_part.min(rows - first_row);
             let start = w.offset + first_row * row_bytes;
             let data = &self.file.bytes[start..start + n * row_bytes];
-            let packed = weights::repack(name, w.ty, data, n, cols)?;
+            let mut packed = weights::repack(name, w.ty, data, n, cols)?;
+            if interleaved {
+                let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
+                packed = weights::interleave(&packed, w.ty, n, cols, lanes, groups);
+            }
             parts.push(WeightPart {
                 first_row,
                 rows: n,
@@ -242,7 +263,10 @@ impl<'a> Loader<'a> {
             );
             let (groups, per_token) = match self.matvec {
                 MatvecVariant::Workgroup => (kernels::groups_per_row(part.rows), PerToken::Each),
-                MatvecVariant::Rowwise => (kernels::groups_for(part.rows), PerToken::Tiles),
+                MatvecVariant::Rowwise => {
+                    let lanes = part.rows.div_ceil(kernels::RW_ROWS) * kernels::RW_LANES as usize;
+                    (kernels::groups_for(lanes), PerToken::Tiles)
+                }
                 MatvecVariant::Subgroup => {
                     let blocks = part.rows.div_ceil(MATVEC_SUBGROUP_ROWS as usize);
                     (kernels::groups_per_row(blocks), PerToken::Each)
@@ -439,7 +463,7 @@ impl GpuBackend {
         let each = PerToken::Each;
 
         let mut layers = Vec::new();
-        let token_embd = ld.weight(names::TOKEN_EMBD, cfg.n_vocab, d)?;
+        let token_embd = ld.weight_in(names::TOKEN_EMBD, cfg.n_vocab, d, false)?;
         let embed_entry = format!("embed_{}", kernel_suffix(token_embd.ty).unwrap_or("f32"));
         for part in &token_embd.parts {
             let range = ld.uniform(
@@ -511,8 +535,11 @@ impl GpuBackend {
         }
 
         let output_norm = ld.vector(names::OUTPUT_NORM, d)?;
-        let output = if cfg.tied_embeddings {
+        let output = if cfg.tied_embeddings && matvec != MatvecVariant::Rowwise {
             token_embd
+        } else if cfg.tied_embeddings {
+            // The rowwise matvec reads its own layout: the embedding is uploaded a second time.
+            ld.weight(names::TOKEN_EMBD, cfg.n_vocab, d)?
         } else {
             ld.weight(names::OUTPUT, cfg.n_vocab, d)?
         };

@@ -13,6 +13,18 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// once per tile); prepended to each shader as `const TILE`.
 pub const MATVEC_TILE: u32 = 8;
 
+/// Rows interleaved in the rowwise matvec's weight layout: the SIMD width of a software adapter
+/// (SwiftShader's is 4), so that one SIMD group's loads are adjacent words; prepended as
+/// `const RW_LANES` (shaders/matvec.wgsl).
+pub const RW_LANES: u32 = 4;
+
+/// Row groups one invocation of a rowwise matvec computes (each input load serves them all);
+/// prepended as `const RW_GROUPS`. The kernels accumulate them in a vec4: keep it 4.
+pub const RW_GROUPS: u32 = 4;
+
+/// Rows one invocation-lane block of the rowwise matvec covers; weights are padded to a multiple.
+pub const RW_ROWS: usize = (RW_LANES * RW_GROUPS) as usize;
+
 /// Rows one workgroup of a subgroup matvec computes; prepended to each shader as `const SG_ROWS`.
 pub const MATVEC_SUBGROUP_ROWS: u32 = 8;
 
@@ -270,7 +282,7 @@ impl Family {
             ""
         };
         let mut s = format!(
-            "{}{alias}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst MAX_TOP: u32 = {}u;\n",
+            "{}{alias}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MAX_TOP: u32 = {}u;\n",
             self.enables,
             crate::summary::MAX_TOP
         );

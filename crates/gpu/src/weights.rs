@@ -134,6 +134,33 @@ pub fn repack(
     Ok(packed)
 }
 
+/// `p` (`rows` rows of `cols` elements of type `ty`, row-major) in the rowwise matvec's layout
+/// (shaders/matvec.wgsl): rows padded with zeros to a multiple of `lanes · groups`, then word
+/// `w` of row `r` at `((r / lanes) · words_per_row + w) · lanes + r % lanes`, scales likewise, so
+/// that the `lanes` invocations of a SIMD group read adjacent words.
+pub fn interleave(
+    p: &Packed,
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    lanes: usize,
+    groups: usize,
+) -> Packed {
+    fn spread<T: Copy + Default>(v: &[T], per_row: usize, rows: usize, lanes: usize) -> Vec<T> {
+        let mut out = vec![T::default(); rows * per_row];
+        for (i, &e) in v.iter().enumerate() {
+            let (r, w) = (i / per_row, i % per_row);
+            out[((r / lanes) * per_row + w) * lanes + r % lanes] = e;
+        }
+        out
+    }
+    let padded = rows.next_multiple_of(lanes * groups);
+    Packed {
+        quants: spread(&p.quants, words_per_row(ty, cols), padded, lanes),
+        scales: spread(&p.scales, scales_per_row(ty, cols), padded, lanes),
+    }
+}
+
 /// Rows per part when a weight of `rows` rows must be split so that no part's buffer exceeds
 /// `max_binding` bytes (WebGPU's maxStorageBufferBindingSize); `rows` when it fits whole.
 pub fn rows_per_part(ty: GgmlType, rows: usize, cols: usize, max_binding: u64) -> usize {
@@ -218,6 +245,29 @@ mod tests {
             .collect();
         assert_eq!(f32_words[..2], [1.0, -2.0]);
         assert!((f32_words[2] - 1.0 / 3.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn interleaved_rows_sit_lane_by_lane() {
+        // 6 rows of 64 Q4_1 elements: 8 words and 4 scales per row, 4 lanes, 2 groups → 8 rows.
+        let (rows, cols) = (6, 64);
+        let p = Packed {
+            quants: (0..rows * 8).map(|i| i as u32 + 1).collect(),
+            scales: (0..rows * 4).map(|i| i as u16 + 1).collect(),
+        };
+        let q = interleave(&p, GgmlType::Q4_1, rows, cols, 4, 2);
+        assert_eq!(q.quants.len(), 8 * 8);
+        assert_eq!(q.scales.len(), 8 * 4);
+        for r in 0..rows {
+            for w in 0..8 {
+                assert_eq!(q.quants[((r / 4) * 8 + w) * 4 + r % 4], p.quants[r * 8 + w]);
+            }
+            for s in 0..4 {
+                assert_eq!(q.scales[((r / 4) * 4 + s) * 4 + r % 4], p.scales[r * 4 + s]);
+            }
+        }
+        // The padding rows are zero.
+        assert!(q.quants[8 * 4..].chunks(4).all(|c| c[2] == 0 && c[3] == 0));
     }
 
     #[test]
