@@ -130,7 +130,7 @@ async function load(source: ModelSource, backend: BackendChoice) {
     }
     post({ type: 'progress', loaded: bytes.length, total: bytes.length, phase: 'parse' });
     try {
-      const adapter = backend === 'cpu' ? null : await adapterHint();
+      const adapter = await adapterHint();
       engine = await loadEngine(bytes, { n_ctx: N_CTX, backend, adapter }, yieldToMessages);
     } catch (e) {
       const { message, fatal } = describe(e);

@@ -157,6 +157,8 @@ pub async fn load_engine(
         pause,
     };
     inner.facts.chat_template = inner.session.template.is_some();
+    // What the browser offers, even where the model stays on the CPU.
+    inner.facts.webgpu = inner.adapter.as_ref().map(|a| a.description.clone());
     inner.switch(&backend).await?;
     Ok(Engine {
         inner: Rc::new(RefCell::new(inner)),
