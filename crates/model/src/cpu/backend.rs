@@ -414,10 +414,13 @@ impl Backend for CpuBackend {
             Precision::Exact => "f32",
             Precision::Q8 => "q8",
         };
+        let threads = match self.pool.threads() {
+            1 => "1 thread".to_string(),
+            n => format!("{n} threads"),
+        };
         format!(
-            "cpu ({}, {precision} activations, {} threads)",
-            kernels::isa().name(),
-            self.pool.threads()
+            "cpu ({}, {precision} activations, {threads})",
+            kernels::isa_label()
         )
     }
 }

@@ -49,6 +49,16 @@ impl Isa {
     }
 }
 
+/// What the kernels run with, for logs and `describe`: the instruction set, and on x86_64
+/// whether the exact tiles use AVX-512F.
+pub fn isa_label() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx2 && avx2::has_avx512() {
+        return "avx2+avx512f";
+    }
+    isa().name()
+}
+
 /// The best instruction set available, detected once (natively) and cached.
 pub fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
