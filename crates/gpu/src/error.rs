@@ -33,12 +33,12 @@ pub enum GpuError {
 }
 
 impl From<GpuError> for tokscope_model::ModelError {
-    /// The `Backend` trait speaks `ModelError`; GPU failures travel as its `Invalid` variant
+    /// The `Backend` trait speaks `ModelError`; GPU failures travel as its `Device` variant
     /// with the GPU error's text, and model errors unchanged.
     fn from(e: GpuError) -> Self {
         match e {
             GpuError::Model(m) => m,
-            other => tokscope_model::ModelError::Invalid(other.to_string()),
+            other => tokscope_model::ModelError::Device(other.to_string()),
         }
     }
 }

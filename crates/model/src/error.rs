@@ -37,6 +37,10 @@ pub enum ModelError {
     ContextOverflow { needed: usize, n_ctx: usize },
     #[error("token id {id} is outside the vocabulary of {n_vocab}")]
     BadToken { id: u32, n_vocab: usize },
+    /// The compute device failed (a GPU lost, out of memory, a rejected kernel): the model may
+    /// run on another backend.
+    #[error("the GPU failed: {0}")]
+    Device(String),
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use tokscope_gpu::{GpuBackend, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::{CpuBackend, Precision};
-use tokscope_model::{Backend, ModelBytes, ModelFile};
+use tokscope_model::{Backend, ModelBytes, ModelError, ModelFile};
 use tokscope_session::{
     Drafter, Event, GenerateOptions, Generation, ScoreOptions, Session, SessionError,
     SpeculateOptions, compare_async,
@@ -281,7 +281,7 @@ impl Inner {
     /// A run's error for the page. A failure of the GPU itself (device lost, out of memory) moves
     /// the model to the CPU backend, so the page stays usable; the message says so.
     fn fail(&mut self, e: SessionError) -> JsError {
-        if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(_)) {
+        if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(ModelError::Device(_))) {
             self.gpu = None;
             self.kind = Kind::Cpu;
             if let Ok(session) = make_session(
