@@ -279,15 +279,15 @@ fn q4_hi16(q: u32) -> vec4<f32> {
 // in its low nibbles and 16+4w.. in its high ones. The high nibbles are read as 16 · nibble and
 // their sum scaled by 1/16, exact in f32. Unrolled by hand: a software adapter's compiler
 // may keep a loop.
-fn rw_q4_sum(q: u32, xb: u32) -> f32 {
+fn rw_q4_sum(q: u32, xv: XBlock) -> f32 {
     let q0 = quants[q];
     let q1 = quants[q + RW_LANES];
     let q2 = quants[q + 2u * RW_LANES];
     let q3 = quants[q + 3u * RW_LANES];
-    let lo = (dot(q4_lo(q0), x[xb]) + dot(q4_lo(q1), x[xb + 1u]))
-           + (dot(q4_lo(q2), x[xb + 2u]) + dot(q4_lo(q3), x[xb + 3u]));
-    let hi = (dot(q4_hi16(q0), x[xb + 4u]) + dot(q4_hi16(q1), x[xb + 5u]))
-           + (dot(q4_hi16(q2), x[xb + 6u]) + dot(q4_hi16(q3), x[xb + 7u]));
+    let lo = (dot(q4_lo(q0), xv.x0) + dot(q4_lo(q1), xv.x1))
+           + (dot(q4_lo(q2), xv.x2) + dot(q4_lo(q3), xv.x3));
+    let hi = (dot(q4_hi16(q0), xv.x4) + dot(q4_hi16(q1), xv.x5))
+           + (dot(q4_hi16(q2), xv.x6) + dot(q4_hi16(q3), xv.x7));
     return lo + hi * 0.0625;
 }
 
@@ -298,60 +298,82 @@ fn q8_i(q: u32) -> vec4<f32> {
 }
 
 // One block's contribution to one row: `q` and `s` index the row's first quant word and scale
-// of the block, `xb` the block's first vec4 of x, `sx` the sum of those 32 inputs.
-fn rw_block_q4_0(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    return f32(scales[s]) * (rw_q4_sum(q, xb) - 8.0 * sx);
+// of the block, `xv` the block's inputs.
+fn rw_block_q4_0(q: u32, s: u32, xv: XBlock) -> f32 {
+    return f32(scales[s]) * (rw_q4_sum(q, xv) - 8.0 * xv.sum);
 }
 
-fn rw_block_q4_1(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    return f32(scales[s]) * rw_q4_sum(q, xb) + f32(scales[s + RW_LANES]) * sx;
+fn rw_block_q4_1(q: u32, s: u32, xv: XBlock) -> f32 {
+    return f32(scales[s]) * rw_q4_sum(q, xv) + f32(scales[s + RW_LANES]) * xv.sum;
 }
 
-fn rw_block_q8_0(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    let a = (dot(q8_i(quants[q]), x[xb]) + dot(q8_i(quants[q + RW_LANES]), x[xb + 1u]))
-          + (dot(q8_i(quants[q + 2u * RW_LANES]), x[xb + 2u])
-             + dot(q8_i(quants[q + 3u * RW_LANES]), x[xb + 3u]));
-    let b = (dot(q8_i(quants[q + 4u * RW_LANES]), x[xb + 4u])
-             + dot(q8_i(quants[q + 5u * RW_LANES]), x[xb + 5u]))
-          + (dot(q8_i(quants[q + 6u * RW_LANES]), x[xb + 6u])
-             + dot(q8_i(quants[q + 7u * RW_LANES]), x[xb + 7u]));
+fn rw_block_q8_0(q: u32, s: u32, xv: XBlock) -> f32 {
+    let a = (dot(q8_i(quants[q]), xv.x0) + dot(q8_i(quants[q + RW_LANES]), xv.x1))
+          + (dot(q8_i(quants[q + 2u * RW_LANES]), xv.x2)
+             + dot(q8_i(quants[q + 3u * RW_LANES]), xv.x3));
+    let b = (dot(q8_i(quants[q + 4u * RW_LANES]), xv.x4)
+             + dot(q8_i(quants[q + 5u * RW_LANES]), xv.x5))
+          + (dot(q8_i(quants[q + 6u * RW_LANES]), xv.x6)
+             + dot(q8_i(quants[q + 7u * RW_LANES]), xv.x7));
     return f32(scales[s]) * (a + b);
 }
 
-fn rw_block_f16(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    var acc = 0.0;
-    for (var k = 0u; k < 8u; k++) {
-        let a = quants[q + 2u * k * RW_LANES];
-        acc += dot(f16_words(a, quants[q + (2u * k + 1u) * RW_LANES]), x[xb + k]);
-    }
-    return acc;
+// Float types: eight vec4s of elements per block, element k·4.. of the block from `words(q, k)`.
+fn rw_f16(q: u32, k: u32) -> vec4<f32> {
+    return f16_words(quants[q + 2u * k * RW_LANES], quants[q + (2u * k + 1u) * RW_LANES]);
 }
 
-fn rw_block_bf16(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    var acc = 0.0;
-    for (var k = 0u; k < 8u; k++) {
-        let a = quants[q + 2u * k * RW_LANES];
-        acc += dot(bf16_words(a, quants[q + (2u * k + 1u) * RW_LANES]), x[xb + k]);
-    }
-    return acc;
+fn rw_bf16(q: u32, k: u32) -> vec4<f32> {
+    return bf16_words(quants[q + 2u * k * RW_LANES], quants[q + (2u * k + 1u) * RW_LANES]);
 }
 
-fn rw_block_f32(q: u32, s: u32, xb: u32, sx: f32) -> f32 {
-    var acc = 0.0;
-    for (var k = 0u; k < 8u; k++) {
-        let i = q + 4u * k * RW_LANES;
-        let w = f32_words(quants[i], quants[i + RW_LANES], quants[i + 2u * RW_LANES],
-                          quants[i + 3u * RW_LANES]);
-        acc += dot(w, x[xb + k]);
-    }
-    return acc;
+fn rw_f32(q: u32, k: u32) -> vec4<f32> {
+    let i = q + 4u * k * RW_LANES;
+    return f32_words(quants[i], quants[i + RW_LANES], quants[i + 2u * RW_LANES],
+                     quants[i + 3u * RW_LANES]);
 }
 
-// The sum of the 32 inputs of a block (Q4's m and offset terms use it once per block).
-fn rw_xsum(xb: u32) -> f32 {
-    let s = (x[xb] + x[xb + 1u]) + (x[xb + 2u] + x[xb + 3u])
-          + ((x[xb + 4u] + x[xb + 5u]) + (x[xb + 6u] + x[xb + 7u]));
-    return dot(s, vec4<f32>(1.0));
+fn rw_block_f16(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_f16(q, 0u), xv.x0) + dot(rw_f16(q, 1u), xv.x1))
+            + (dot(rw_f16(q, 2u), xv.x2) + dot(rw_f16(q, 3u), xv.x3)))
+         + ((dot(rw_f16(q, 4u), xv.x4) + dot(rw_f16(q, 5u), xv.x5))
+            + (dot(rw_f16(q, 6u), xv.x6) + dot(rw_f16(q, 7u), xv.x7)));
+}
+
+fn rw_block_bf16(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_bf16(q, 0u), xv.x0) + dot(rw_bf16(q, 1u), xv.x1))
+            + (dot(rw_bf16(q, 2u), xv.x2) + dot(rw_bf16(q, 3u), xv.x3)))
+         + ((dot(rw_bf16(q, 4u), xv.x4) + dot(rw_bf16(q, 5u), xv.x5))
+            + (dot(rw_bf16(q, 6u), xv.x6) + dot(rw_bf16(q, 7u), xv.x7)));
+}
+
+fn rw_block_f32(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_f32(q, 0u), xv.x0) + dot(rw_f32(q, 1u), xv.x1))
+            + (dot(rw_f32(q, 2u), xv.x2) + dot(rw_f32(q, 3u), xv.x3)))
+         + ((dot(rw_f32(q, 4u), xv.x4) + dot(rw_f32(q, 5u), xv.x5))
+            + (dot(rw_f32(q, 6u), xv.x6) + dot(rw_f32(q, 7u), xv.x7)));
+}
+
+// The 32 inputs of one block, loaded once per block and shared by every row an invocation
+// computes, and their sum (Q4's m and offset terms use it).
+struct XBlock {
+    x0: vec4<f32>,
+    x1: vec4<f32>,
+    x2: vec4<f32>,
+    x3: vec4<f32>,
+    x4: vec4<f32>,
+    x5: vec4<f32>,
+    x6: vec4<f32>,
+    x7: vec4<f32>,
+    sum: f32,
+}
+
+fn rw_x(xb: u32) -> XBlock {
+    var v = XBlock(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u], x[xb + 4u], x[xb + 5u],
+                   x[xb + 6u], x[xb + 7u], 0.0);
+    let s = (v.x0 + v.x1) + (v.x2 + v.x3) + ((v.x4 + v.x5) + (v.x6 + v.x7));
+    v.sum = dot(s, vec4<f32>(1.0));
+    return v;
 }
 
 // Where invocation `i`'s rows start: the first quant word and scale of its first row, and that
@@ -398,10 +420,10 @@ fn matvec_q4_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = rw_xsum(xb);
-            acc += vec4<f32>(rw_block_q4_0(q, s, xb, sx), rw_block_q4_0(q + gq, s + gs, xb, sx),
-                             rw_block_q4_0(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_q4_0(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_q4_0(q, s, xv), rw_block_q4_0(q + gq, s + gs, xv),
+                             rw_block_q4_0(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_q4_0(q + 3u * gq, s + 3u * gs, xv));
             q += 4u * RW_LANES;
             s += RW_LANES;
         }
@@ -427,10 +449,10 @@ fn matvec_q4_1_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = rw_xsum(xb);
-            acc += vec4<f32>(rw_block_q4_1(q, s, xb, sx), rw_block_q4_1(q + gq, s + gs, xb, sx),
-                             rw_block_q4_1(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_q4_1(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_q4_1(q, s, xv), rw_block_q4_1(q + gq, s + gs, xv),
+                             rw_block_q4_1(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_q4_1(q + 3u * gq, s + 3u * gs, xv));
             q += 4u * RW_LANES;
             s += 2u * RW_LANES;
         }
@@ -456,10 +478,10 @@ fn matvec_q8_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = 0.0;
-            acc += vec4<f32>(rw_block_q8_0(q, s, xb, sx), rw_block_q8_0(q + gq, s + gs, xb, sx),
-                             rw_block_q8_0(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_q8_0(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_q8_0(q, s, xv), rw_block_q8_0(q + gq, s + gs, xv),
+                             rw_block_q8_0(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_q8_0(q + 3u * gq, s + 3u * gs, xv));
             q += 8u * RW_LANES;
             s += RW_LANES;
         }
@@ -485,10 +507,10 @@ fn matvec_f16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = 0.0;
-            acc += vec4<f32>(rw_block_f16(q, s, xb, sx), rw_block_f16(q + gq, s + gs, xb, sx),
-                             rw_block_f16(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_f16(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_f16(q, s, xv), rw_block_f16(q + gq, s + gs, xv),
+                             rw_block_f16(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_f16(q + 3u * gq, s + 3u * gs, xv));
             q += 16u * RW_LANES;
             s += 0u;
         }
@@ -514,10 +536,10 @@ fn matvec_bf16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = 0.0;
-            acc += vec4<f32>(rw_block_bf16(q, s, xb, sx), rw_block_bf16(q + gq, s + gs, xb, sx),
-                             rw_block_bf16(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_bf16(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_bf16(q, s, xv), rw_block_bf16(q + gq, s + gs, xv),
+                             rw_block_bf16(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_bf16(q + 3u * gq, s + 3u * gs, xv));
             q += 16u * RW_LANES;
             s += 0u;
         }
@@ -543,10 +565,10 @@ fn matvec_f32_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let sx = 0.0;
-            acc += vec4<f32>(rw_block_f32(q, s, xb, sx), rw_block_f32(q + gq, s + gs, xb, sx),
-                             rw_block_f32(q + 2u * gq, s + 2u * gs, xb, sx),
-                             rw_block_f32(q + 3u * gq, s + 3u * gs, xb, sx));
+            let xv = rw_x(xb);
+            acc += vec4<f32>(rw_block_f32(q, s, xv), rw_block_f32(q + gq, s + gs, xv),
+                             rw_block_f32(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_f32(q + 3u * gq, s + 3u * gs, xv));
             q += 32u * RW_LANES;
             s += 0u;
         }
