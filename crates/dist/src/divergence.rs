@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::DistError;
-use crate::softmax::{check_probs, summarize};
+use crate::softmax::{check_probs, exact_lse};
 
 /// The four comparisons shown between two distributions a and b, all in nats except TV (a probability).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -95,7 +95,7 @@ pub fn tv(p: &[f64], q: &[f64]) -> Result<f64, DistError> {
 /// All four divergences between `softmax(a)` and `softmax(b)` in one pass after the two LSEs, in f64.
 pub fn divergences_from_logits(a: &[f32], b: &[f32]) -> Result<Divergences, DistError> {
     same_len(a.len(), b.len())?;
-    let (lse_a, lse_b) = (summarize(a)?.lse, summarize(b)?.lse);
+    let (lse_a, lse_b) = (exact_lse(a)?, exact_lse(b)?);
     let mut acc = Acc::default();
     for (&za, &zb) in a.iter().zip(b) {
         acc.add(f64::from(za) - lse_a, f64::from(zb) - lse_b);

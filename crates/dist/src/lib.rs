@@ -42,4 +42,4 @@ pub use speculative::{
     DraftCheck, NextSource, Outcome, Verification, acceptance_probability, beta,
     expected_tokens_per_call, residual, verify,
 };
-pub use warpers::{SamplingParams, Warped, warp};
+pub use warpers::{SamplingParams, Warped, summarize_and_warp, warp};

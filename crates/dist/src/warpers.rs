@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::DistError;
 use crate::select::head_reaching;
-use crate::softmax::{TokenProb, check_logits, desc_then_id};
+use crate::softmax::{
+    ExpSums, Scan, Summary, TokenProb, desc_then_id, exp_le0, exp_sums, scan, top_logits,
+};
 
 /// The user's sampling knobs; each has an "off" value, and [`Default`] is plain temperature-1 sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,83 +83,210 @@ impl SamplingParams {
     }
 }
 
-/// The sampling distribution after the warpers: the kept tokens (ascending id) and their renormalised
-/// log-probabilities. Never empty, so sampling from it always succeeds.
+/// The sampling distribution after the warpers: the kept tokens and their renormalised log-probabilities.
+/// Never empty, so sampling from it always succeeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warped {
-    ids: Vec<u32>,
-    logprobs: Vec<f64>,
-    /// `exp(logprobs)`, kept so iteration and sampling do not recompute 49k exponentials.
-    probs: Vec<f64>,
+    kept: Kept,
+    /// Computed once when built: every step reports it and feeds it to the branching factor.
+    entropy: f64,
+}
+
+/// How the kept tokens are stored.
+#[derive(Debug, Clone, PartialEq)]
+enum Kept {
+    /// Truncated (or explicit) distributions: only the kept tokens, ascending id.
+    Sparse {
+        ids: Vec<u32>,
+        logprobs: Vec<f64>,
+        /// `exp(logprobs)`, kept so iteration and sampling do not recompute the exponentials.
+        probs: Vec<f64>,
+    },
+    /// Untruncated warps: every finite logit is kept, with `ln p = z·scale - lse`; nothing vocabulary-sized is
+    /// built beyond the (penalised) logits themselves. Probabilities (`prob`, `iter`, `quantile`) are the f32
+    /// exponentials `e^d` divided by their f64 sum `S`, so they add up to 1 within f64 rounding; each is within
+    /// ~1e-7 (relative) of `exp(logprob)`.
+    Dense {
+        z: Vec<f32>,
+        /// `1 / T`.
+        scale: f64,
+        lse: f64,
+        /// The exponential sums of `z·scale` (from the largest logit `max`): the quantile walks the same
+        /// `e^d / S` they add up to, so its cumulative mass ends at 1 within f64 rounding.
+        max: f32,
+        sums: ExpSums,
+        kept: usize,
+    },
 }
 
 impl Warped {
-    /// Entropy in nats of the kept, renormalised distribution: the `H̃_t` of the branching factor (§2).
-    pub fn entropy(&self) -> f64 {
-        let h: f64 = self
-            .probs
+    /// A sparse distribution from ascending ids and their log-probabilities.
+    fn sparse(ids: Vec<u32>, logprobs: Vec<f64>, probs: Vec<f64>) -> Self {
+        let h: f64 = probs
             .iter()
-            .zip(&self.logprobs)
+            .zip(&logprobs)
             .map(|(&p, &lp)| if p > 0.0 { -p * lp } else { 0.0 })
             .sum();
-        h.max(0.0)
+        Self {
+            kept: Kept::Sparse {
+                ids,
+                logprobs,
+                probs,
+            },
+            entropy: h.max(0.0),
+        }
+    }
+
+    /// Entropy in nats of the kept, renormalised distribution: the `H̃_t` of the branching factor (§2).
+    pub fn entropy(&self) -> f64 {
+        self.entropy
     }
 
     /// How many tokens survived the warpers.
     pub fn kept(&self) -> usize {
-        self.ids.len()
+        match &self.kept {
+            Kept::Sparse { ids, .. } => ids.len(),
+            Kept::Dense { kept, .. } => *kept,
+        }
     }
 
     /// Log-probability of a token under the sampling distribution; `None` if a warper removed it.
     pub fn logprob(&self, id: u32) -> Option<f64> {
-        self.ids.binary_search(&id).ok().map(|i| self.logprobs[i])
+        match &self.kept {
+            Kept::Sparse { ids, logprobs, .. } => ids.binary_search(&id).ok().map(|i| logprobs[i]),
+            Kept::Dense { z, scale, lse, .. } => z
+                .get(id as usize)
+                .filter(|&&v| v > f32::NEG_INFINITY)
+                .map(|&v| f64::from(v) * scale - lse),
+        }
     }
 
     /// Probability of a token under the sampling distribution; 0 if a warper removed it.
     pub fn prob(&self, id: u32) -> f64 {
-        self.ids.binary_search(&id).map_or(0.0, |i| self.probs[i])
+        match &self.kept {
+            Kept::Sparse { ids, probs, .. } => ids.binary_search(&id).map_or(0.0, |i| probs[i]),
+            Kept::Dense {
+                z,
+                scale,
+                max,
+                sums,
+                ..
+            } => z.get(id as usize).map_or(0.0, |&v| {
+                f64::from(exp_le0((v - max) * *scale as f32)) / sums.s
+            }),
+        }
     }
 
     /// Kept tokens and their probabilities, in ascending id order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
-        self.ids.iter().copied().zip(self.probs.iter().copied())
+        let (sparse, dense) = match &self.kept {
+            Kept::Sparse { ids, probs, .. } => {
+                (Some(ids.iter().copied().zip(probs.iter().copied())), None)
+            }
+            Kept::Dense {
+                z,
+                scale,
+                max,
+                sums,
+                ..
+            } => {
+                let (scale, max, total) = (*scale as f32, *max, sums.s);
+                let dense = z
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > f32::NEG_INFINITY)
+                    .map(move |(i, &v)| (i as u32, f64::from(exp_le0((v - max) * scale)) / total));
+                (None, Some(dense))
+            }
+        };
+        sparse
+            .into_iter()
+            .flatten()
+            .chain(dense.into_iter().flatten())
     }
 
     /// The `n` most probable kept tokens, descending, ties by lower id, for the "sampling distribution" view.
     pub fn top(&self, n: usize) -> Vec<TokenProb> {
-        let mut all: Vec<TokenProb> = self
-            .ids
-            .iter()
-            .zip(&self.logprobs)
-            .map(|(&id, &logprob)| TokenProb { id, logprob })
-            .collect();
-        let cmp = |a: &TokenProb, b: &TokenProb| desc_then_id(a.logprob, a.id, b.logprob, b.id);
         if n == 0 {
             return Vec::new();
         }
-        if n < all.len() {
-            all.select_nth_unstable_by(n - 1, cmp);
-            all.truncate(n);
+        match &self.kept {
+            Kept::Sparse { ids, logprobs, .. } => {
+                let mut all: Vec<TokenProb> = ids
+                    .iter()
+                    .zip(logprobs)
+                    .map(|(&id, &logprob)| TokenProb { id, logprob })
+                    .collect();
+                let cmp =
+                    |a: &TokenProb, b: &TokenProb| desc_then_id(a.logprob, a.id, b.logprob, b.id);
+                if n < all.len() {
+                    all.select_nth_unstable_by(n - 1, cmp);
+                    all.truncate(n);
+                }
+                all.sort_unstable_by(cmp);
+                all
+            }
+            // scale > 0 keeps the order of the logits.
+            Kept::Dense { z, scale, lse, .. } => top_logits(z, n)
+                .into_iter()
+                .map(|(id, v)| TokenProb {
+                    id,
+                    logprob: f64::from(v) * scale - lse,
+                })
+                .collect(),
         }
-        all.sort_unstable_by(cmp);
-        all
     }
 
     /// Inverse CDF: the token where the cumulative probability, in descending-probability order (ties by id),
     /// first exceeds `u ∈ [0, 1)`. The fixed order makes a seed give the same token on every platform, and
-    /// u near 0 picks the likeliest token, so the UI can show u against the sorted bars.
+    /// u near 0 picks the likeliest token, so the UI can show u against the sorted bars. A NaN `u` counts as 0;
+    /// a `u` that rounding puts beyond the total mass gives the last token of the walk.
     pub fn quantile(&self, u: f64) -> u32 {
-        if self.ids.len() == 1 {
-            return self.ids[0];
-        }
-        let mut items: Vec<(u32, f64)> = self.iter().collect();
-        let total: f64 = items.iter().map(|t| t.1).sum();
-        let target = u.clamp(0.0, 1.0) * total;
+        let u = if u.is_nan() { 0.0 } else { u.clamp(0.0, 1.0) };
         let cmp = |a: &(u32, f64), b: &(u32, f64)| desc_then_id(a.1, a.0, b.1, b.0);
-        match head_reaching(&mut items, cmp, |t| t.1, |cum| cum > target) {
-            Some(n) => items[n - 1].0,
-            // Only reachable through rounding (u ≈ 1) or a NaN u: fall back to the likeliest token.
-            None => items[0].0,
+        match &self.kept {
+            Kept::Sparse { ids, probs, .. } => {
+                if ids.len() == 1 {
+                    return ids[0];
+                }
+                let mut items: Vec<(u32, f64)> = self.iter().collect();
+                let target = u * probs.iter().sum::<f64>();
+                let n = head_reaching(&mut items, cmp, |t| t.1, |cum| cum > target);
+                items[n.unwrap_or(items.len()) - 1].0
+            }
+            Kept::Dense {
+                z,
+                scale,
+                max,
+                sums,
+                ..
+            } => {
+                // Only the head of the order is needed: take the tokens above a probability cut (a prefix of
+                // the order, ties included), and lower the cut only when their mass does not reach u.
+                let scale32 = *scale as f32;
+                let p = |v: f32| f64::from(exp_le0((v - max) * scale32)) / sums.s;
+                let mut items: Vec<(u32, f64)> = Vec::new();
+                for cut in [1e-3f64, 1e-6, 1e-9, 0.0] {
+                    // p ≥ cut  ⇔  (z - max)·scale ≥ ln(cut · S); f32 rounding only moves the cut a little.
+                    let floor = if cut > 0.0 {
+                        max + ((cut * sums.s).ln() / scale) as f32
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                    items.clear();
+                    items.extend(
+                        z.iter()
+                            .enumerate()
+                            .filter(|(_, v)| **v >= floor && **v > f32::NEG_INFINITY)
+                            .map(|(i, &v)| (i as u32, p(v))),
+                    );
+                    if let Some(n) = head_reaching(&mut items, cmp, |t| t.1, |cum| cum > u) {
+                        return items[n - 1].0;
+                    }
+                }
+                // Rounding left u beyond the whole mass (items is then every kept token, sorted).
+                items.last().map_or(0, |t| t.0)
+            }
         }
     }
 
@@ -188,20 +317,16 @@ impl Warped {
             return Err(DistError::Empty);
         }
         let probs: Vec<f64> = kept.iter().map(|t| t.1 / total).collect();
-        Ok(Self {
-            ids: kept.iter().map(|t| t.0).collect(),
-            logprobs: probs.iter().map(|p| p.ln()).collect(),
+        Ok(Self::sparse(
+            kept.iter().map(|t| t.0).collect(),
+            probs.iter().map(|p| p.ln()).collect(),
             probs,
-        })
+        ))
     }
 
     /// A distribution with all its mass on one token (greedy decoding, one-hot drafts).
     pub fn one_hot(id: u32) -> Self {
-        Self {
-            ids: vec![id],
-            logprobs: vec![0.0],
-            probs: vec![1.0],
-        }
+        Self::sparse(vec![id], vec![0.0], vec![1.0])
     }
 }
 
@@ -222,13 +347,52 @@ fn by_prob(a: &Cand, b: &Cand) -> Ordering {
 /// is penalised once however often it occurs). Errors on invalid params, NaN/+inf logits, or no finite logit.
 pub fn warp(logits: &[f32], params: &SamplingParams, history: &[u32]) -> Result<Warped, DistError> {
     params.validate()?;
-    check_logits(logits)?;
+    let scan = scan(logits)?;
+    warp_scanned(logits, scan, None, params, history)
+}
+
+/// [`summarize`](crate::summarize) and [`warp`] of the same logits together, as every generated step needs:
+/// when the warpers leave the distribution as it is (temperature 1, no penalty, no truncation) the sampling
+/// distribution reuses the raw one's sums instead of a second pass over the vocabulary.
+pub fn summarize_and_warp(
+    logits: &[f32],
+    params: &SamplingParams,
+    history: &[u32],
+) -> Result<(Summary, Warped), DistError> {
+    params.validate()?;
+    let scan = scan(logits)?;
+    let sums = exp_sums(logits, scan.max, 1.0);
+    let summary = Summary {
+        lse: sums.lse(scan.max, 1.0),
+        entropy: sums.entropy(scan.finite),
+        max_logit: scan.max,
+    };
+    let warped = warp_scanned(logits, scan, Some(sums), params, history)?;
+    Ok((summary, warped))
+}
+
+/// [`warp`] after the validity scan; `raw_sums` are the exponential sums of the logits at scale 1, if known.
+fn warp_scanned(
+    logits: &[f32],
+    scan: Scan,
+    raw_sums: Option<ExpSums>,
+    params: &SamplingParams,
+    history: &[u32],
+) -> Result<Warped, DistError> {
+    let penalised = params.repetition_penalty != 1.0 && !history.is_empty();
     let mut z = logits.to_vec();
-    if params.repetition_penalty != 1.0 {
+    if penalised {
         apply_repetition_penalty(&mut z, history, params.repetition_penalty);
     }
     if params.temperature == 0.0 {
         return crate::softmax::argmax(&z).map(Warped::one_hot);
+    }
+    let truncates = (params.top_k > 0 && params.top_k < scan.finite)
+        || params.top_p < 1.0
+        || params.min_p > 0.0
+        || params.typical < 1.0;
+    if !truncates {
+        return Ok(dense(z, scan, raw_sums, penalised, params.temperature));
     }
     let inv_t = 1.0 / f64::from(params.temperature);
     let mut cands: Vec<Cand> = z
@@ -240,9 +404,6 @@ pub fn warp(logits: &[f32], params: &SamplingParams, history: &[u32]) -> Result<
             z: f64::from(v) * inv_t,
         })
         .collect();
-    if cands.is_empty() {
-        return Err(DistError::Empty);
-    }
     if params.top_k > 0 {
         keep_top_k(&mut cands, params.top_k);
     }
@@ -260,11 +421,45 @@ pub fn warp(logits: &[f32], params: &SamplingParams, history: &[u32]) -> Result<
     }
     let lse = lse(&cands);
     let logprobs: Vec<f64> = cands.iter().map(|c| c.z - lse).collect();
-    Ok(Warped {
-        ids: cands.iter().map(|c| c.id).collect(),
-        probs: logprobs.iter().map(|lp| lp.exp()).collect(),
+    let probs = logprobs.iter().map(|lp| lp.exp()).collect();
+    Ok(Warped::sparse(
+        cands.iter().map(|c| c.id).collect(),
         logprobs,
-    })
+        probs,
+    ))
+}
+
+/// The untruncated sampling distribution `softmax(z / T)` over the (penalised) logits `z`, whose raw scan is
+/// `scan`; `raw_sums` are reused when neither the penalty nor the temperature changed anything.
+fn dense(
+    z: Vec<f32>,
+    scan: Scan,
+    raw_sums: Option<ExpSums>,
+    penalised: bool,
+    temperature: f32,
+) -> Warped {
+    // The penalty can move the largest logit, never the set of finite ones.
+    let max = if penalised {
+        z.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    } else {
+        scan.max
+    };
+    let scale = 1.0 / f64::from(temperature);
+    let sums = match raw_sums {
+        Some(sums) if !penalised && temperature == 1.0 => sums,
+        _ => exp_sums(&z, max, scale as f32),
+    };
+    Warped {
+        entropy: sums.entropy(scan.finite),
+        kept: Kept::Dense {
+            z,
+            scale,
+            lse: sums.lse(max, scale),
+            max,
+            sums,
+            kept: scan.finite,
+        },
+    }
 }
 
 /// HF `RepetitionPenaltyLogitsProcessor`: each distinct history token's logit is multiplied by the penalty when
@@ -566,5 +761,67 @@ mod tests {
             w.kept() > 1000,
             "the head search must go past its first chunk"
         );
+    }
+
+    #[test]
+    fn dense_warp_agrees_with_the_sparse_path() {
+        // min_p 1e-30 removes nothing but takes the sparse (candidate list) path.
+        let z: Vec<f32> = (0..49_152u32)
+            .map(|i| match i % 997 {
+                0 => f32::NEG_INFINITY,
+                _ => ((i.wrapping_mul(2_654_435_761) >> 10) % 5000) as f32 / 400.0,
+            })
+            .collect();
+        let history = [3, 5, 5, 800];
+        for (temperature, repetition_penalty) in [(1.0, 1.0), (0.7, 1.3), (1.6, 1.0)] {
+            let params = with(|p| {
+                p.temperature = temperature;
+                p.repetition_penalty = repetition_penalty;
+            });
+            let dense = warp(&z, &params, &history).unwrap();
+            let sparse = warp(
+                &z,
+                &SamplingParams {
+                    min_p: 1e-30,
+                    ..params
+                },
+                &history,
+            )
+            .unwrap();
+            assert!(matches!(dense.kept, Kept::Dense { .. }));
+            assert!(matches!(sparse.kept, Kept::Sparse { .. }));
+            assert_eq!(dense.kept(), sparse.kept());
+            assert!((dense.entropy() - sparse.entropy()).abs() < 1e-6);
+            for id in [0, 1, 3, 5, 800, 12_345, 49_151] {
+                assert_eq!(dense.logprob(id).is_some(), sparse.logprob(id).is_some());
+                assert!((dense.prob(id) - sparse.prob(id)).abs() < 1e-9, "{id}");
+            }
+            assert!(
+                dense
+                    .iter()
+                    .zip(sparse.iter())
+                    .all(|(a, b)| a.0 == b.0 && (a.1 - b.1).abs() < 1e-9)
+            );
+            let ids = |w: &Warped| w.top(30).iter().map(|t| t.id).collect::<Vec<_>>();
+            assert_eq!(ids(&dense), ids(&sparse));
+            // Away from the boundaries, the same u picks the same token, deep into the tail too.
+            let mut agree = 0;
+            for k in 0..200 {
+                let u = (f64::from(k) + 0.5) / 200.0;
+                agree += usize::from(dense.quantile(u) == sparse.quantile(u));
+            }
+            assert!(agree >= 199, "{agree} of 200 quantiles agree");
+        }
+    }
+
+    #[test]
+    fn summarize_and_warp_equals_the_two_calls() {
+        let z = logits_of(&P);
+        for params in [SamplingParams::default(), with(|p| p.top_p = 0.7)] {
+            let (s, w) = summarize_and_warp(&z, &params, &[]).unwrap();
+            assert_eq!(s, crate::summarize(&z).unwrap());
+            assert_eq!(w, warp(&z, &params, &[]).unwrap());
+        }
+        assert!(summarize_and_warp(&[f32::NAN], &SamplingParams::default(), &[]).is_err());
     }
 }

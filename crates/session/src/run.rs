@@ -466,8 +466,8 @@ impl Generation {
 
     /// The step from the next token's logits: warped and sampled here (the CPU's way).
     fn computed_step(&mut self, session: &Session, logits: &[f32]) -> Result<StepEvent> {
-        let summary = dist::summarize(logits)?;
-        let warped = dist::warp(logits, &self.opts.sampling, &self.history)?;
+        let (summary, warped) =
+            dist::summarize_and_warp(logits, &self.opts.sampling, &self.history)?;
         let id = warped.quantile(self.u);
         let bf = self.bf.push(warped.entropy());
         Ok(StepEvent {
