@@ -75,6 +75,7 @@ struct Inner {
     /// What the worker learnt of the WebGPU adapter (the browser's WebGPU tells wgpu nothing).
     adapter: Option<AdapterHint>,
     tuning: LoadOptions,
+    precision: Precision,
     file: ModelFile,
     n_ctx: usize,
     kind: Kind,
@@ -107,6 +108,7 @@ pub async fn load_engine(
 ) -> Result<Engine, JsError> {
     let options: LoadRequest = serde_wasm_bindgen::from_value(options).map_err(js_error)?;
     let tuning = options.tuning().map_err(|e| JsError::new(&e))?;
+    let precision = options.precision().map_err(|e| JsError::new(&e))?;
     let n_ctx = options.n_ctx;
     let backend = options.backend.clone();
     let file_bytes = bytes.len();
@@ -142,10 +144,19 @@ pub async fn load_engine(
         backend_note: None,
     };
     // A CPU session first: it checks the tokenizer and template before any GPU work.
-    let session = make_session(&file, Kind::Cpu, None, n_ctx, pause.clone(), tuning)?;
+    let session = make_session(
+        &file,
+        Kind::Cpu,
+        None,
+        n_ctx,
+        pause.clone(),
+        tuning,
+        precision,
+    )?;
     let mut inner = Inner {
         adapter: options.adapter,
         tuning,
+        precision,
         file,
         n_ctx,
         kind: Kind::Cpu,
@@ -174,6 +185,7 @@ fn make_session(
     n_ctx: usize,
     pause: Option<js_sys::Function>,
     tuning: LoadOptions,
+    precision: Precision,
 ) -> Result<Session, JsError> {
     let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
     let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
@@ -184,7 +196,7 @@ fn make_session(
         (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
         (Kind::Cpu, _) => {
             let mut cpu = CpuBackend::with_context(file.clone(), 1, n_ctx).map_err(js_error)?;
-            cpu.set_precision(Precision::Exact);
+            cpu.set_precision(precision);
             Box::new(cpu)
         }
     };
@@ -251,6 +263,7 @@ impl Inner {
                 self.n_ctx,
                 self.pause.clone(),
                 self.tuning,
+                self.precision,
             ) {
                 Ok(session) => {
                     self.session = session;
@@ -291,6 +304,7 @@ impl Inner {
                 self.n_ctx,
                 self.pause.clone(),
                 self.tuning,
+                self.precision,
             ) {
                 self.session = session;
             }
@@ -472,7 +486,7 @@ impl Engine {
                     request.layers,
                     1,
                     state.n_ctx,
-                    Precision::Exact,
+                    state.precision,
                 )
                 .map_err(js_error)?,
             };
@@ -514,6 +528,7 @@ impl Engine {
                     n_ctx,
                     state.pause.clone(),
                     state.tuning,
+                    state.precision,
                 )?;
                 state.conditions.push(session);
             }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use tokscope_dist::SamplingParams;
 use tokscope_gpu::{LoadOptions, MatvecVariant};
+use tokscope_model::cpu::Precision;
 use tokscope_session::{BranchOptions, CompareMode, CompareOptions, GenerateOptions, Prompt};
 
 /// The prompt as the page describes it: raw text, or a chat turn with an optional system prompt.
@@ -121,6 +122,10 @@ pub struct LoadRequest {
     pub backend: String,
     pub adapter: Option<AdapterHint>,
     pub matvec: Option<String>,
+    /// The CPU backend's arithmetic: "exact" (the default: f32 activations, llama.cpp's f32
+    /// numbers) or "q8" (8-bit activations and integer dot products, as llama.cpp's CPU backend
+    /// and wllama compute: faster, and noisier by up to ~1 nat of logprob on small models).
+    pub precision: Option<String>,
 }
 
 impl Default for LoadRequest {
@@ -130,6 +135,7 @@ impl Default for LoadRequest {
             backend: "auto".into(),
             adapter: None,
             matvec: None,
+            precision: None,
         }
     }
 }
@@ -145,6 +151,15 @@ pub struct AdapterHint {
 }
 
 impl LoadRequest {
+    /// The CPU backend's arithmetic the request names.
+    pub fn precision(&self) -> Result<Precision, String> {
+        match self.precision.as_deref() {
+            None | Some("exact") => Ok(Precision::Exact),
+            Some("q8") => Ok(Precision::Q8),
+            Some(other) => Err(format!("unknown precision {other:?}: exact or q8")),
+        }
+    }
+
     /// The GPU load options the request names.
     pub fn tuning(&self) -> Result<LoadOptions, String> {
         let matvec = match self.matvec.as_deref() {
@@ -408,5 +423,10 @@ mod tests {
         assert_eq!(r.tuning().unwrap().matvec, Some(MatvecVariant::Rowwise));
         let bad: LoadRequest = serde_json::from_str(r#"{"matvec":"fast"}"#).unwrap();
         assert!(bad.tuning().unwrap_err().contains("rowwise"));
+        assert_eq!(r.precision(), Ok(Precision::Exact));
+        let q8: LoadRequest = serde_json::from_str(r#"{"precision":"q8"}"#).unwrap();
+        assert_eq!(q8.precision(), Ok(Precision::Q8));
+        let bad: LoadRequest = serde_json::from_str(r#"{"precision":"f16"}"#).unwrap();
+        assert!(bad.precision().unwrap_err().contains("q8"));
     }
 }
