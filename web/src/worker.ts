@@ -100,16 +100,21 @@ async function download(url: string): Promise<Uint8Array> {
   return readBody(response, 'download');
 }
 
-/** The default model from the Cache API, else from the network (then stored for next time). */
-async function defaultModel(url: string): Promise<{ bytes: Uint8Array; from: 'cache' | 'network' }> {
+/**
+ * A model by URL (the default one or a pasted one) from the Cache API, else from the network; `keep` stores a
+ * downloaded model for offline use, and is called once the engine has accepted it (a broken file is never cached).
+ */
+async function cachedModel(url: string): Promise<{ bytes: Uint8Array; from: 'cache' | 'network'; keep: () => Promise<void> }> {
   const cache = 'caches' in self ? await caches.open(CACHE_NAME).catch(() => null) : null;
   const hit = await cache?.match(url);
-  if (hit) return { bytes: await readBody(hit, 'cache'), from: 'cache' };
+  if (hit) return { bytes: await readBody(hit, 'cache'), from: 'cache', keep: async () => undefined };
   const bytes = await download(url);
   const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
   // A full disk or a private window refuses to cache: the model still runs.
-  await cache?.put(url, new Response(bytes.slice(), { headers })).catch(() => undefined);
-  return { bytes, from: 'network' };
+  const keep = async () => {
+    await cache?.put(url, new Response(bytes.slice(), { headers })).catch(() => undefined);
+  };
+  return { bytes, from: 'network', keep };
 }
 
 async function load(source: ModelSource, backend: BackendChoice) {
@@ -121,8 +126,8 @@ async function load(source: ModelSource, backend: BackendChoice) {
     await ready;
     let bytes: Uint8Array;
     let from: 'network' | 'cache' | 'file';
-    if (source.kind === 'default') ({ bytes, from } = await defaultModel(source.url));
-    else if (source.kind === 'url') ({ bytes, from } = { bytes: await download(source.url), from: 'network' });
+    let keep: () => Promise<void> = async () => undefined;
+    if (source.kind === 'default' || source.kind === 'url') ({ bytes, from, keep } = await cachedModel(source.url));
     else {
       post({ type: 'progress', loaded: 0, total: source.file.size, phase: 'file' });
       bytes = new Uint8Array(await source.file.arrayBuffer());
@@ -138,6 +143,7 @@ async function load(source: ModelSource, backend: BackendChoice) {
       throw new Error(`this file is not a model tokscope can run: ${message}`);
     }
     post({ type: 'loaded', facts: engine.facts(), from, ms: performance.now() - t0 });
+    await keep();
   } catch (e) {
     fail('load', e);
   }
