@@ -273,9 +273,7 @@ impl Session {
         let t0 = Instant::now();
         let mut sampler = Sampler::new(opts.seed);
         let u = sampler.uniform();
-        let next = self
-            .feed_step(&prompt, &step_query(opts, u))
-            .await?;
+        let next = self.feed_step(&prompt, &step_query(opts, u)).await?;
         Ok(Generation {
             opts: opts.clone(),
             prompt_len: prompt.len(),
