@@ -59,7 +59,7 @@ fn gpu_drawn_steps_equal_the_cpu_steps() {
     let penalty = GenerateOptions {
         sampling: SamplingParams {
             repetition_penalty: 1.2,
-            ..base.sampling.clone()
+            ..base.sampling
         },
         ..base.clone()
     };
