@@ -11,6 +11,7 @@ use crate::error::{Result, SessionError, now};
 use crate::event::{
     Bf, DoneEvent, Event, SamplingStats, ScoreSummary, StepEvent, StopReason, Token, TopEntry,
 };
+use crate::steps;
 
 /// A model ready to run: compute backend, tokenizer and chat template.
 pub struct Session {
@@ -205,17 +206,6 @@ impl Session {
             .unwrap_or_default()
     }
 
-    fn top_entries(&self, logits: &[f32], lse: f64, n: usize) -> Vec<TopEntry> {
-        dist::top_n(logits, lse, n)
-            .into_iter()
-            .map(|t| TopEntry {
-                id: t.id,
-                text: self.tokenizer.token_text(t.id),
-                logprob: t.logprob,
-            })
-            .collect()
-    }
-
     /// Generates up to `max_tokens` tokens, calling `on_event` for each step and once at the end.
     /// `on_event` returning `Break` stops the run after that step.
     pub fn generate(
@@ -347,7 +337,7 @@ impl Session {
                 logprob,
                 rank,
                 entropy: summary.entropy,
-                top: self.top_entries(row, summary.lse, opts.top_n),
+                top: steps::entries(&self.tokenizer, dist::top_n(row, summary.lse, opts.top_n)),
                 sampling: None,
                 bf: None,
                 ms: ms_since(t),
@@ -467,34 +457,18 @@ impl Generation {
         let (summary, warped) =
             dist::summarize_and_warp(logits, &self.opts.sampling, &self.history)?;
         let id = warped.quantile(self.u);
-        let bf = self.bf.push(warped.entropy());
-        Ok(StepEvent {
-            index: 0,
-            position: 0,
-            token: Token {
-                id,
-                text: session.tokenizer.token_text(id),
-            },
-            logprob: dist::logprob(logits, summary.lse, id)?,
-            rank: dist::rank(logits, id)?,
-            entropy: summary.entropy,
-            top: session.top_entries(logits, summary.lse, self.opts.top_n),
-            sampling: Some(SamplingStats {
-                entropy: warped.entropy(),
-                kept: warped.kept(),
-                logprob: warped.logprob(id).unwrap_or(f64::NEG_INFINITY),
-            }),
-            bf: Some(Bf {
-                step: bf.step,
-                window: bf.window,
-                running: bf.running,
-            }),
-            ms: 0.0,
-            surprisal: None,
-            gltr: None,
-            spec: None,
-            compare: None,
-        })
+        steps::step_event_with(
+            &session.tokenizer,
+            0,
+            0,
+            logits,
+            &summary,
+            &warped,
+            id,
+            self.opts.top_n,
+            &mut self.bf,
+            0.0,
+        )
     }
 
     /// The step from the backend's answer (the token was drawn where the logits are).

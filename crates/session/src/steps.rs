@@ -1,7 +1,7 @@
 //! The per-step statistics every sampling mode reports (raw distribution, sampling distribution, branching
 //! factor), shared by speculate, compare and branch so their StepEvents read like generate's.
 
-use tokscope_dist::{self as dist, BranchingFactor, TokenProb, Warped};
+use tokscope_dist::{self as dist, BranchingFactor, Summary, TokenProb, Warped};
 use tokscope_tokenizer::Tokenizer;
 
 use crate::error::Result;
@@ -32,6 +32,26 @@ pub(crate) fn step_event(
     ms: f64,
 ) -> Result<StepEvent> {
     let summary = dist::summarize(logits)?;
+    step_event_with(
+        tokenizer, index, position, logits, &summary, warped, id, top_n, bf, ms,
+    )
+}
+
+/// [`step_event`] for a caller that already has the raw distribution's `summary` (generate gets it
+/// from the same pass as the warp).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step_event_with(
+    tokenizer: &Tokenizer,
+    index: usize,
+    position: usize,
+    logits: &[f32],
+    summary: &Summary,
+    warped: &Warped,
+    id: u32,
+    top_n: usize,
+    bf: &mut BranchingFactor,
+    ms: f64,
+) -> Result<StepEvent> {
     let b = bf.push(warped.entropy());
     Ok(StepEvent {
         index,
