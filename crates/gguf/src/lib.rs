@@ -11,6 +11,6 @@ pub mod writer;
 pub use blocks::BlockError;
 pub use error::{GgufError, Result};
 pub use metadata::{Metadata, Value, ValueType};
-pub use reader::{Gguf, TensorInfo};
+pub use reader::{Gguf, Header, PrefixParse, TensorInfo};
 pub use types::GgmlType;
 pub use writer::GgufWriter;
