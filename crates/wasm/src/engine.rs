@@ -464,7 +464,8 @@ impl Engine {
     }
 
     /// Speculative decoding (`SpeculateRequest` in protocol.ts): calls `on_event` with each step
-    /// and the done event; resolves when the run is over.
+    /// and the done event; resolves when the run is over. `drafts` > 1 verifies K draft sequences
+    /// per round with K-SEQ (`Session::multidraft`).
     pub fn speculate(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
@@ -475,6 +476,7 @@ impl Engine {
             state.generation = None;
             let request: SpeculateRequest =
                 serde_wasm_bindgen::from_value(request).map_err(js_error)?;
+            let drafts = request.drafts().map_err(|e| JsError::new(&e))?;
             let mut drafter = match request.drafter {
                 DrafterKind::Ngram => Drafter::Ngram {
                     max_ngram: request.max_ngram.max(1),
@@ -490,15 +492,27 @@ impl Engine {
                 )
                 .map_err(js_error)?,
             };
-            let opts = SpeculateOptions {
-                generate: request.generate.into(),
-                gamma: request.gamma,
-            };
+            let generate = request.generate.into();
+            let gamma = request.gamma;
             let mut emit = streamer(&on_event, &stop);
-            let run = state
-                .session
-                .speculate_async(&mut drafter, &opts, &mut emit);
-            if let Err(e) = run.await {
+            let run = if drafts == 1 {
+                let opts = SpeculateOptions { generate, gamma };
+                let run = state
+                    .session
+                    .speculate_async(&mut drafter, &opts, &mut emit);
+                run.await
+            } else {
+                let opts = tokscope_session::MultiDraftOptions {
+                    generate,
+                    gamma,
+                    drafts,
+                };
+                let run = state
+                    .session
+                    .multidraft_async(&mut drafter, &opts, &mut emit);
+                run.await
+            };
+            if let Err(e) = run {
                 return Err(state.fail(e).into());
             }
             Ok(JsValue::UNDEFINED)

@@ -180,7 +180,12 @@ impl LoadRequest {
     }
 }
 
-/// Settings of a speculate run: the generate settings plus the drafter and γ (drafts per target call).
+/// Largest number of draft sequences (K) the page may ask for: each one costs γ more draft forward passes per
+/// round on the browser's single thread, so the page keeps to fewer than the CLI's 16.
+pub const MAX_PAGE_DRAFTS: usize = 8;
+
+/// Settings of a speculate run: the generate settings plus the drafter, γ (drafts per target call) and K (draft
+/// sequences per round).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SpeculateRequest {
@@ -192,6 +197,27 @@ pub struct SpeculateRequest {
     pub layers: usize,
     /// Prompt lookup: the longest n-gram matched.
     pub max_ngram: usize,
+    /// Draft sequences per round: 1 is single-draft speculation, K > 1 multi-draft verified with K-SEQ
+    /// (`Session::multidraft`).
+    pub drafts: usize,
+}
+
+impl SpeculateRequest {
+    /// K, checked as the CLI checks `--drafts`: 1..=[`MAX_PAGE_DRAFTS`], and above 1 only for a drafter that
+    /// samples (n-gram and tri-gram drafts are deterministic: K of them would be one draft K times).
+    pub fn drafts(&self) -> Result<usize, String> {
+        let k = self.drafts;
+        if !(1..=MAX_PAGE_DRAFTS).contains(&k) {
+            return Err(format!("drafts must be in 1..={MAX_PAGE_DRAFTS}, got {k}"));
+        }
+        if k > 1 && self.drafter != DrafterKind::EarlyExit {
+            return Err(format!(
+                "{k} drafts need a drafter that samples (early exit): n-gram and tri-gram drafts are \
+                 deterministic, so {k} drafts would be one draft {k} times; use 1 draft with them"
+            ));
+        }
+        Ok(k)
+    }
 }
 
 /// Which drafter a speculate run uses (a second model is a CLI-only drafter for now).
@@ -211,6 +237,7 @@ impl Default for SpeculateRequest {
             drafter: DrafterKind::Ngram,
             layers: 15,
             max_ngram: 3,
+            drafts: 1,
         }
     }
 }
@@ -371,6 +398,11 @@ mod tests {
         assert_eq!((spec.gamma, spec.layers, spec.max_ngram), (6, 20, 2));
         assert_eq!(spec.drafter, DrafterKind::EarlyExit);
         assert_eq!((spec.generate.max_tokens, spec.generate.seed), (9, 3));
+        assert_eq!(
+            spec.drafts(),
+            Ok(1),
+            "single-draft unless the page asks for more"
+        );
         let branch: BranchRequest = serde_json::from_str(
             r#"{"prompt":{"kind":"raw","text":"x"},"prefix":[5,6],"samples":3,"top_n":7}"#,
         )
@@ -380,6 +412,30 @@ mod tests {
             (opts.prefix, opts.samples, opts.generate.top_n),
             (vec![5, 6], 3, 7)
         );
+    }
+
+    #[test]
+    fn multi_draft_needs_a_sampling_drafter_and_a_small_k() {
+        let parse = |drafter: &str, drafts: usize| {
+            serde_json::from_str::<SpeculateRequest>(&format!(
+                r#"{{"prompt":{{"kind":"raw","text":"x"}},"drafter":"{drafter}","drafts":{drafts}}}"#
+            ))
+            .unwrap()
+            .drafts()
+        };
+        assert_eq!(parse("early-exit", 2), Ok(2));
+        assert_eq!(parse("early-exit", MAX_PAGE_DRAFTS), Ok(MAX_PAGE_DRAFTS));
+        assert_eq!(parse("ngram", 1), Ok(1));
+        assert_eq!(parse("trigram", 1), Ok(1));
+        for drafter in ["ngram", "trigram"] {
+            let e = parse(drafter, 2).unwrap_err();
+            assert!(
+                e.contains("deterministic") && e.contains("early exit"),
+                "{e}"
+            );
+        }
+        assert!(parse("early-exit", 0).unwrap_err().contains("1..=8"));
+        assert!(parse("early-exit", MAX_PAGE_DRAFTS + 1).is_err());
     }
 
     #[test]
