@@ -87,6 +87,54 @@ export interface SpecStep {
   residual?: TopEntry[];
   /** On the first token of a round: mean β over the round's drafts (absent when nothing was drafted). */
   beta?: number;
+  /** Multi-draft runs, on every token but a bonus one: the K-SEQ check that decided it. */
+  multi?: MultiDraftCheck;
+}
+
+/** A candidate token of a multi-draft position as K-SEQ judged it (docs/protocol.md `step.spec.multi`). */
+export interface MultiDraftCandidate {
+  /** Which of the round's K draft sequences proposed it (0-based). */
+  draft: number;
+  id: number;
+  text: string;
+  q: number;
+  p: number;
+  /** min(1, p/(ρ q)). */
+  accept_prob: number;
+  /** `accepted` (at most one), `rejected`, or `skipped` (after the accepted one, never checked). */
+  outcome: DraftOutcome;
+}
+
+/** The K-SEQ check at one draft position, over the candidates still in play there. */
+export interface MultiDraftCheck {
+  /** 0-based draft position within the round. */
+  depth: number;
+  /** The k candidates in play, in the order checked. */
+  candidates: MultiDraftCandidate[];
+  /** SpecTr's ρ* for this k, in [1, k]. */
+  rho: number;
+  /** Σ min(p, q): one draft's acceptance probability here. */
+  beta: number;
+  /** K-SEQ's acceptance probability 1 − (1 − β(ρ*))^k. */
+  kseq_accept: number;
+  /** The best acceptance any verifier of k i.i.d. drafts can reach. */
+  optimal: number;
+}
+
+/** Aggregates only a multi-draft run has (docs/protocol.md `done.spec.multi`). */
+export interface MultiDraftSummary {
+  /** K: draft sequences per round. */
+  drafts: number;
+  n_candidates: number;
+  /** Target forward passes actually run (the backends hold one sequence). */
+  target_forwards: number;
+  tokens_per_forward: number;
+  mean_kseq_accept: number;
+  mean_optimal: number;
+  /** Per draft position (0-based): mean K-SEQ acceptance, mean optimal bound, mean candidates in play. */
+  kseq_accept_by_position: number[];
+  optimal_by_position: number[];
+  candidates_by_position: number[];
 }
 
 /** Aggregates of a speculate run (docs/protocol.md `done.spec`). */
@@ -104,6 +152,8 @@ export interface SpecSummary {
   mean_beta?: number;
   expected_tokens_per_call?: number;
   tok_s: number;
+  /** Multi-draft runs only. */
+  multi?: MultiDraftSummary;
 }
 
 /** A compare mode: a, b, extrapolation, contrastive, uncertainty-switched contrastive, logit arithmetic. */
@@ -239,6 +289,8 @@ export type SpeculateRequest = GenerateRequest & {
   layers: number;
   /** N-gram drafter: longest n-gram the prompt lookup tries. */
   max_ngram: number;
+  /** Draft sequences per round, 1..=8: 1 is single-draft speculation, more is multi-draft with K-SEQ (early exit only). */
+  drafts: number;
 };
 
 /** Settings of a compare run: 2 or 3 conditions (prompts) on the one loaded model, and how to decode from them. */

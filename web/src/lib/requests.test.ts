@@ -11,6 +11,14 @@ describe('requests from settings', () => {
     expect(exitLayers(s, 2)).toBe(1);
   });
 
+  it('K draft sequences go to the engine with the early-exit drafter only', () => {
+    const s: Settings = { ...DEFAULT_SETTINGS, drafter: 'early-exit', drafts: 3 };
+    expect(speculateRequest(s, 30).drafts).toBe(3);
+    // A K left over from an early-exit run must not make an n-gram or tri-gram request the engine refuses.
+    expect(speculateRequest({ ...s, drafter: 'ngram' }, 30).drafts).toBe(1);
+    expect(speculateRequest({ ...s, drafter: 'trigram' }, 30).drafts).toBe(1);
+  });
+
   it('compare builds two or three conditions, with an empty system prompt meaning none', () => {
     const r = compareRequest({ ...DEFAULT_SETTINGS, b_mode: 'chat', b_system: '', b_prompt: 'hi' });
     if (typeof r === 'string') throw new Error(r);

@@ -28,8 +28,10 @@ export function exitLayers(s: Settings, modelLayers: number | undefined): number
   return Math.max(1, Math.floor((modelLayers ?? 4) / 4));
 }
 
+/** The speculate request; K draft sequences only with the early-exit drafter (n-gram and tri-gram drafts are deterministic). */
 export function speculateRequest(s: Settings, modelLayers: number | undefined): SpeculateRequest {
-  return { ...generateRequest(s), gamma: s.gamma, drafter: s.drafter, layers: exitLayers(s, modelLayers), max_ngram: s.max_ngram };
+  const drafts = s.drafter === 'early-exit' ? s.drafts : 1;
+  return { ...generateRequest(s), gamma: s.gamma, drafter: s.drafter, layers: exitLayers(s, modelLayers), max_ngram: s.max_ngram, drafts };
 }
 
 /** arith's weights: the comma-separated setting, or 1, −1 (two conditions) / 1, 1, −1 (three) when empty. */

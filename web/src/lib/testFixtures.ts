@@ -1,6 +1,6 @@
 // Hand-built events in the shape docs/protocol.md gives them, for the unit tests (the numbers are made up; the
 // structure — which fields appear on which step — is the protocol's).
-import type { DoneEvent, SpecDraft, StepEvent, TopEntry } from './protocol';
+import type { DoneEvent, MultiDraftCandidate, MultiDraftCheck, SpecDraft, StepEvent, TopEntry } from './protocol';
 
 /** A plain generate step: token `text` (id 100 + index) with a small top-N. */
 export function step(index: number, text: string, logprob = -0.5, extra: Partial<StepEvent> = {}): StepEvent {
@@ -62,5 +62,48 @@ export function speculateRun(): StepEvent[] {
     s(4, ' away', 1, 'accepted'),
     s(5, '.', 1, 'bonus'),
     s(6, '\n', 2, 'bonus', []),
+  ];
+}
+
+const candidate = (draft: number, id: number, text: string, outcome: MultiDraftCandidate['outcome']): MultiDraftCandidate => ({
+  draft,
+  id,
+  text,
+  q: 0.5,
+  p: 0.4,
+  accept_prob: 0.8,
+  outcome,
+});
+
+const check = (depth: number, candidates: MultiDraftCandidate[], kseq_accept: number, optimal: number): MultiDraftCheck => ({
+  depth,
+  candidates,
+  rho: 1.2,
+  beta: 0.5,
+  kseq_accept,
+  optimal,
+});
+
+/**
+ * A multi-draft run with K = 2, γ = 2. Round 0: both drafts start with ' The' (the first is kept, the second never
+ * checked), then both are rejected at position 1 and ' end' is resampled. Round 1: draft 0 is rejected and draft 1
+ * kept at position 0, draft 1 alone is kept at position 1, and a bonus token follows. 5 tokens, 2 rounds, 4
+ * positions checked, 3 accepted.
+ */
+export function multiDraftRun(): StepEvent[] {
+  const s = (index: number, text: string, round: number, source: 'accepted' | 'resampled' | 'bonus', multi?: MultiDraftCheck, first = false) => {
+    const id = 100 + index;
+    const spec: StepEvent['spec'] = { round, source };
+    if (first) spec.drafts = [];
+    if (multi) spec.multi = multi;
+    if (source === 'resampled') spec.residual = [{ id, text, logprob: -0.2 }];
+    return step(index, text, -0.4, { token: { id, text }, spec });
+  };
+  return [
+    s(0, ' The', 0, 'accepted', check(0, [candidate(0, 100, ' The', 'accepted'), candidate(1, 100, ' The', 'skipped')], 0.8, 0.9), true),
+    s(1, ' end', 0, 'resampled', check(1, [candidate(0, 7, ' cat', 'rejected'), candidate(1, 8, ' dog', 'rejected')], 0.3, 0.4)),
+    s(2, ' y', 1, 'accepted', check(0, [candidate(0, 9, ' x', 'rejected'), candidate(1, 102, ' y', 'accepted')], 0.6, 0.7), true),
+    s(3, ' z', 1, 'accepted', check(1, [candidate(1, 103, ' z', 'accepted')], 0.5, 0.5)),
+    s(4, '!', 1, 'bonus'),
   ];
 }

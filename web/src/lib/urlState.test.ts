@@ -35,6 +35,7 @@ describe('URL state', () => {
       gamma: 16,
       layers: 7,
       max_ngram: 2,
+      drafts: 4,
       b_mode: 'raw',
       b_system: 'Be terse & exact',
       b_prompt: 'Q: capital of France?\nA:',
@@ -66,8 +67,11 @@ describe('URL state', () => {
   });
 
   it('rejects out-of-range mode settings', () => {
-    const s = decodeState('gamma=17&samples=0&step=-2&presenter=yes&backend=metal&cmp=xx&drafter=model');
+    const s = decodeState('gamma=17&samples=0&step=-2&presenter=yes&backend=metal&cmp=xx&drafter=model&drafts=9');
     expect(s.gamma).toBe(DEFAULT_SETTINGS.gamma);
+    expect(s.drafts).toBe(1);
+    expect(decodeState('drafts=0').drafts).toBe(1);
+    expect(decodeState('drafts=8').drafts).toBe(8);
     expect(s.samples).toBe(DEFAULT_SETTINGS.samples);
     expect(s.step).toBe(-1);
     expect(s.presenter).toBe(false);

@@ -30,6 +30,8 @@ export interface Settings {
   gamma: number;
   layers: number;
   max_ngram: number;
+  /** speculate with the early-exit drafter: draft sequences per round (K; 1 = single-draft). */
+  drafts: number;
   /** compare: condition b, an optional condition c, and how to decode from them. */
   b_mode: PromptKind;
   b_system: string;
@@ -53,6 +55,9 @@ export interface Settings {
   presenter: boolean;
 }
 
+/** Most draft sequences per round the engine takes (crates/wasm/src/options.rs `MAX_PAGE_DRAFTS`). */
+export const MAX_DRAFTS = 8;
+
 export const DEFAULT_SETTINGS: Settings = {
   view: 'generate',
   mode: 'chat',
@@ -71,6 +76,7 @@ export const DEFAULT_SETTINGS: Settings = {
   gamma: 4,
   layers: 0,
   max_ngram: 3,
+  drafts: 1,
   b_mode: 'chat',
   b_system: '',
   b_prompt: 'What is the capital of France?',
@@ -100,6 +106,7 @@ const NUMBERS: Record<string, { min: number; max: number; int: boolean }> = {
   gamma: { min: 1, max: 16, int: true },
   layers: { min: 0, max: 1000, int: true },
   max_ngram: { min: 1, max: 16, int: true },
+  drafts: { min: 1, max: MAX_DRAFTS, int: true },
   alpha: { min: 0, max: 100, int: false },
   threshold: { min: 0, max: 100, int: false },
   samples: { min: 1, max: 64, int: true },
