@@ -14,6 +14,7 @@ use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
 use crate::weights::{self, kernel_suffix};
 use std::sync::Mutex;
 use tokscope_model::config::names;
+use tokscope_model::file::TensorSource;
 use tokscope_model::{Backend, Config, LogitsFor, ModelError, ModelFile, RopeStyle};
 use wgpu::util::DeviceExt;
 
@@ -94,6 +95,8 @@ pub struct GpuBackend {
 struct Loader<'a> {
     device: &'a wgpu::Device,
     file: &'a ModelFile,
+    /// Where the tensors' bytes are read from, one weight part at a time.
+    source: &'a dyn TensorSource,
     pipelines: &'a Mutex<Pipelines>,
     max_binding: u64,
     matvec: MatvecVariant,
@@ -139,7 +142,7 @@ impl<'a> Loader<'a> {
 
     /// A norm weight or bias, dequantized to f32 (these vectors are tiny).
     fn vector(&self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
-        let v = self.file.vector(name, len)?;
+        let v = self.file.vector_from(self.source, name, len)?;
         Ok(self.upload(name, &v, wgpu::BufferUsages::STORAGE))
     }
 
@@ -168,9 +171,9 @@ impl<'a> Loader<'a> {
         let mut parts = Vec::new();
         for first_row in (0..rows).step_by(per_part) {
             let n = per_part.min(rows - first_row);
-            let start = w.offset + first_row * row_bytes;
-            let data = &self.file.bytes[start..start + n * row_bytes];
-            let mut packed = weights::repack(name, w.ty, data, n, cols)?;
+            let start = (w.offset + first_row * row_bytes) as u64;
+            let data = self.source.read(start, n * row_bytes)?;
+            let mut packed = weights::repack(name, w.ty, &data, n, cols)?;
             if interleaved {
                 let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
                 packed = weights::interleave(&packed, w.ty, n, cols, lanes, groups);
@@ -336,6 +339,18 @@ impl GpuBackend {
         n_ctx: usize,
         options: LoadOptions,
     ) -> Result<Self, GpuError> {
+        Self::with_source(ctx, file, file, n_ctx, options)
+    }
+
+    /// As [`GpuBackend::with_options`], each weight read from `source` just before its upload
+    /// and dropped after it (`file` may hold only its header: the browser streams a `Blob`).
+    pub fn with_source(
+        ctx: &GpuContext,
+        file: &ModelFile,
+        source: &dyn TensorSource,
+        n_ctx: usize,
+        options: LoadOptions,
+    ) -> Result<Self, GpuError> {
         let limits = ctx.device.limits();
         let max_binding = options.max_binding.unwrap_or(
             limits
@@ -363,12 +378,12 @@ impl GpuBackend {
                 "f16 scales on an adapter without shader-f16".into(),
             ));
         }
-        Self::load(ctx, file, n_ctx, max_binding, (matvec, arithmetic))
+        Self::load(ctx, (file, source), n_ctx, max_binding, (matvec, arithmetic))
     }
 
     fn load(
         ctx: &GpuContext,
-        file: &ModelFile,
+        file: (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
         kernels: (MatvecVariant, Arithmetic),
@@ -390,7 +405,7 @@ impl GpuBackend {
 
     fn build(
         ctx: &GpuContext,
-        file: &ModelFile,
+        (file, source): (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
         (matvec, arithmetic): (MatvecVariant, Arithmetic),
@@ -406,6 +421,7 @@ impl GpuBackend {
         let mut ld = Loader {
             device,
             file,
+            source,
             pipelines: &ctx.pipelines,
             max_binding,
             matvec,

@@ -1,11 +1,12 @@
 //! A model file held in memory (mapped natively, owned in the browser) with its parsed directory.
 
+use std::borrow::Cow;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{ModelError, Result};
-use tokscope_gguf::{GgmlType, Gguf, Metadata, TensorInfo};
+use tokscope_gguf::{GgmlType, Gguf, Header, Metadata, TensorInfo};
 
 /// The bytes of a GGUF file. A memory map keeps resident memory near the file size natively.
 pub enum ModelBytes {
@@ -25,8 +26,20 @@ impl Deref for ModelBytes {
     }
 }
 
+/// Byte ranges of a model file, from wherever the file is: memory (a [`ModelFile`] with its
+/// bytes), or piece by piece from storage (the browser reads a `Blob` slice by slice), so that a
+/// backend uploading its weights to a GPU never needs the whole file in memory at once.
+pub trait TensorSource {
+    /// `len` bytes at `offset` from the start of the file.
+    fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>>;
+}
+
 /// A parsed model file: metadata, tensor directory and the bytes the tensors live in. Cloning shares the
 /// bytes (an `Arc`), so two backends over one file (a draft and a target) map the weights once.
+///
+/// A file made by [`ModelFile::from_header`] holds no tensor bytes (`bytes` is empty): its tensors
+/// are read through a [`TensorSource`], and whatever needs them in memory (the CPU backend) gets
+/// an error instead.
 #[derive(Clone)]
 pub struct ModelFile {
     pub bytes: Arc<ModelBytes>,
@@ -88,6 +101,45 @@ impl ModelFile {
         })
     }
 
+    /// A file of which only the header is in memory (the browser's WebGPU path): tensors are
+    /// read from a [`TensorSource`] while they are uploaded.
+    pub fn from_header(header: Header) -> Result<Self> {
+        Self::from_parts(header, ModelBytes::Owned(Vec::new()))
+    }
+
+    /// A header parsed from a prefix with the whole file's bytes read since (the browser's CPU
+    /// path): no second parse. The bytes must be the file the header was checked against.
+    pub fn from_header_and_bytes(header: Header, bytes: ModelBytes) -> Result<Self> {
+        if bytes.len() as u64 != header.file_len {
+            return Err(ModelError::Invalid(format!(
+                "{} bytes given for a {}-byte file",
+                bytes.len(),
+                header.file_len
+            )));
+        }
+        Self::from_parts(header, bytes)
+    }
+
+    fn from_parts(header: Header, bytes: ModelBytes) -> Result<Self> {
+        let config = Config::from_metadata(
+            &header.metadata,
+            header.tensors.iter().map(|t| t.name.as_str()),
+        )?;
+        Ok(Self {
+            bytes: Arc::new(bytes),
+            version: header.version,
+            metadata: header.metadata,
+            tensors: header.tensors,
+            config,
+        })
+    }
+
+    /// Whether the tensors' bytes are in memory (false for [`ModelFile::from_header`]).
+    pub fn has_data(&self) -> bool {
+        let end = self.tensors.iter().map(|t| t.file_offset + t.n_bytes).max();
+        self.bytes.len() as u64 >= end.unwrap_or(0)
+    }
+
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
         self.tensors
             .iter()
@@ -95,9 +147,12 @@ impl ModelFile {
             .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
     }
 
-    /// The raw bytes of a tensor (bounds were checked when the file was parsed).
-    pub fn data(&self, t: &TensorInfo) -> &[u8] {
-        &self.bytes[t.file_offset as usize..(t.file_offset + t.n_bytes) as usize]
+    /// The raw bytes of a tensor; an error for a file that holds only its header.
+    pub fn data(&self, t: &TensorInfo) -> Result<&[u8]> {
+        let start = t.file_offset as usize;
+        self.bytes
+            .get(start..start + t.n_bytes as usize)
+            .ok_or_else(|| not_in_memory(&t.name))
     }
 
     /// A 2-D weight of `rows` × `cols`, checked for shape and for a type we compute with.
@@ -123,6 +178,16 @@ impl ModelFile {
 
     /// A 1-D tensor (norm weights, biases) dequantized to f32.
     pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        self.vector_from(self, name, len)
+    }
+
+    /// [`ModelFile::vector`] with the tensor's bytes read from `source`.
+    pub fn vector_from(
+        &self,
+        source: &dyn TensorSource,
+        name: &str,
+        len: usize,
+    ) -> Result<Vec<f32>> {
         let t = self.tensor(name)?;
         if t.dims != [len as u64] {
             return Err(ModelError::BadShape {
@@ -132,11 +197,31 @@ impl ModelFile {
             });
         }
         check_type(name, t.ggml_type)?;
+        let data = source.read(t.file_offset, t.n_bytes as usize)?;
         let mut out = vec![0.0; len];
-        tokscope_gguf::blocks::dequantize_row(t.ggml_type, self.data(t), &mut out)
+        tokscope_gguf::blocks::dequantize_row(t.ggml_type, &data, &mut out)
             .map_err(|e| ModelError::Invalid(format!("{name}: {e}")))?;
         Ok(out)
     }
+}
+
+/// The file's own bytes; an error where they are not in memory (a header-only file).
+impl TensorSource for ModelFile {
+    fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(len)?));
+        match range.and_then(|r| self.bytes.get(r)) {
+            Some(bytes) => Ok(Cow::Borrowed(bytes)),
+            None => Err(not_in_memory(&format!("bytes {offset}..+{len}"))),
+        }
+    }
+}
+
+fn not_in_memory(what: &str) -> ModelError {
+    ModelError::Invalid(format!(
+        "{what} of the model file are not in memory (only its header was read)"
+    ))
 }
 
 fn check_type(name: &str, ty: GgmlType) -> Result<()> {
