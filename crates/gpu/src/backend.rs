@@ -378,7 +378,13 @@ impl GpuBackend {
                 "f16 scales on an adapter without shader-f16".into(),
             ));
         }
-        Self::load(ctx, (file, source), n_ctx, max_binding, (matvec, arithmetic))
+        Self::load(
+            ctx,
+            (file, source),
+            n_ctx,
+            max_binding,
+            (matvec, arithmetic),
+        )
     }
 
     fn load(
