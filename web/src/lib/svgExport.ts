@@ -3,6 +3,25 @@
 // every text node and attribute value escaped: token texts in charts are untrusted, and an exported file must not
 // turn them into markup.
 
+/** A standalone SVG file and its size (what the export buttons save, and draw as PNG). */
+export interface SvgDoc {
+  text: string;
+  width: number;
+  height: number;
+}
+
+/** The page's colours (background, text, muted text, accent) for diagrams drawn from data rather than from the page. */
+export function pageTheme(): { background: string; foreground: string; muted: string; accent: string } {
+  const style = getComputedStyle(document.body);
+  const v = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
+  return {
+    background: style.backgroundColor || '#ffffff',
+    foreground: style.color || '#1f2328',
+    muted: v('--muted', '#59636e'),
+    accent: v('--accent', '#2f6fdf'),
+  };
+}
+
 /** The parts of a DOM node the serializer reads (an Element or Text node satisfies it). */
 export interface SvgNodeLike {
   nodeType: number;

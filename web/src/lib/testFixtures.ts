@@ -94,7 +94,11 @@ export function multiDraftRun(): StepEvent[] {
   const s = (index: number, text: string, round: number, source: 'accepted' | 'resampled' | 'bonus', multi?: MultiDraftCheck, first = false) => {
     const id = 100 + index;
     const spec: StepEvent['spec'] = { round, source };
-    if (first) spec.drafts = [];
+    // The round's first token: no single-draft list, and the mean β of the round's checks (all 0.5 here).
+    if (first) {
+      spec.drafts = [];
+      spec.beta = 0.5;
+    }
     if (multi) spec.multi = multi;
     if (source === 'resampled') spec.residual = [{ id, text, logprob: -0.2 }];
     return step(index, text, -0.4, { token: { id, text }, spec });
