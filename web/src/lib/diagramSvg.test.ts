@@ -60,6 +60,9 @@ describe('lanes diagram', () => {
       });
       expect(lane.y + lane.height).toBeLessThanOrEqual(layout.height);
     }
+    // The lane labels ("call 1  β 0.60", 7 px a character or more) end before the first cell; the heading fits.
+    for (const lane of layout.lanes) expect(lane.boxes[0].x).toBeGreaterThan(Array.from(lane.label).length * 7);
+    expect(layout.width).toBeGreaterThan(layout.heading.length * 7);
     const ys = layout.lanes.map((l) => l.y);
     ys.slice(1).forEach((y, i) => expect(y).toBeGreaterThanOrEqual(ys[i] + layout.lanes[i].height));
   });

@@ -62,24 +62,32 @@ export interface LanesLayout {
   width: number;
   height: number;
   multi: boolean;
+  /** The line above the legend. */
+  heading: string;
   lanes: Lane[];
 }
 
-const LABEL_W = 92;
 const HEADER_H = 44;
+
+const legendWidth = () => SPEC_NAMES.reduce((w, n) => w + textWidth(n.label) + 2 * PAD + GAP, PAD);
+const roundLabel = (r: Round) => `call ${r.round + 1}${r.beta !== null ? `  β ${r.beta.toFixed(2)}` : ''}`;
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 /** Where every lane, box and frame goes: lanes stacked from the top, boxes left to right in the page's order. */
 export function lanesLayout(rounds: Round[]): LanesLayout {
   const multi = rounds.some((r) => isMultiDraft(r.emitted));
+  const heading = multi
+    ? 'one lane per target call; a column per emitted token with the candidates K-SEQ checked'
+    : 'one lane per target call; under a draft: q (draft, upper bar) and p (target, lower bar)';
+  const labelWidth = Math.max(60, ...rounds.map((r) => textWidth(roundLabel(r)) + 2 * PAD));
   let y = HEADER_H;
-  let width = 360;
+  let width = Math.max(textWidth(heading) + 2 * PAD, legendWidth());
   const lanes: Lane[] = [];
   for (const r of rounds) {
-    const label = `call ${r.round + 1}${r.beta !== null ? `  β ${r.beta.toFixed(2)}` : ''}`;
+    const label = roundLabel(r);
     const boxes: LaneBox[] = [];
     const frames: Lane['frames'] = [];
-    let x = LABEL_W;
+    let x = labelWidth;
     let height = CELL_H;
     const box = (bx: number, by: number, kind: LaneBox['kind'], text: string, title: string, qp?: { q: number; p: number }): LaneBox => {
       const shown = cellText(text);
@@ -120,7 +128,7 @@ export function lanesLayout(rounds: Round[]): LanesLayout {
     width = Math.max(width, x + PAD);
     y += height + 2 * GAP;
   }
-  return { width: Math.ceil(width), height: Math.ceil(y + PAD), multi, lanes };
+  return { width: Math.ceil(width), height: Math.ceil(y + PAD), multi, heading, lanes };
 }
 
 /** Escaped attribute value. */
@@ -138,10 +146,7 @@ function open(width: number, height: number, theme: Theme, label: string): strin
 export function lanesSvg(rounds: Round[], theme: Theme = LIGHT): SvgDoc {
   const layout = lanesLayout(rounds);
   const out = open(layout.width, layout.height, theme, 'speculative decoding: one lane per target call');
-  const heading = layout.multi
-    ? 'one lane per target call; a column per emitted token with the candidates K-SEQ checked'
-    : 'one lane per target call; under a draft: q (draft, upper bar) and p (target, lower bar)';
-  out.push(`<text x="${PAD}" y="14" fill="${a(theme.foreground)}">${escapeXml(heading)}</text>`);
+  out.push(`<text x="${PAD}" y="14" fill="${a(theme.foreground)}">${escapeXml(layout.heading)}</text>`);
   let lx = PAD;
   for (const n of SPEC_NAMES) {
     const w = textWidth(n.label) + 2 * PAD;
@@ -212,10 +217,11 @@ export function treeSvg(rows: TreeRow[], theme: Theme = LIGHT): SvgDoc {
   const rowX = (r: TreeRow) => PAD + r.depth * INDENT;
   const whereW = (r: TreeRow) => textWidth(r.where) + PAD;
   const altW = (r: TreeRow) => (r.alt ? textWidth(r.alt) + 2 * PAD + PAD : 0);
-  const width = Math.ceil(Math.max(360, ...rows.map((r) => rowX(r) + whereW(r) + altW(r) + textWidth(r.text) + 3 * PAD)));
+  const heading = "runs (a fork continues its parent's tokens before the step with another candidate)";
+  const width = Math.ceil(Math.max(textWidth(heading) + 2 * PAD, ...rows.map((r) => rowX(r) + whereW(r) + altW(r) + textWidth(r.text) + 3 * PAD)));
   const height = top + rows.length * ROW_H + PAD;
   const out = open(width, height, theme, 'branch tree: the runs and their forks');
-  out.push(`<text x="${PAD}" y="14" fill="${a(theme.foreground)}">runs (a fork continues its parent's tokens before the step with another candidate)</text>`);
+  out.push(`<text x="${PAD}" y="14" fill="${a(theme.foreground)}">${escapeXml(heading)}</text>`);
   rows.forEach((r, i) => {
     const y = top + i * ROW_H;
     const x = rowX(r);
