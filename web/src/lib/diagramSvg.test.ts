@@ -138,6 +138,8 @@ describe('branch tree diagram', () => {
     ]);
     expect(rows[0].text).toBe('␣a␣b␣c');
     expect(rows[1].text).toBe('␣x');
+    // A branch-mode root (the prompt) has no tokens of its own: no text, not a placeholder.
+    expect(treeRows(EMPTY_TREE, 'prompt', '', 'root')).toEqual([{ id: 'root', depth: 0, parentRow: -1, where: 'prompt', alt: '', text: '', selected: true }]);
   });
 
   it('writes the tree as a well-formed file with every token text escaped', () => {

@@ -198,7 +198,7 @@ const TEXT_CHARS = 80;
 
 /** The tree's rows in the page's order (depth first, children in the order they were made). */
 export function treeRows(tree: BranchTree, rootLabel: string, rootText: string, selected: ParentId): TreeRow[] {
-  const rows: TreeRow[] = [{ id: 'root', depth: 0, parentRow: -1, where: rootLabel, alt: '', text: cellText(rootText, TEXT_CHARS), selected: selected === 'root' }];
+  const rows: TreeRow[] = [{ id: 'root', depth: 0, parentRow: -1, where: rootLabel, alt: '', text: rootText ? cellText(rootText, TEXT_CHARS) : '', selected: selected === 'root' }];
   const walk = (parent: ParentId, parentRow: number, depth: number) => {
     for (const n of children(tree, parent)) {
       const where = n.forced ? `fork at step ${n.at}${n.sample > 0 ? `, sample ${n.sample + 1}` : ''}` : `sample ${n.sample + 1}`;
