@@ -172,8 +172,10 @@ impl<'a> Loader<'a> {
         for first_row in (0..rows).step_by(per_part) {
             let n = per_part.min(rows - first_row);
             let start = (w.offset + first_row * row_bytes) as u64;
+            // The bytes read are dropped once repacked (in the browser they are wasm memory).
             let data = self.source.read(start, n * row_bytes)?;
             let mut packed = weights::repack(name, w.ty, &data, n, cols)?;
+            drop(data);
             if interleaved {
                 let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
                 packed = weights::interleave(&packed, w.ty, n, cols, lanes, groups);

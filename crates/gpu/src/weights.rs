@@ -107,14 +107,18 @@ pub fn repack(
             data.len()
         )));
     }
-    let words = |bytes: &[u8]| -> Vec<u32> {
+    fn words(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
         bytes
             .chunks_exact(4)
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect()
-    };
+    }
     let f16 = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
-    let mut packed = Packed::default();
+    // Exact capacities: the largest weight is repacked whole, and growing by doubling would
+    // hold up to 1.5× its size more at once (in the browser, wasm memory that never shrinks).
+    let mut packed = Packed {
+        quants: Vec::with_capacity(rows * words_per_row(ty, cols)),
+        scales: Vec::with_capacity(rows * scales_per_row(ty, cols)),
+    };
     match ty {
         GgmlType::Q4_0 | GgmlType::Q8_0 => {
             let block = if ty == GgmlType::Q4_0 { 18 } else { 34 };
@@ -129,7 +133,7 @@ pub fn repack(
                 packed.quants.extend(words(&b[4..]));
             }
         }
-        _ => packed.quants = words(data),
+        _ => packed.quants.extend(words(data)),
     }
     Ok(packed)
 }
@@ -226,6 +230,11 @@ mod tests {
             dequantize_row(ty, &data, &mut want).unwrap();
             let packed = repack("w", ty, &data, 1, cols).unwrap();
             assert_eq!(packed.quants.len(), words_per_row(ty, cols), "{ty}");
+            assert_eq!(
+                packed.quants.capacity(),
+                packed.quants.len(),
+                "{ty}: no spare room"
+            );
             assert_eq!(packed.scales.len(), scales_per_row(ty, cols), "{ty}");
             assert_eq!(shader_dequantize(ty, &packed, cols), want, "{ty}");
         }
