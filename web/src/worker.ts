@@ -1,6 +1,7 @@
 // The engine worker: loads the wasm bridge and a model off the main thread (on WebGPU where the browser has
-// it, else the CPU backend), runs generate one step at a time (yielding between steps so a "stop" message is
-// seen at once), score, speculate, compare and branch, and posts every event.
+// it, else the CPU backend; the engine reads the model's Blob slice by slice, so the whole file is never held in
+// a JS buffer and, on WebGPU, never in wasm memory either), runs generate one step at a time (yielding between
+// steps so a "stop" message is seen at once), score, speculate, compare and branch, and posts every event.
 import init, { loadEngine, take_panic_message, version, type Engine } from '../pkg/tokscope_wasm.js';
 import type {
   BackendChoice,
@@ -59,10 +60,10 @@ function fail(during: Extract<FromWorker, { type: 'error' }>['during'], e: unkno
   }
 }
 
-/** Reads a response body into one buffer, posting progress at most every 100 ms. */
-async function readBody(response: Response, phase: 'download' | 'cache'): Promise<Uint8Array> {
+/** Reads a response body into a Blob, posting progress at most every 100 ms. */
+async function readBody(response: Response, phase: 'download' | 'cache'): Promise<Blob> {
   const total = Number(response.headers.get('content-length')) || null;
-  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  if (!response.body) return response.blob();
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let loaded = 0;
@@ -80,16 +81,10 @@ async function readBody(response: Response, phase: 'download' | 'cache'): Promis
     }
   }
   post({ type: 'progress', loaded, total: total ?? loaded, phase });
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
+  return new Blob(chunks as BlobPart[], { type: 'application/octet-stream' });
 }
 
-async function download(url: string): Promise<Uint8Array> {
+async function download(url: string): Promise<Blob> {
   let response: Response;
   try {
     response = await fetch(url);
@@ -104,17 +99,26 @@ async function download(url: string): Promise<Uint8Array> {
  * A model by URL (the default one or a pasted one) from the Cache API, else from the network; `keep` stores a
  * downloaded model for offline use, and is called once the engine has accepted it (a broken file is never cached).
  */
-async function cachedModel(url: string): Promise<{ bytes: Uint8Array; from: 'cache' | 'network'; keep: () => Promise<void> }> {
+async function cachedModel(url: string): Promise<{ blob: Blob; from: 'cache' | 'network'; keep: () => Promise<void> }> {
   const cache = 'caches' in self ? await caches.open(CACHE_NAME).catch(() => null) : null;
   const hit = await cache?.match(url);
-  if (hit) return { bytes: await readBody(hit, 'cache'), from: 'cache', keep: async () => undefined };
-  const bytes = await download(url);
-  const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
+  if (hit) {
+    const total = Number(hit.headers.get('content-length')) || null;
+    post({ type: 'progress', loaded: 0, total, phase: 'cache' });
+    return { blob: await hit.blob(), from: 'cache', keep: async () => undefined };
+  }
+  const blob = await download(url);
+  const headers = { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) };
   // A full disk or a private window refuses to cache: the model still runs.
   const keep = async () => {
-    await cache?.put(url, new Response(bytes.slice(), { headers })).catch(() => undefined);
+    await cache?.put(url, new Response(blob, { headers })).catch(() => undefined);
   };
-  return { bytes, from: 'network', keep };
+  return { blob, from: 'network', keep };
+}
+
+/** The engine's reading of the file (header, then weights uploaded or copied into wasm memory), as progress. */
+function readProgress(loaded: number, total: number) {
+  post({ type: 'progress', loaded, total, phase: 'parse' });
 }
 
 async function load(source: ModelSource, backend: BackendChoice) {
@@ -124,19 +128,19 @@ async function load(source: ModelSource, backend: BackendChoice) {
   engine = null;
   try {
     await ready;
-    let bytes: Uint8Array;
+    // The engine keeps the Blob: a later switch to the CPU backend reads it again.
+    let blob: Blob;
     let from: 'network' | 'cache' | 'file';
     let keep: () => Promise<void> = async () => undefined;
-    if (source.kind === 'default' || source.kind === 'url') ({ bytes, from, keep } = await cachedModel(source.url));
+    if (source.kind === 'default' || source.kind === 'url') ({ blob, from, keep } = await cachedModel(source.url));
     else {
-      post({ type: 'progress', loaded: 0, total: source.file.size, phase: 'file' });
-      bytes = new Uint8Array(await source.file.arrayBuffer());
+      blob = source.file;
       from = 'file';
     }
-    post({ type: 'progress', loaded: bytes.length, total: bytes.length, phase: 'parse' });
+    readProgress(0, blob.size);
     try {
       const adapter = await adapterHint();
-      engine = await loadEngine(bytes, { n_ctx: N_CTX, backend, adapter }, yieldToMessages);
+      engine = await loadEngine(blob, { n_ctx: N_CTX, backend, adapter }, yieldToMessages, readProgress);
     } catch (e) {
       const { message, fatal } = describe(e);
       if (fatal) throw e;

@@ -14,9 +14,9 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use serde::Serialize;
-use tokscope_gpu::{GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::{CpuBackend, Precision};
-use tokscope_model::{Backend, ModelBytes, ModelError, ModelFile};
+use tokscope_model::{Backend, ModelError};
 use tokscope_session::{
     Drafter, Event, GenerateOptions, Generation, ScoreOptions, Session, SessionError,
     SpeculateOptions, compare_async,
@@ -24,6 +24,7 @@ use tokscope_session::{
 use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 use wasm_bindgen::prelude::*;
 
+use crate::load::{Blob, BlobFile, Model, Unloaded};
 use crate::options::{
     AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
     ScoreRequest, SpeculateRequest,
@@ -70,13 +71,13 @@ struct Facts {
     backend_note: Option<String>,
 }
 
-/// The engine's state: the file (kept to build other backends from), the session and its run.
+/// The engine's state: the model (its `Blob`, kept to build other backends from), the session and its run.
 struct Inner {
     /// What the worker learnt of the WebGPU adapter (the browser's WebGPU tells wgpu nothing).
     adapter: Option<AdapterHint>,
     tuning: LoadOptions,
     precision: Precision,
-    file: ModelFile,
+    model: Model,
     n_ctx: usize,
     kind: Kind,
     gpu: Option<GpuContext>,
@@ -95,24 +96,30 @@ pub struct Engine {
     stop: Rc<Cell<bool>>,
 }
 
-/// Parses a GGUF file and prepares the model as `options` (`LoadRequest` in protocol.ts) say:
-/// backend "auto" (WebGPU where the browser has it, else the CPU), "webgpu" or "cpu"; context
-/// (2048 when absent). `pause` is a function returning a promise that lets the worker handle its
-/// messages (see `Yielding`). Rejects with a readable message for files that are not GGUF,
-/// truncated, or unsupported.
+/// Reads a GGUF file from `model` (a `Blob`, read slice by slice: see `load`) and prepares the model
+/// as `options` (`LoadRequest` in protocol.ts) say: backend "auto" (WebGPU where the browser has
+/// it, else the CPU), "webgpu" or "cpu"; context (2048 when absent). `pause` is a function
+/// returning a promise that lets the worker handle its messages (see `Yielding`); `progress` is
+/// called with `(loaded, total)` bytes as the file is read (header, then the weights uploaded or
+/// copied into memory). Rejects with a readable message for files that are not GGUF, truncated,
+/// unreadable or unsupported.
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
-    bytes: Vec<u8>,
+    model: Blob,
     options: JsValue,
     pause: Option<js_sys::Function>,
+    progress: Option<js_sys::Function>,
 ) -> Result<Engine, JsError> {
     let options: LoadRequest = serde_wasm_bindgen::from_value(options).map_err(js_error)?;
     let tuning = options.tuning().map_err(|e| JsError::new(&e))?;
     let precision = options.precision().map_err(|e| JsError::new(&e))?;
     let n_ctx = options.n_ctx;
     let backend = options.backend.clone();
-    let file_bytes = bytes.len();
-    let file = ModelFile::from_bytes(ModelBytes::Owned(bytes)).map_err(js_error)?;
+    let model = BlobFile::new(model, progress)
+        .and_then(Model::open)
+        .map_err(js_error)?;
+    let file_bytes = model.len() as usize;
+    let file = model.file();
     let config = &file.config;
     let n_ctx = n_ctx
         .unwrap_or(DEFAULT_N_CTX)
@@ -143,21 +150,19 @@ pub async fn load_engine(
         webgpu: None,
         backend_note: None,
     };
-    // A CPU session first: it checks the tokenizer and template before any GPU work.
-    let session = make_session(
-        &file,
-        Kind::Cpu,
-        None,
-        n_ctx,
-        pause.clone(),
-        tuning,
-        precision,
-    )?;
+    // The tokenizer and template are checked before any weights are read; `switch` then puts
+    // the model on a backend.
+    let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
+    let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
+    let unloaded = Box::new(Unloaded {
+        config: config.clone(),
+    });
+    let session = Session::new(unloaded, tokenizer, template);
     let mut inner = Inner {
         adapter: options.adapter,
         tuning,
         precision,
-        file,
+        model,
         n_ctx,
         kind: Kind::Cpu,
         gpu: None,
@@ -177,9 +182,9 @@ pub async fn load_engine(
     })
 }
 
-/// A session on `kind` over `file` (the GPU context must exist for WebGPU).
+/// A session on `kind` over `model` (the GPU context must exist for WebGPU).
 fn make_session(
-    file: &ModelFile,
+    model: &mut Model,
     kind: Kind,
     gpu: Option<&GpuContext>,
     n_ctx: usize,
@@ -187,15 +192,14 @@ fn make_session(
     tuning: LoadOptions,
     precision: Precision,
 ) -> Result<Session, JsError> {
-    let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
-    let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
+    let tokenizer = Tokenizer::from_gguf(&model.file().metadata).map_err(js_error)?;
+    let template = ChatTemplate::from_gguf(&model.file().metadata).map_err(js_error)?;
     let backend: Box<dyn Backend> = match (kind, gpu) {
-        (Kind::WebGpu, Some(ctx)) => {
-            Box::new(GpuBackend::with_options(ctx, file, n_ctx, tuning).map_err(js_error)?)
-        }
+        (Kind::WebGpu, Some(ctx)) => Box::new(model.gpu(ctx, n_ctx, tuning).map_err(js_error)?),
         (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
         (Kind::Cpu, _) => {
-            let mut cpu = CpuBackend::with_context(file.clone(), 1, n_ctx).map_err(js_error)?;
+            let file = model.in_memory().map_err(js_error)?;
+            let mut cpu = CpuBackend::with_context(file, 1, n_ctx).map_err(js_error)?;
             cpu.set_precision(precision);
             Box::new(cpu)
         }
@@ -257,7 +261,7 @@ impl Inner {
         };
         if kind != self.kind || self.facts.backend.is_empty() {
             match make_session(
-                &self.file,
+                &mut self.model,
                 kind,
                 self.gpu.as_ref(),
                 self.n_ctx,
@@ -275,6 +279,18 @@ impl Inner {
                         "WebGPU: {}",
                         js_sys::Error::from(message).message()
                     ));
+                    if self.facts.backend.is_empty() {
+                        // The first load: no CPU session to fall back on yet.
+                        self.session = make_session(
+                            &mut self.model,
+                            Kind::Cpu,
+                            None,
+                            self.n_ctx,
+                            self.pause.clone(),
+                            self.tuning,
+                            self.precision,
+                        )?;
+                    }
                     self.kind = Kind::Cpu;
                 }
                 Err(e) => return Err(e),
@@ -298,7 +314,7 @@ impl Inner {
             self.gpu = None;
             self.kind = Kind::Cpu;
             if let Ok(session) = make_session(
-                &self.file,
+                &mut self.model,
                 Kind::Cpu,
                 None,
                 self.n_ctx,
@@ -484,7 +500,7 @@ impl Engine {
                 DrafterKind::Trigram => Drafter::Trigram,
                 // The draft layers run on the CPU whatever the target's backend.
                 DrafterKind::EarlyExit => Drafter::early_exit_cpu(
-                    state.file.clone(),
+                    state.model.in_memory().map_err(js_error)?,
                     request.layers,
                     1,
                     state.n_ctx,
@@ -536,7 +552,7 @@ impl Engine {
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
                 let session = make_session(
-                    &state.file,
+                    &mut state.model,
                     state.kind,
                     state.gpu.as_ref(),
                     n_ctx,

@@ -1,12 +1,13 @@
 //! The bridge between the web page's Web Worker and tokscope's Rust crates.
 //!
-//! The worker loads an [`Engine`] from a GGUF file's bytes on WebGPU or the CPU backend, asks it for
+//! The worker loads an [`Engine`] from a GGUF file's `Blob` (read slice by slice: `load`) on WebGPU or the CPU backend, asks it for
 //! the model's facts, and runs generate through `tokscope_session::Generation` (one step per call,
 //! so the worker can stop or pause between any two steps), score, speculate, compare and branch. Every failure comes back as a `JsError` with a readable message.
 //! A panic cannot be caught on `wasm32-unknown-unknown` (it aborts the instance), so the panic hook
 //! keeps its message for [`take_panic_message`] and the worker reports that instead of "unreachable".
 
 mod engine;
+mod load;
 mod options;
 mod yielding;
 
