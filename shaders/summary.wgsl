@@ -9,7 +9,7 @@
 //   1  out     read_write  array<f32>      HEADER values (below), then (id bits, logit) × top_n
 //   2  s       uniform     SummaryParams
 // Dispatch: a single workgroup of WG invocations striding over the vocabulary; every reduction
-// goes through workgroup memory (common/reduce.wgsl). Sums are f32: entropies agree with an f64
+// goes through workgroup memory, the head through a histogram (below) (common/reduce.wgsl). Sums are f32: entropies agree with an f64
 // computation to ~1e-6 relative. The logits must be finite.
 //
 // Header (u32 values stored as their bits):
@@ -55,6 +55,23 @@ var<workgroup> best_id: array<u32, WG>;
 var<workgroup> head_z: array<f32, MAX_TOP>;
 var<workgroup> head_id: array<u32, MAX_TOP>;
 
+// The head is found from a histogram of how far each logit lies below the largest, BUCKET_SCALE
+// buckets per nat (the last bucket takes everything further down): the buckets down to the one
+// where the count reaches the head's size hold every token of the head, and, when they hold at
+// most CAP tokens, those are gathered and sorted in workgroup memory. Four passes over the
+// vocabulary instead of one per head token; a flat distribution (more than CAP tokens that
+// close to the top) falls back to selecting the head token by token.
+const BUCKETS: u32 = 256u;
+const BUCKET_SCALE: f32 = 8.0;
+const CAP: u32 = 512u;
+var<workgroup> hist: array<atomic<u32>, BUCKETS>;
+var<workgroup> n_cand: atomic<u32>;
+var<workgroup> cand_z: array<f32, CAP>;
+var<workgroup> cand_id: array<u32, CAP>;
+// The last bucket gathered, or NONE to select token by token.
+var<workgroup> cut: u32;
+var<workgroup> n_found: u32;
+
 const NONE: u32 = 0xffffffffu;
 const HEADER: u32 = 12u;
 // -f32::MAX written exactly (Chrome refuses a literal that only rounds to it).
@@ -93,6 +110,34 @@ fn workgroup_best(lid: u32, v: f32, id: u32) -> u32 {
     let best = workgroupUniformLoad(&best_id[0]);
     workgroupBarrier();
     return best;
+}
+
+fn bucket(z: f32, mx: f32) -> u32 {
+    return u32(min((mx - z) * BUCKET_SCALE, f32(BUCKETS - 1u)));
+}
+
+// Sorts cand_z/cand_id best first (bitonic network; padding entries are NONE and rank last).
+fn sort_candidates(lid: u32) {
+    for (var k = 2u; k <= CAP; k = k << 1u) {
+        for (var j = k >> 1u; j > 0u; j = j >> 1u) {
+            for (var i = lid; i < CAP; i += WG) {
+                let l = i ^ j;
+                if (l > i) {
+                    // In blocks with (i & k) == 0 the better entry goes first, else last.
+                    let l_first = ranks_before(cand_z[l], cand_id[l], cand_z[i], cand_id[i]);
+                    if (l_first == ((i & k) == 0u)) {
+                        let z = cand_z[i];
+                        let id = cand_id[i];
+                        cand_z[i] = cand_z[l];
+                        cand_id[i] = cand_id[l];
+                        cand_z[l] = z;
+                        cand_id[l] = id;
+                    }
+                }
+            }
+            workgroupBarrier();
+        }
+    }
 }
 
 fn put_u32(i: u32, v: u32) {
@@ -137,6 +182,10 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         if (z > zt || (z == zt && i < s.scored)) {
             above += 1.0;
         }
+        let b = bucket(z, mx);
+        if (b < BUCKETS - 1u) {
+            atomicAdd(&hist[b], 1u);  // the last bucket is not counted: it is all the rest
+        }
     }
     let total = workgroup_sum(lid, sum);
     let total_z = workgroup_sum(lid, sum_z);
@@ -154,14 +203,63 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         }
     }
 
-    // The head by repeated selection: round r takes the best element ranked after round r − 1's.
-    // Sampling needs the whole head (one round when greedy).
+    // The head's size: sampling needs the whole head (one token when greedy).
     var rounds = s.top_n;
     if (s.sample != 0u) {
         rounds = select(MAX_TOP, max(rounds, 1u), s.inv_temp == 0.0);
     }
     rounds = min(rounds, MAX_TOP);
     var n_head = 0u;
+    if (lid == 0u) {
+        var taken = 0u;
+        var last = 0u;
+        for (; last < BUCKETS - 1u; last++) {
+            taken += atomicLoad(&hist[last]);
+            if (taken >= rounds) {
+                break;
+            }
+        }
+        if (last == BUCKETS - 1u) {
+            taken = s.n_vocab;
+        }
+        cut = select(last, NONE, taken > CAP);
+    }
+    let gathered = workgroupUniformLoad(&cut);
+    if (gathered != NONE && rounds > 0u) {
+        for (var i = lid; i < s.n_vocab; i += WG) {
+            let z = logits[i];
+            if (bucket(z, mx) <= gathered) {
+                let slot = atomicAdd(&n_cand, 1u);
+                cand_z[slot] = z;
+                cand_id[slot] = i;
+            }
+        }
+        workgroupBarrier();
+        if (lid == 0u) {
+            n_found = atomicLoad(&n_cand);
+        }
+        let found = workgroupUniformLoad(&n_found);
+        for (var i = found + lid; i < CAP; i += WG) {
+            cand_z[i] = NEG_MAX;
+            cand_id[i] = NONE;
+        }
+        workgroupBarrier();
+        sort_candidates(lid);
+        n_head = min(rounds, found);
+        for (var r = lid; r < n_head; r += WG) {
+            head_z[r] = cand_z[r];
+            head_id[r] = cand_id[r];
+            if (r < s.top_n) {
+                out[HEADER + 2u * r] = bitcast<f32>(cand_id[r]);
+                out[HEADER + 1u + 2u * r] = cand_z[r];
+            }
+        }
+        // Fall through to the selection loop with nothing left to select.
+        rounds = 0u;
+    }
+
+    // Otherwise the head by repeated selection: round r takes the best element ranked after
+    // round r − 1's.
     var prev = mx + 1.0;
     var prev_id = NONE;
     for (var r = 0u; r < rounds; r++) {
