@@ -41,6 +41,14 @@ struct MatvecParams {
     y_offset: u32,    // element of a token's output row that row 0 of this part writes
     accumulate: u32,  // 1: y += W·x (residual connections); 0: y = W·x
     y_stride: u32,    // elements per token in y (all rows of the weight)
+    // A stacked weight (q/k/v, gate/up: one launch for several matrices that share an input):
+    // rows from seg1 (0: not stacked) and from seg2 on belong to the second and third matrix,
+    // whose outputs sit in their own regions of y from base1 and base2, [token][their rows].
+    // The first matrix's rows write as above with y_stride = seg1.
+    seg1: u32,
+    seg2: u32,
+    base1: u32,
+    base2: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -71,7 +79,14 @@ struct Unit {
 
 // Writes one output.
 fn store(t: u32, row: u32, total: f32) {
-    let i = t * mv.y_stride + mv.y_offset + row;
+    var i = t * mv.y_stride + mv.y_offset + row;
+    if (mv.seg1 != 0u && row >= mv.seg1) {
+        if (row >= mv.seg2) {
+            i = mv.base2 + t * (mv.rows - mv.seg2) + row - mv.seg2;
+        } else {
+            i = mv.base1 + t * (mv.seg2 - mv.seg1) + row - mv.seg1;
+        }
+    }
     if (mv.accumulate != 0u) {
         y[i] = y[i] + total;
     } else {

@@ -105,6 +105,69 @@ struct Loader<'a> {
     dummy: wgpu::Buffer,
 }
 
+/// A binding: a whole buffer or a range of one (the regions of the q/k/v and gate/up buffers).
+#[derive(Clone)]
+struct Region<'b> {
+    buffer: &'b wgpu::Buffer,
+    /// Byte offset and size; `None` for the whole buffer.
+    range: Option<(u64, u64)>,
+}
+
+impl<'b> Region<'b> {
+    fn whole(buffer: &'b wgpu::Buffer) -> Self {
+        Region {
+            buffer,
+            range: None,
+        }
+    }
+
+    /// `floats` f32 elements from element `first`.
+    fn floats(buffer: &'b wgpu::Buffer, first: usize, floats: usize) -> Self {
+        Region {
+            buffer,
+            range: Some(((first * 4) as u64, (floats * 4) as u64)),
+        }
+    }
+
+    fn binding(&self) -> wgpu::BindingResource<'b> {
+        match self.range {
+            None => self.buffer.as_entire_binding(),
+            Some((offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: self.buffer,
+                offset,
+                size: wgpu::BufferSize::new(size),
+            }),
+        }
+    }
+}
+
+/// Where a matvec's outputs go in y (shaders/matvec.wgsl's MatvecParams), in elements.
+#[derive(Clone, Copy)]
+struct Place {
+    base: usize,
+    stride: usize,
+    seg: [usize; 2],
+    seg_base: [usize; 2],
+}
+
+impl Place {
+    /// All of y, `[token][rows]`.
+    fn whole(rows: usize) -> Self {
+        Place {
+            base: 0,
+            stride: rows,
+            seg: [0; 2],
+            seg_base: [0; 2],
+        }
+    }
+}
+
+/// `floats` rounded up to whole 256-byte units: region starts that any adapter can bind at
+/// (WebGPU's largest `minStorageBufferOffsetAlignment`).
+fn aligned(floats: usize) -> usize {
+    floats.next_multiple_of(64)
+}
+
 impl<'a> Loader<'a> {
     fn storage(&self, label: &str, floats: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -199,6 +262,88 @@ impl<'a> Loader<'a> {
         })
     }
 
+    /// Weights that share an input, type and width (q/k/v; gate/up) stacked row-wise into one
+    /// matrix, so one launch computes them all; `None` where their types differ or the stack
+    /// would not fit one storage binding (they are then launched one by one).
+    fn stacked(&self, parts: &[(&str, usize)], cols: usize) -> Result<Option<GpuWeight>, GpuError> {
+        let refs = parts
+            .iter()
+            .map(|&(name, rows)| self.file.weight(name, rows, cols))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ty = refs[0].ty;
+        let rows: usize = parts.iter().map(|p| p.1).sum();
+        if refs.iter().any(|w| w.ty != ty)
+            || kernel_suffix(ty).is_none()
+            || weights::rows_per_part(ty, rows, cols, self.max_binding) < rows
+        {
+            return Ok(None);
+        }
+        let mut packed = weights::Packed::default();
+        for (w, &(name, n)) in refs.iter().zip(parts) {
+            let data = self.source.read(w.offset as u64, n * w.row_bytes())?;
+            let p = weights::repack(name, ty, &data, n, cols)?;
+            packed.quants.extend(p.quants);
+            packed.scales.extend(p.scales);
+        }
+        if self.matvec == MatvecVariant::Rowwise {
+            let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
+            packed = weights::interleave(&packed, ty, rows, cols, lanes, groups);
+        }
+        let label = parts[0].0;
+        let part = WeightPart {
+            first_row: 0,
+            rows,
+            quants: self.upload(label, &packed.quants, wgpu::BufferUsages::STORAGE),
+            scales: self.upload(
+                label,
+                &packed.scale_words(self.arithmetic),
+                wgpu::BufferUsages::STORAGE,
+            ),
+        };
+        Ok(Some(GpuWeight {
+            ty,
+            rows,
+            cols,
+            parts: vec![part],
+        }))
+    }
+
+    /// `y = W_i · x` for matrices sharing `x` (q/k/v; gate/up), each writing its own region of
+    /// `y`, `[token][its rows]` from `bases[i]` (in elements): one launch when they stack, else one
+    /// per matrix.
+    #[allow(clippy::too_many_arguments)]
+    fn matvecs(
+        &mut self,
+        parts: &[(&str, usize)],
+        cols: usize,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        bases: &[usize],
+        batch: &wgpu::Buffer,
+        out: &mut Vec<Dispatch>,
+    ) -> Result<(), GpuError> {
+        if let Some(w) = self.stacked(parts, cols)? {
+            // With two matrices the third segment starts at the last row and is never reached.
+            let place = Place {
+                base: 0,
+                stride: parts[0].1,
+                seg: [parts[0].1, parts[0].1 + parts[1].1],
+                seg_base: [bases[1], bases.get(2).copied().unwrap_or(0)],
+            };
+            self.matvec_at(&w, Region::whole(x), y, place, false, batch, out);
+            return Ok(());
+        }
+        for (&(name, rows), &base) in parts.iter().zip(bases) {
+            let w = self.weight(name, rows, cols)?;
+            let place = Place {
+                base,
+                ..Place::whole(rows)
+            };
+            self.matvec_at(&w, Region::whole(x), y, place, false, batch, out);
+        }
+        Ok(())
+    }
+
     fn dispatch(
         &mut self,
         family: &Family,
@@ -207,17 +352,30 @@ impl<'a> Loader<'a> {
         groups: (u32, u32),
         per_token: PerToken,
     ) -> Dispatch {
+        let regions: Vec<Region> = buffers.iter().map(|&b| Region::whole(b)).collect();
+        self.dispatch_regions(family, entry, &regions, groups, per_token)
+    }
+
+    /// [`Loader::dispatch`] with bindings that may be parts of buffers.
+    fn dispatch_regions(
+        &mut self,
+        family: &Family,
+        entry: &str,
+        regions: &[Region],
+        groups: (u32, u32),
+        per_token: PerToken,
+    ) -> Dispatch {
         let kernel = self
             .pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(family, entry, self.arithmetic);
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let entries: Vec<wgpu::BindGroupEntry> = regions
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, r)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: r.binding(),
             })
             .collect();
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -244,6 +402,22 @@ impl<'a> Loader<'a> {
         batch: &wgpu::Buffer,
         out: &mut Vec<Dispatch>,
     ) {
+        let place = Place::whole(w.rows);
+        self.matvec_at(w, Region::whole(x), y, place, accumulate, batch, out);
+    }
+
+    /// [`Loader::matvec`] reading a region of a buffer and writing where `place` says.
+    #[allow(clippy::too_many_arguments)]
+    fn matvec_at(
+        &mut self,
+        w: &GpuWeight,
+        x: Region,
+        y: &wgpu::Buffer,
+        place: Place,
+        accumulate: bool,
+        batch: &wgpu::Buffer,
+        out: &mut Vec<Dispatch>,
+    ) {
         let suffix = kernel_suffix(w.ty).unwrap_or("f32");
         let entry = match self.matvec {
             MatvecVariant::Workgroup => format!("matvec_{suffix}"),
@@ -260,9 +434,11 @@ impl<'a> Loader<'a> {
                 &MatvecParams {
                     rows: part.rows as u32,
                     cols: w.cols as u32,
-                    y_offset: part.first_row as u32,
+                    y_offset: (place.base + part.first_row) as u32,
                     accumulate: accumulate as u32,
-                    y_stride: w.rows as u32,
+                    y_stride: place.stride as u32,
+                    seg: place.seg.map(|v| v as u32),
+                    seg_base: place.seg_base.map(|v| v as u32),
                     _pad: [0; 3],
                 },
             );
@@ -277,13 +453,15 @@ impl<'a> Loader<'a> {
                     (kernels::groups_per_row(blocks), PerToken::Each)
                 }
             };
-            out.push(self.dispatch(
-                family,
-                &entry,
-                &[&part.quants, &part.scales, x, y, &params, batch],
-                groups,
-                per_token,
-            ));
+            let regions = [
+                Region::whole(&part.quants),
+                Region::whole(&part.scales),
+                x.clone(),
+                Region::whole(y),
+                Region::whole(&params),
+                Region::whole(batch),
+            ];
+            out.push(self.dispatch_regions(family, &entry, &regions, groups, per_token));
         }
     }
 }
@@ -446,13 +624,25 @@ impl GpuBackend {
         let x = ld.storage("x", b * d, wgpu::BufferUsages::COPY_SRC);
         let x_last = ld.storage("x last", d, wgpu::BufferUsages::COPY_DST);
         let h = ld.storage("h", b * d, none);
-        let q = ld.storage("q", b * q_dim, none);
+        // q, k and v are regions of one buffer, as are gate and up: the stacked matvecs write
+        // them in one launch. Each region is [token][its width].
+        let (k_base, v_base) = (aligned(b * q_dim), aligned(b * q_dim) + aligned(b * kv_dim));
+        let qkv = ld.storage("qkv", v_base + b * kv_dim, none);
+        let q = Region::floats(&qkv, 0, b * q_dim);
+        let k = Region::floats(&qkv, k_base, b * kv_dim);
+        let v = Region::floats(&qkv, v_base, b * kv_dim);
         let q_rot = ld.storage("q_rot", b * q_dim, none);
-        let k = ld.storage("k", b * kv_dim, none);
-        let v = ld.storage("v", b * kv_dim, none);
         let att = ld.storage("att", b * q_dim, none);
-        let gate = ld.storage("gate", b * cfg.n_ff, none);
-        let up = ld.storage("up", b * cfg.n_ff, none);
+        let up_base = aligned(b * cfg.n_ff);
+        let gu = ld.storage("gate, up", up_base + b * cfg.n_ff, none);
+        let gate = Region::floats(&gu, 0, b * cfg.n_ff);
+        let silu_params = ld.uniform(
+            "silu",
+            &kernels::SiluParams {
+                up_base: up_base as u32,
+                _pad: [0; 3],
+            },
+        );
         let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none);
         let logits = ld.storage("logits", b * cfg.n_vocab, wgpu::BufferUsages::COPY_SRC);
         let tokens = ld.storage("tokens", b, wgpu::BufferUsages::COPY_DST);
@@ -506,22 +696,22 @@ impl GpuBackend {
         for l in 0..cfg.n_layer {
             let name = |part: &str| names::block(l, part);
             let attn_norm = ld.vector(&name("attn_norm.weight"), d)?;
-            let wq = ld.weight(&name("attn_q.weight"), q_dim, d)?;
-            let wk = ld.weight(&name("attn_k.weight"), kv_dim, d)?;
-            let wv = ld.weight(&name("attn_v.weight"), kv_dim, d)?;
             let wo = ld.weight(&name("attn_output.weight"), d, q_dim)?;
             let ffn_norm = ld.vector(&name("ffn_norm.weight"), d)?;
-            let w_gate = ld.weight(&name("ffn_gate.weight"), cfg.n_ff, d)?;
-            let w_up = ld.weight(&name("ffn_up.weight"), cfg.n_ff, d)?;
             let w_down = ld.weight(&name("ffn_down.weight"), d, cfg.n_ff)?;
             let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
             let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
 
             let norm = [&x, &attn_norm, &h, &params];
             layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
-            ld.matvec(&wq, &h, &q, false, &batch, &mut layers);
-            ld.matvec(&wk, &h, &k, false, &batch, &mut layers);
-            ld.matvec(&wv, &h, &v, false, &batch, &mut layers);
+            let qkv_parts = [
+                (name("attn_q.weight"), q_dim),
+                (name("attn_k.weight"), kv_dim),
+                (name("attn_v.weight"), kv_dim),
+            ];
+            let qkv_parts = qkv_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
+            let bases = [0, k_base, v_base];
+            ld.matvecs(&qkv_parts, d, &h, &qkv, &bases, &batch, &mut layers)?;
             if cfg.qkv_bias {
                 let biases = [
                     ("attn_q.bias", &q, q_dim),
@@ -536,26 +726,45 @@ impl GpuBackend {
                     };
                     let n = ld.uniform("add", &n);
                     let groups = kernels::groups_for(len);
-                    layers.push(ld.dispatch(&ADD, "add", &[&bias, out, &n], groups, each));
+                    let regions = [Region::whole(&bias), out.clone(), Region::whole(&n)];
+                    layers.push(ld.dispatch_regions(&ADD, "add", &regions, groups, each));
                 }
             }
-            let rope = [&table, &q, &q_rot, &params];
-            layers.push(ld.dispatch(&ROPE_Q, "rope_q", &rope, kernels::groups_for(q_dim), each));
-            let append = [&table, &k, &v, &k_cache, &v_cache, &params];
+            let rope = [
+                Region::whole(&table),
+                q.clone(),
+                Region::whole(&q_rot),
+                Region::whole(&params),
+            ];
+            let groups = kernels::groups_for(q_dim);
+            layers.push(ld.dispatch_regions(&ROPE_Q, "rope_q", &rope, groups, each));
+            let append = [
+                Region::whole(&table),
+                k.clone(),
+                v.clone(),
+                Region::whole(&k_cache),
+                Region::whole(&v_cache),
+                Region::whole(&params),
+            ];
             let groups = kernels::groups_for(kv_dim);
-            layers.push(ld.dispatch(&KV_APPEND, "kv_append", &append, groups, each));
+            layers.push(ld.dispatch_regions(&KV_APPEND, "kv_append", &append, groups, each));
             let attend = [&q_rot, &k_cache, &v_cache, &scores, &att, &params];
             let groups = (cfg.n_head as u32, 1);
             layers.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
             ld.matvec(&wo, &att, &x, true, &batch, &mut layers);
             let norm = [&x, &ffn_norm, &h, &params];
             layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
-            ld.matvec(&w_gate, &h, &gate, false, &batch, &mut layers);
-            ld.matvec(&w_up, &h, &up, false, &batch, &mut layers);
-            let silu = [&up, &gate, &params];
+            let ffn_parts = [
+                (name("ffn_gate.weight"), cfg.n_ff),
+                (name("ffn_up.weight"), cfg.n_ff),
+            ];
+            let ffn_parts = ffn_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
+            ld.matvecs(&ffn_parts, d, &h, &gu, &[0, up_base], &batch, &mut layers)?;
+            let silu = [&gu, &params, &silu_params];
             let groups = kernels::groups_for(cfg.n_ff);
             layers.push(ld.dispatch(&SILU_MUL, "silu_mul", &silu, groups, each));
-            ld.matvec(&w_down, &gate, &x, true, &batch, &mut layers);
+            let down = Place::whole(d);
+            ld.matvec_at(&w_down, gate.clone(), &x, down, true, &batch, &mut layers);
         }
 
         let output_norm = ld.vector(names::OUTPUT_NORM, d)?;

@@ -99,11 +99,24 @@ pub struct MatvecParams {
     pub y_offset: u32,
     /// 1: y += W·x; 0: y = W·x.
     pub accumulate: u32,
-    /// Elements per token in y (all rows of the weight).
+    /// Elements per token in y (all rows of the weight; a stacked weight's first matrix's).
     pub y_stride: u32,
+    /// A stacked weight's segments (shaders/matvec.wgsl): the first rows of its second and third
+    /// matrix (0: not stacked), and where their outputs start in y.
+    pub seg: [u32; 2],
+    pub seg_base: [u32; 2],
     pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 32);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
+
+/// silu_mul's uniform: where up starts in the gate/up buffer (shaders/silu_mul.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SiluParams {
+    pub up_base: u32,
+    pub _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<SiluParams>() == 16);
 
 /// matvec's per-step uniform: tokens in the step (shaders/matvec.wgsl).
 #[repr(C)]
@@ -252,7 +265,7 @@ pub const SILU_MUL: Family = Family {
     weights: false,
     source: include_str!("../../../shaders/silu_mul.wgsl"),
     helpers: &[MODEL_PARAMS],
-    bindings: &[R, W, U],
+    bindings: &[W, U, U],
 };
 pub const ADD: Family = Family {
     file: "add.wgsl",

@@ -1,0 +1,78 @@
+//! Decode and prefill speed of the GPU backend under each matvec variant and arithmetic the
+//! adapter has, plus the bytes a decode step reads, for comparing against the memory-bandwidth
+//! bound on a hardware GPU (tests/bench/README.md).
+//!
+//! usage: cargo run --release -p tokscope-gpu --example gpu_speed -- MODEL.gguf [DECODE_TOKENS]
+use std::time::Instant;
+
+use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_model::{Backend, LogitsFor, ModelFile};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .ok_or("usage: gpu_speed MODEL.gguf [DECODE_TOKENS]")?;
+    let decode: usize = args.next().map_or(Ok(256), |s| s.parse())?;
+    let file = ModelFile::open(std::path::Path::new(&path))?;
+    let ctx = GpuContext::new_blocking()?;
+    println!("adapter: {}", ctx.describe());
+    let weight_bytes: u64 = file.tensors.iter().map(|t| t.n_bytes).sum();
+    println!("weights: {:.1} MB", weight_bytes as f64 / 1e6);
+
+    let mut variants = vec![MatvecVariant::Workgroup, MatvecVariant::Rowwise];
+    if ctx.has_subgroups() {
+        variants.push(MatvecVariant::Subgroup);
+    }
+    let mut arithmetics = vec![Arithmetic::F32];
+    if ctx.has_f16() {
+        arithmetics.push(Arithmetic::F16);
+    }
+    let n_ctx = 1024;
+    for &matvec in &variants {
+        for &arithmetic in &arithmetics {
+            let options = LoadOptions {
+                matvec: Some(matvec),
+                arithmetic: Some(arithmetic),
+                ..LoadOptions::default()
+            };
+            let mut gpu = GpuBackend::with_options(&ctx, &file, n_ctx, options)?;
+            let n_vocab = file.config.n_vocab as u32;
+            let prompt: Vec<u32> = (0..512u32).map(|i| (100 + i) % n_vocab).collect();
+
+            // Prefill: 512 tokens in the backend's batches, logits of the last one.
+            gpu.forward(&prompt[..32], LogitsFor::Last)?; // warm-up
+            gpu.truncate(0);
+            let t = Instant::now();
+            gpu.forward(&prompt, LogitsFor::Last)?;
+            let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
+
+            // Decode: one token per step after a 16-token prompt, the summary read back (top 20),
+            // as generate does; then with the full logits read back.
+            let mut run = |summary: bool| -> Result<f64, Box<dyn std::error::Error>> {
+                gpu.truncate(0);
+                gpu.forward(&prompt[..16], LogitsFor::Last)?;
+                let t = Instant::now();
+                let mut token = 0u32;
+                for _ in 0..decode {
+                    if summary {
+                        let s = gpu.forward_summary(&[token], 20)?;
+                        token = s.top.first().map_or(0, |e| e.0);
+                    } else {
+                        let l = gpu.forward(&[token], LogitsFor::Last)?;
+                        token = l[0].to_bits() % n_vocab;
+                    }
+                }
+                Ok(decode as f64 / t.elapsed().as_secs_f64())
+            };
+            run(true)?; // warm-up
+            let summary = run(true)?;
+            let logits = run(false)?;
+            println!(
+                "{matvec:?} {}: prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions 16..",
+                arithmetic.name()
+            );
+        }
+    }
+    Ok(())
+}
