@@ -78,16 +78,22 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Reads a GGUF file of a llama-family model and dequantizes every weight.
+    /// Reads a GGUF file of a llama-family model and dequantizes every weight, on Burn's plain
+    /// CPU backend.
     pub fn from_gguf(bytes: &[u8]) -> Result<Self, String> {
+        // The ndarray backend is deprecated in Burn 0.22 in favour of flex, but it is the plain
+        // CPU backend the architecture names for the reference; it still computes in f32.
+        #[allow(deprecated)]
+        Self::from_gguf_on(bytes, Device::ndarray())
+    }
+
+    /// [`Reference::from_gguf`] on another Burn device: with the `wgpu` feature, Burn's own GPU
+    /// backend, which the benchmarks compare tokscope's kernels against.
+    pub fn from_gguf_on(bytes: &[u8], device: Device) -> Result<Self, String> {
         let gguf = Gguf::parse(bytes).map_err(|e| e.to_string())?;
         let config =
             Config::from_metadata(&gguf.metadata, gguf.tensors.iter().map(|t| t.name.as_str()))
                 .map_err(|e| e.to_string())?;
-        // The ndarray backend is deprecated in Burn 0.22 in favour of flex, but it is the plain
-        // CPU backend the architecture names for the reference; it still computes in f32.
-        #[allow(deprecated)]
-        let device = Device::ndarray();
         let loader = Loader {
             gguf: &gguf,
             device: &device,
