@@ -1,5 +1,6 @@
 // The page's modes end to end in headless Debian Chromium, on the wasm CPU backend with the default model: speculate
-// (n-gram drafts, lanes, the summary against the done event, greedy speculation = greedy generation), compare
+// (n-gram drafts, lanes, the summary against the done event, greedy speculation = greedy generation; multi-draft
+// K-SEQ against the CLI, the lanes' export), keyboard navigation of a timeline, compare
 // (per-step KL and JS against the CLI; identical conditions give 0), branch (a fork from a top-N candidate, M
 // samples), stop and step-by-step, exports (JSON, CSV, chart SVG and PNG with hostile token text) and links that
 // restore a mode, its settings, the presenter and a step. Runs are short (6 to 16 tokens) to keep CI quick.
@@ -144,6 +145,129 @@ test('speculate: n-gram drafts on a repetitive prompt; the summary is the done e
   assert.deepEqual(await page.getByTestId('token').allTextContents(), specTokens);
   const cli = doneOf(cliEvents(['generate', '--prompt', REPEAT, '--temperature', '0', '--max-tokens', '16']));
   assert.equal(done.text, cli.text);
+});
+
+test('multi-draft speculation: K = 2 early-exit drafts show their candidates and K-SEQ checks; the run and its means per position are the CLI’s', async () => {
+  const prompt = 'The capital of France is';
+  const settings = { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 11, max_tokens: 10, gamma: 3, layers: 20, drafts: 2 };
+  await openFresh(page, { view: 'speculate', backend: 'cpu', mode: 'raw', prompt, drafter: 'early-exit', top_n: 3, ...settings });
+  assert.equal(await page.getByTestId('drafts').inputValue(), '2');
+  const done = await runToDone(page);
+  await page.locator('[data-testid=spec-summary][data-final=true]').waitFor();
+  const cliRun = cliEvents([
+    'speculate', '--prompt', prompt, '--drafter', 'early-exit', '--exit-layer', '20', '--drafts', '2', '--gamma', '3',
+    '--temperature', '0.8', '--top-k', '40', '--top-p', '0.95', '--seed', '11', '--max-tokens', '10', '--top', '3',
+  ]);
+  const cli = doneOf(cliRun);
+  const cliSteps = stepsOf(cliRun);
+  const m = done.spec?.multi;
+  assert.ok(m && cli.spec.multi, `both runs are multi-draft: ${JSON.stringify(done.spec)}`);
+
+  // The same tokens, the same counts, and the same means (the page's wasm CPU and the native CPU agree to 1e-3).
+  const run = await exportedRun(page);
+  assert.deepEqual(ids(run.steps), ids(cliSteps));
+  assert.equal(done.text, cli.text);
+  for (const key of ['drafts', 'n_candidates', 'target_forwards']) assert.equal(m[key], cli.spec.multi[key], key);
+  for (const key of ['target_calls', 'n_drafted', 'n_accepted']) assert.equal(done.spec[key], cli.spec[key], key);
+  assertClose(m.mean_kseq_accept, cli.spec.multi.mean_kseq_accept, 1e-3, 'mean K-SEQ acceptance');
+  assertClose(m.mean_optimal, cli.spec.multi.mean_optimal, 1e-3, 'mean optimal bound');
+  for (const key of ['kseq_accept_by_position', 'optimal_by_position', 'candidates_by_position']) {
+    assert.equal(m[key].length, cli.spec.multi[key].length, key);
+    m[key].forEach((x, i) => assertClose(x, cli.spec.multi[key][i], 1e-3, `${key}[${i}]`));
+  }
+  // Each step was decided by the same check: the same candidates with the same outcomes.
+  const checks = (steps) => steps.map((s) => s.spec.multi?.candidates.map((c) => [c.draft, c.id, c.outcome]) ?? null);
+  assert.deepEqual(checks(run.steps), checks(cliSteps));
+
+  // The summary and the table per position show done's means.
+  assert.equal(await page.getByTestId('spec-k').innerText(), '2');
+  assertShown(await page.getByTestId('spec-kseq').innerText(), 100 * m.mean_kseq_accept, 1, 'mean K-SEQ acceptance (%)');
+  assertShown(await page.getByTestId('spec-optimal').innerText(), 100 * m.mean_optimal, 1, 'mean optimal bound (%)');
+  await page.locator('[data-testid=spec-multi-positions][data-final=true]').waitFor();
+  const rows = await page.getByTestId('spec-multi-position').evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
+  assert.equal(rows.length, m.kseq_accept_by_position.length);
+  for (const [i, [position, , kseq, optimal, candidates]] of rows.entries()) {
+    assert.equal(position, String(i + 1));
+    assertShown(kseq, 100 * m.kseq_accept_by_position[i], 1, `K-SEQ acceptance at position ${i + 1}`);
+    assertShown(optimal, 100 * m.optimal_by_position[i], 1, `optimal bound at position ${i + 1}`);
+    assertShown(candidates, m.candidates_by_position[i], 2, `candidates at position ${i + 1}`);
+  }
+
+  // A column per token; in it, the candidates checked there with their outcomes.
+  assert.equal(await page.getByTestId('spec-column').count(), done.tokens);
+  const shownOutcomes = await page.getByTestId('spec-column').evaluateAll((cs) =>
+    cs.map((c) => [...c.querySelectorAll('[data-testid=spec-candidate]')].map((x) => [Number(x.dataset.draft), x.dataset.outcome])),
+  );
+  assert.deepEqual(
+    shownOutcomes,
+    run.steps.map((s) => (s.spec.multi?.candidates ?? []).map((c) => [c.draft, c.outcome])),
+  );
+  // Step 0 was decided at draft position 0 with both candidates in play: its check shows them, ρ and β.
+  await focusStep(0);
+  const first = run.steps[0].spec.multi;
+  await page.locator('[data-testid=spec-multi-check][data-index="0"]').waitFor();
+  assert.equal(first.candidates.length, 2);
+  assert.deepEqual(await page.getByTestId('check-candidate').evaluateAll((rs) => rs.map((r) => r.dataset.outcome)), first.candidates.map((c) => c.outcome));
+  assertShown(await page.getByTestId('check-rho').innerText(), first.rho, 3, 'ρ*');
+  assertShown(await page.getByTestId('check-beta').innerText(), first.beta, 3, 'β');
+  assertShown(await page.getByTestId('check-kseq').innerText(), 100 * first.kseq_accept, 1, 'K-SEQ acceptance (%)');
+  assertShown(await page.getByTestId('check-optimal').innerText(), 100 * first.optimal, 1, 'optimal bound (%)');
+  await shot('speculate-multi');
+
+  // The lanes export as an SVG file with every candidate's text, and as a PNG.
+  const header = page.getByTestId('spec-lanes-header');
+  const svg = (await download(page, header.getByTestId('export-svg'))).bytes.toString('utf8');
+  const parsed = await page.evaluate((t) => {
+    const doc = new DOMParser().parseFromString(t, 'image/svg+xml');
+    return {
+      error: doc.getElementsByTagName('parsererror')[0]?.textContent ?? null,
+      root: doc.documentElement.localName,
+      texts: [...doc.getElementsByTagName('text')].map((e) => e.textContent),
+    };
+  }, svg);
+  assert.equal(parsed.error, null, 'the lanes SVG parses as XML');
+  assert.equal(parsed.root, 'svg');
+  for (const s of run.steps) {
+    for (const c of s.spec.multi?.candidates ?? []) assert.ok(parsed.texts.includes(visible(c.text)), `candidate "${c.text}" is in the SVG`);
+  }
+  const png = await download(page, header.getByTestId('export-png'));
+  assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+});
+
+test('timelines: the keyboard moves between steps, selecting them in the token stream, and reads the value', async () => {
+  await openFresh(page, { backend: 'cpu', mode: 'raw', prompt: 'The quick brown fox', temperature: 0.8, seed: 5, max_tokens: 6 });
+  await runToDone(page);
+  const run = await exportedRun(page);
+  const timeline = page.getByTestId('timeline-entropy');
+  const plot = timeline.getByTestId('timeline-plot');
+  // Reached with Tab from the chart's export buttons, as a keyboard user would.
+  await timeline.getByTestId('export-png').focus();
+  await page.keyboard.press('Tab');
+  assert.ok(await plot.evaluate((e) => e === document.activeElement && e.matches(':focus-visible')), 'the plot has the keyboard focus');
+  assert.equal(await plot.evaluate((e) => getComputedStyle(e).outlineStyle), 'solid', 'a visible focus ring');
+
+  const selected = async (i) => {
+    await page.locator(`[data-testid=step-detail][data-index="${i}"]`).waitFor();
+    assert.equal(await page.getByTestId('token').nth(i).getAttribute('aria-selected'), 'true', `token ${i} is selected in the stream`);
+    assert.equal(await plot.getAttribute('aria-valuenow'), String(i));
+    const bits = (run.steps[i].entropy / Math.LN2).toFixed(3);
+    const label = await plot.getAttribute('aria-label');
+    assert.ok(label.startsWith(`entropy (bits): step ${i} of ${run.steps.length}: raw ${bits}`), label);
+  };
+  await page.keyboard.press('Home');
+  await selected(0);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await selected(2);
+  await page.keyboard.press('ArrowLeft');
+  await selected(1);
+  await page.keyboard.press('End');
+  await selected(run.steps.length - 1);
+  // Another timeline follows the same step.
+  assert.equal(await page.getByTestId('timeline-plot').nth(1).getAttribute('aria-valuenow'), String(run.steps.length - 1));
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=token][aria-selected=true]'));
+  assert.match(await plot.getAttribute('aria-label'), /no step selected/);
 });
 
 test('compare: per-step KL and JS of two prompts are the CLI’s, JS ≤ ln 2; the same prompt twice gives KL 0', async () => {
