@@ -5,9 +5,9 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, KV_APPEND, MATVEC,
-    MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines,
-    RMSNORM, ROPE_Q, SILU_MUL, SUMMARY, SummaryParams,
+    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, MATVEC, MATVEC_SUBGROUP,
+    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_APPEND,
+    SILU_MUL, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -597,6 +597,12 @@ impl GpuBackend {
         (matvec, arithmetic): (MatvecVariant, Arithmetic),
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
+        if cfg.kv_dim() > cfg.q_dim() {
+            return Err(GpuError::Unsupported(format!(
+                "more key/value heads ({}) than query heads ({})",
+                cfg.n_head_kv, cfg.n_head
+            )));
+        }
         if !cfg.head_dim.is_multiple_of(4) || !cfg.n_embd.is_multiple_of(32) {
             return Err(GpuError::Unsupported(format!(
                 "head dimension {} and width {} (the kernels need multiples of 4 and 32)",
@@ -730,24 +736,19 @@ impl GpuBackend {
                     layers.push(ld.dispatch_regions(&ADD, "add", &regions, groups, each));
                 }
             }
-            let rope = [
+            let rope_append = [
                 Region::whole(&table),
                 q.clone(),
                 Region::whole(&q_rot),
-                Region::whole(&params),
-            ];
-            let groups = kernels::groups_for(q_dim);
-            layers.push(ld.dispatch_regions(&ROPE_Q, "rope_q", &rope, groups, each));
-            let append = [
-                Region::whole(&table),
                 k.clone(),
                 v.clone(),
                 Region::whole(&k_cache),
                 Region::whole(&v_cache),
                 Region::whole(&params),
             ];
-            let groups = kernels::groups_for(kv_dim);
-            layers.push(ld.dispatch_regions(&KV_APPEND, "kv_append", &append, groups, each));
+            let groups = kernels::groups_for(q_dim);
+            let entry = "rope_append";
+            layers.push(ld.dispatch_regions(&ROPE_APPEND, entry, &rope_append, groups, each));
             let attend = [&q_rot, &k_cache, &v_cache, &scores, &att, &params];
             let groups = (cfg.n_head as u32, 1);
             layers.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));

@@ -235,21 +235,13 @@ pub const RMSNORM: Family = Family {
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
 };
-pub const ROPE_Q: Family = Family {
-    file: "rope.wgsl",
+pub const ROPE_APPEND: Family = Family {
+    file: "rope_append.wgsl",
     enables: "",
     weights: false,
-    source: include_str!("../../../shaders/rope.wgsl"),
+    source: include_str!("../../../shaders/rope_append.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
-    bindings: &[R, R, W, U],
-};
-pub const KV_APPEND: Family = Family {
-    file: "kv_append.wgsl",
-    enables: "",
-    weights: false,
-    source: include_str!("../../../shaders/kv_append.wgsl"),
-    helpers: &[ROPE, MODEL_PARAMS],
-    bindings: &[R, R, R, W, W, U],
+    bindings: &[R, R, W, R, R, W, W, U],
 };
 pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
