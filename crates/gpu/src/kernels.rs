@@ -184,6 +184,8 @@ pub struct Family {
     enables: &'static str,
     /// True for the kernels that read weights: their module is built per [`Arithmetic`].
     pub weights: bool,
+    /// The module's `WG`: [`WORKGROUP_SIZE`] except where one workgroup does all the work.
+    workgroup: u32,
     source: &'static str,
     helpers: &'static [&'static str],
     pub bindings: &'static [Access],
@@ -198,6 +200,7 @@ pub const EMBED: Family = Family {
     file: "embed.wgsl",
     enables: "",
     weights: true,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/embed.wgsl"),
     helpers: &[QUANT, MODEL_PARAMS],
     bindings: &[R, R, R, W, U, U],
@@ -208,6 +211,7 @@ pub const MATVEC: Family = Family {
     file: "matvec.wgsl",
     enables: "",
     weights: true,
+    workgroup: WORKGROUP_SIZE,
     source: MATVEC_SOURCE,
     helpers: &[REDUCE, QUANT],
     bindings: &[R, R, R, W, U, U],
@@ -223,6 +227,7 @@ pub const MATVEC_SUBGROUP: Family = Family {
         ""
     },
     weights: true,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
     helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U],
@@ -231,6 +236,7 @@ pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",
     enables: "",
     weights: false,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/rmsnorm.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
@@ -239,6 +245,7 @@ pub const ROPE_APPEND: Family = Family {
     file: "rope_append.wgsl",
     enables: "",
     weights: false,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/rope_append.wgsl"),
     helpers: &[ROPE, MODEL_PARAMS],
     bindings: &[R, R, W, R, R, W, W, U],
@@ -247,6 +254,7 @@ pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
     enables: "",
     weights: false,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/attention.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
@@ -255,6 +263,7 @@ pub const SILU_MUL: Family = Family {
     file: "silu_mul.wgsl",
     enables: "",
     weights: false,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/silu_mul.wgsl"),
     helpers: &[MODEL_PARAMS],
     bindings: &[W, U, U],
@@ -263,6 +272,7 @@ pub const ADD: Family = Family {
     file: "add.wgsl",
     enables: "",
     weights: false,
+    workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/add.wgsl"),
     helpers: &[],
     bindings: &[R, W, U],
@@ -272,6 +282,9 @@ pub const SUMMARY: Family = Family {
     file: "summary.wgsl",
     enables: "",
     weights: false,
+    // A single workgroup reads the whole vocabulary: as many invocations as WebGPU guarantees,
+    // so that enough loads are in flight on a hardware GPU.
+    workgroup: 256,
     source: include_str!("../../../shaders/summary.wgsl"),
     helpers: &[REDUCE],
     bindings: &[R, W, U],
@@ -287,8 +300,9 @@ impl Family {
             ""
         };
         let mut s = format!(
-            "{}{alias}const WG: u32 = {WORKGROUP_SIZE}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MAX_TOP: u32 = {}u;\n",
+            "{}{alias}const WG: u32 = {}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MAX_TOP: u32 = {}u;\n",
             self.enables,
+            self.workgroup,
             crate::summary::MAX_TOP
         );
         for h in self.helpers {
