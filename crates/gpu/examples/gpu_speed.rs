@@ -28,50 +28,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if ctx.has_f16() {
         arithmetics.push(Arithmetic::F16);
     }
+    // Launches per command buffer ($PIECES, comma-separated, `all` for the whole step).
+    let pieces: Vec<Option<usize>> = match std::env::var("PIECES") {
+        Ok(v) => v.split(',').map(|p| p.parse().ok()).collect(),
+        Err(_) => vec![None],
+    };
     let n_ctx = 1024;
     for &matvec in &variants {
         for &arithmetic in &arithmetics {
-            let options = LoadOptions {
-                matvec: Some(matvec),
-                arithmetic: Some(arithmetic),
-                ..LoadOptions::default()
-            };
-            let mut gpu = GpuBackend::with_options(&ctx, &file, n_ctx, options)?;
-            let n_vocab = file.config.n_vocab as u32;
-            let prompt: Vec<u32> = (0..512u32).map(|i| (100 + i) % n_vocab).collect();
+            for &launches_per_submit in &pieces {
+                let options = LoadOptions {
+                    matvec: Some(matvec),
+                    arithmetic: Some(arithmetic),
+                    launches_per_submit,
+                    ..LoadOptions::default()
+                };
+                let mut gpu = GpuBackend::with_options(&ctx, &file, n_ctx, options)?;
+                let n_vocab = file.config.n_vocab as u32;
+                let prompt: Vec<u32> = (0..512u32).map(|i| (100 + i) % n_vocab).collect();
 
-            // Prefill: 512 tokens in the backend's batches, logits of the last one.
-            gpu.forward(&prompt[..32], LogitsFor::Last)?; // warm-up
-            gpu.truncate(0);
-            let t = Instant::now();
-            gpu.forward(&prompt, LogitsFor::Last)?;
-            let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
-
-            // Decode: one token per step after a 16-token prompt, the summary read back (top 20),
-            // as generate does; then with the full logits read back.
-            let mut run = |summary: bool| -> Result<f64, Box<dyn std::error::Error>> {
+                // Prefill: 512 tokens in the backend's batches, logits of the last one.
+                gpu.forward(&prompt[..32], LogitsFor::Last)?; // warm-up
                 gpu.truncate(0);
-                gpu.forward(&prompt[..16], LogitsFor::Last)?;
                 let t = Instant::now();
-                let mut token = 0u32;
-                for _ in 0..decode {
-                    if summary {
-                        let s = gpu.forward_summary(&[token], 20)?;
-                        token = s.top.first().map_or(0, |e| e.0);
-                    } else {
-                        let l = gpu.forward(&[token], LogitsFor::Last)?;
-                        token = l[0].to_bits() % n_vocab;
+                gpu.forward(&prompt, LogitsFor::Last)?;
+                let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
+
+                // Decode: one token per step after a 16-token prompt, the summary read back (top 20),
+                // as generate does; then with the full logits read back.
+                let mut run = |summary: bool| -> Result<f64, Box<dyn std::error::Error>> {
+                    gpu.truncate(0);
+                    gpu.forward(&prompt[..16], LogitsFor::Last)?;
+                    let t = Instant::now();
+                    let mut token = 0u32;
+                    for _ in 0..decode {
+                        if summary {
+                            let s = gpu.forward_summary(&[token], 20)?;
+                            token = s.top.first().map_or(0, |e| e.0);
+                        } else {
+                            let l = gpu.forward(&[token], LogitsFor::Last)?;
+                            token = l[0].to_bits() % n_vocab;
+                        }
                     }
-                }
-                Ok(decode as f64 / t.elapsed().as_secs_f64())
-            };
-            run(true)?; // warm-up
-            let summary = run(true)?;
-            let logits = run(false)?;
-            println!(
-                "{matvec:?} {}: prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions 16..",
-                arithmetic.name()
-            );
+                    Ok(decode as f64 / t.elapsed().as_secs_f64())
+                };
+                run(true)?; // warm-up
+                let summary = run(true)?;
+                let logits = run(false)?;
+                let pieces =
+                    launches_per_submit.map_or("whole step".into(), |p| format!("{p} launches"));
+                println!(
+                    "{matvec:?} {} ({pieces} per submit): prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions 16..",
+                    arithmetic.name()
+                );
+            }
         }
     }
     Ok(())

@@ -89,6 +89,8 @@ pub struct GpuBackend {
     summary_params: wgpu::Buffer,
     summary: Dispatch,
     staging: wgpu::Buffer,
+    /// [`LoadOptions::launches_per_submit`].
+    launches_per_submit: usize,
 }
 
 /// Builds buffers, weights and launches for one model (what `GpuBackend::load` needs in one place).
@@ -504,6 +506,9 @@ pub struct LoadOptions {
     pub matvec: Option<MatvecVariant>,
     /// How block scales are held (default: f16 where the adapter has shader-f16, else f32).
     pub arithmetic: Option<Arithmetic>,
+    /// Launches per command buffer within a step (default: the whole step in one). Submitting a
+    /// step in pieces lets the GPU start while the host still records the rest.
+    pub launches_per_submit: Option<usize>,
 }
 
 impl GpuBackend {
@@ -558,13 +563,15 @@ impl GpuBackend {
                 "f16 scales on an adapter without shader-f16".into(),
             ));
         }
-        Self::load(
+        let mut gpu = Self::load(
             ctx,
             (file, source),
             n_ctx,
             max_binding,
             (matvec, arithmetic),
-        )
+        )?;
+        gpu.launches_per_submit = options.launches_per_submit.unwrap_or(usize::MAX).max(1);
+        Ok(gpu)
     }
 
     fn load(
@@ -833,6 +840,7 @@ impl GpuBackend {
             summary_params,
             summary,
             staging,
+            launches_per_submit: usize::MAX,
         })
     }
 
@@ -858,17 +866,27 @@ impl GpuBackend {
         };
         queue.write_buffer(&self.batch, 0, bytemuck::bytes_of(&batch));
         queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("step"),
-            });
+        let new_encoder = || {
+            self.ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("step"),
+                })
+        };
         let head_all: &[Dispatch] = match out {
             Some(Output::All) => &self.head_all,
             _ => &[],
         };
-        record(&mut encoder, self.layers.iter().chain(head_all), n);
+        let launches: Vec<&Dispatch> = self.layers.iter().chain(head_all).collect();
+        let mut pieces = launches.chunks(self.launches_per_submit).peekable();
+        let mut encoder = new_encoder();
+        while let Some(piece) = pieces.next() {
+            record(&mut encoder, piece.iter().copied(), n);
+            if pieces.peek().is_some() {
+                let full = std::mem::replace(&mut encoder, new_encoder());
+                queue.submit([full.finish()]);
+            }
+        }
         let n_vocab = self.cfg.n_vocab;
         let row = (self.cfg.n_embd * 4) as u64;
         let last = (n - 1) as u64 * row;

@@ -107,6 +107,7 @@ fn streamed_tiny_models_give_the_same_logits() {
                     matvec: Some(matvec),
                     max_binding,
                     arithmetic: Some(Arithmetic::F32),
+                    ..LoadOptions::default()
                 };
                 let what = format!("tied {tied}, {matvec:?}, binding {max_binding:?}");
                 streamed_equals_in_memory(&ctx, &bytes, options, &what);

@@ -459,3 +459,30 @@ fn a_summary_step_scores_and_samples_like_dist_and_keeps_its_logits() {
         assert_eq!(got, want, "{params:?}, u {u}");
     }
 }
+
+#[test]
+fn a_step_submitted_in_pieces_gives_the_same_logits() {
+    let ctx = context();
+    let spec = TinySpec {
+        weight_type: GgmlType::Q4_1,
+        ..TinySpec::default()
+    };
+    let bytes = tiny_llama_gguf(&spec, 7000);
+    let whole = gpu(&ctx, &bytes).forward(&PROMPT, LogitsFor::All).unwrap();
+    // 1 and 5 launches per command buffer: every launch, and pieces that split layers unevenly.
+    for pieces in [1, 5] {
+        let options = LoadOptions {
+            launches_per_submit: Some(pieces),
+            arithmetic: Some(Arithmetic::F32),
+            ..LoadOptions::default()
+        };
+        let mut backend = GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
+        let got = backend.forward(&PROMPT, LogitsFor::All).unwrap();
+        assert_eq!(got, whole, "{pieces} launches per submit");
+        let next = backend.forward(&[7], LogitsFor::Last).unwrap();
+        let want = gpu(&ctx, &bytes)
+            .forward(&[PROMPT.as_slice(), &[7]].concat(), LogitsFor::Last)
+            .unwrap();
+        assert!(max_relative(&next, &want, spec.n_vocab) <= 1e-5);
+    }
+}
