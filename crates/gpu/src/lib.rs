@@ -17,7 +17,7 @@ mod step;
 mod summary;
 pub mod weights;
 
-pub use backend::{GpuBackend, LoadOptions, MAX_BATCH, MatvecVariant};
+pub use backend::{GpuBackend, LAUNCHES_PER_SUBMIT, LoadOptions, MAX_BATCH, MatvecVariant};
 pub use context::GpuContext;
 pub use error::GpuError;
 pub use kernels::Arithmetic;

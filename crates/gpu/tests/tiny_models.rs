@@ -468,7 +468,15 @@ fn a_step_submitted_in_pieces_gives_the_same_logits() {
         ..TinySpec::default()
     };
     let bytes = tiny_llama_gguf(&spec, 7000);
-    let whole = gpu(&ctx, &bytes).forward(&PROMPT, LogitsFor::All).unwrap();
+    let whole_step = LoadOptions {
+        launches_per_submit: Some(usize::MAX),
+        arithmetic: Some(Arithmetic::F32),
+        ..LoadOptions::default()
+    };
+    let whole = GpuBackend::with_options(&ctx, &file(&bytes), 64, whole_step)
+        .unwrap()
+        .forward(&PROMPT, LogitsFor::All)
+        .unwrap();
     // 1 and 5 launches per command buffer: every launch, and pieces that split layers unevenly.
     for pieces in [1, 5] {
         let options = LoadOptions {
