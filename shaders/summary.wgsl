@@ -4,13 +4,20 @@
 // a token being scored, and optionally a token drawn with crates/dist's warpers for the host's
 // uniform draw.
 //
-// Bindings (group 0):
+// Bindings (group 0, both entry points):
 //   0  logits  read        array<f32>      one row of n_vocab logits
 //   1  out     read_write  array<f32>      HEADER values (below), then (id bits, logit) × top_n
 //   2  s       uniform     SummaryParams
-// Dispatch: a single workgroup of WG invocations striding over the vocabulary; every reduction
-// goes through workgroup memory, the head through a histogram (below) (common/reduce.wgsl). Sums are f32: entropies agree with an f64
-// computation to ~1e-6 relative. The logits must be finite.
+//   3  chunks  read_write  array<f32>      scratch: one record of REC values per chunk
+// Dispatch, two launches in one pass:
+//   summary_chunk  one workgroup per chunk of the vocabulary (x, s.n_chunks of s.chunk tokens):
+//                  the chunk's max, its Σ exp(z − max) and Σ exp(z − max)(z − max) (so chunks
+//                  combine exactly), the tokens ranked before the scored one, and the chunk's
+//                  best tokens, sorted (its head: the global head's tokens in this chunk are
+//                  among them)
+//   summary        a single workgroup: combines the chunks, merges their heads, and samples
+// Every reduction goes through workgroup memory (common/reduce.wgsl). Sums are f32: entropies
+// agree with an f64 computation to ~1e-6 relative. The logits must be finite.
 //
 // Header (u32 values stored as their bits):
 //   0 lse   1 entropy   2 max logit   3 target logprob   4 target rank (NONE without a target)
@@ -41,14 +48,20 @@ struct SummaryParams {
     top_p: f32,     // 1 = off
     min_p: f32,     // 0 = off
     u: f32,         // the uniform draw, in [0, 1)
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    chunk: u32,     // tokens per chunk (summary_chunk)
+    n_chunks: u32,  // chunks, at most MAX_CHUNKS
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> s: SummaryParams;
+@group(0) @binding(3) var<storage, read_write> chunks: array<f32>;
+
+// A chunk's record: max, Σ exp(z − max), Σ exp(z − max)(z − max), tokens ranked before the
+// scored one, head size (bits), 3 unused, then (id bits, logit) × head size, best first.
+const MAX_CHUNKS: u32 = 16u;
+const REC: u32 = 8u + 2u * MAX_TOP;
 
 var<workgroup> best_id: array<u32, WG>;
 // The head: the top tokens, best first.
@@ -66,8 +79,10 @@ const BUCKET_SCALE: f32 = 8.0;
 const CAP: u32 = 512u;
 var<workgroup> hist: array<atomic<u32>, BUCKETS>;
 var<workgroup> n_cand: atomic<u32>;
-var<workgroup> cand_z: array<f32, CAP>;
-var<workgroup> cand_id: array<u32, CAP>;
+// Candidates: a chunk's gathered tokens (CAP), or every chunk's head in the merge (MERGE).
+const MERGE: u32 = MAX_CHUNKS * MAX_TOP;
+var<workgroup> cand_z: array<f32, MERGE>;
+var<workgroup> cand_id: array<u32, MERGE>;
 // The last bucket gathered, or NONE to select token by token.
 var<workgroup> cut: u32;
 var<workgroup> n_found: u32;
@@ -116,11 +131,12 @@ fn bucket(z: f32, mx: f32) -> u32 {
     return u32(min((mx - z) * BUCKET_SCALE, f32(BUCKETS - 1u)));
 }
 
-// Sorts cand_z/cand_id best first (bitonic network; padding entries are NONE and rank last).
-fn sort_candidates(lid: u32) {
-    for (var k = 2u; k <= CAP; k = k << 1u) {
+// Sorts the first n (a power of two) candidates best first (bitonic network; padding entries are
+// NONE and rank last).
+fn sort_candidates(lid: u32, n: u32) {
+    for (var k = 2u; k <= n; k = k << 1u) {
         for (var j = k >> 1u; j > 0u; j = j >> 1u) {
-            for (var i = lid; i < CAP; i += WG) {
+            for (var i = lid; i < n; i += WG) {
                 let l = i ^ j;
                 if (l > i) {
                     // In blocks with (i & k) == 0 the better entry goes first, else last.
@@ -159,30 +175,42 @@ fn put_drawn(i: u32, lse: f32, mx: f32, w: f32, wy: f32, kept: u32) {
     put_u32(11u, kept);
 }
 
+// The head's size: top_n, or for sampling the whole head (one token when greedy).
+fn head_size() -> u32 {
+    var rounds = s.top_n;
+    if (s.sample != 0u) {
+        rounds = select(MAX_TOP, max(rounds, 1u), s.inv_temp == 0.0);
+    }
+    return min(rounds, MAX_TOP);
+}
+
 @compute @workgroup_size(WG)
-fn summary(@builtin(local_invocation_index) lid: u32) {
+fn summary_chunk(@builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let first = wid.x * s.chunk;
+    let end = max(min(first + s.chunk, s.n_vocab), first);
+    let rec = wid.x * REC;
     var m = NEG_MAX;
-    for (var i = lid; i < s.n_vocab; i += WG) {
+    for (var i = first + lid; i < end; i += WG) {
         m = max(m, logits[i]);
     }
-    let mx = workgroup_max(lid, m);
-    let has_target = s.scored < s.n_vocab;
+    let mc = workgroup_max(lid, m);
     var zt = 0.0;
-    if (has_target) {
+    if (s.scored < s.n_vocab) {
         zt = logits[s.scored];
     }
     var sum = 0.0;
     var sum_z = 0.0;
     var above = 0.0;  // tokens ranked before the target (counts are exact in f32 below 2^24)
-    for (var i = lid; i < s.n_vocab; i += WG) {
+    for (var i = first + lid; i < end; i += WG) {
         let z = logits[i];
-        let e = exp(z - mx);
+        let e = exp(z - mc);
         sum += e;
-        sum_z += e * (z - mx);
+        sum_z += e * (z - mc);
         if (z > zt || (z == zt && i < s.scored)) {
             above += 1.0;
         }
-        let b = bucket(z, mx);
+        let b = bucket(z, mc);
         if (b < BUCKETS - 1u) {
             atomicAdd(&hist[b], 1u);  // the last bucket is not counted: it is all the rest
         }
@@ -190,25 +218,10 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
     let total = workgroup_sum(lid, sum);
     let total_z = workgroup_sum(lid, sum_z);
     let rank = workgroup_sum(lid, above);
-    let lse = mx + log(total);
-    if (lid == 0u) {
-        out[0] = lse;
-        // H = −Σ p ln p with ln p = (z − max) − ln Σ: H = ln Σ − Σ p (z − max).
-        out[1] = log(total) - total_z / total;
-        out[2] = mx;
-        out[3] = select(0.0, zt - lse, has_target);
-        put_u32(4u, select(NONE, u32(rank), has_target));
-        for (var k = 5u; k < HEADER; k++) {
-            out[k] = 0.0;
-        }
-    }
 
-    // The head's size: sampling needs the whole head (one token when greedy).
-    var rounds = s.top_n;
-    if (s.sample != 0u) {
-        rounds = select(MAX_TOP, max(rounds, 1u), s.inv_temp == 0.0);
-    }
-    rounds = min(rounds, MAX_TOP);
+    // The chunk's head: gathered from the buckets that hold it and sorted, or where more than CAP
+    // tokens lie that close to the top, selected token by token.
+    var rounds = min(head_size(), end - first);
     var n_head = 0u;
     if (lid == 0u) {
         var taken = 0u;
@@ -220,15 +233,15 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
             }
         }
         if (last == BUCKETS - 1u) {
-            taken = s.n_vocab;
+            taken = end - first;
         }
         cut = select(last, NONE, taken > CAP);
     }
     let gathered = workgroupUniformLoad(&cut);
     if (gathered != NONE && rounds > 0u) {
-        for (var i = lid; i < s.n_vocab; i += WG) {
+        for (var i = first + lid; i < end; i += WG) {
             let z = logits[i];
-            if (bucket(z, mx) <= gathered) {
+            if (bucket(z, mc) <= gathered) {
                 let slot = atomicAdd(&n_cand, 1u);
                 cand_z[slot] = z;
                 cand_id[slot] = i;
@@ -244,28 +257,21 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
             cand_id[i] = NONE;
         }
         workgroupBarrier();
-        sort_candidates(lid);
+        sort_candidates(lid, CAP);
         n_head = min(rounds, found);
         for (var r = lid; r < n_head; r += WG) {
-            head_z[r] = cand_z[r];
-            head_id[r] = cand_id[r];
-            if (r < s.top_n) {
-                out[HEADER + 2u * r] = bitcast<f32>(cand_id[r]);
-                out[HEADER + 1u + 2u * r] = cand_z[r];
-            }
+            chunks[rec + 8u + 2u * r] = bitcast<f32>(cand_id[r]);
+            chunks[rec + 9u + 2u * r] = cand_z[r];
         }
-        // Fall through to the selection loop with nothing left to select.
-        rounds = 0u;
+        rounds = 0u;  // nothing left to select below
     }
-
-    // Otherwise the head by repeated selection: round r takes the best element ranked after
-    // round r − 1's.
-    var prev = mx + 1.0;
+    // Round r takes the best token ranked after round r − 1's.
+    var prev = mc + 1.0;
     var prev_id = NONE;
     for (var r = 0u; r < rounds; r++) {
         var v = 0.0;
         var id = NONE;
-        for (var i = lid; i < s.n_vocab; i += WG) {
+        for (var i = first + lid; i < end; i += WG) {
             let z = logits[i];
             let after_prev = prev_id == NONE || ranks_before(prev, prev_id, z, i);
             if (after_prev && ranks_before(z, i, v, id)) {
@@ -281,12 +287,86 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         prev = logits[winner];
         n_head = r + 1u;
         if (lid == 0u) {
-            head_z[r] = prev;
-            head_id[r] = winner;
-            if (r < s.top_n) {
-                out[HEADER + 2u * r] = bitcast<f32>(winner);
-                out[HEADER + 1u + 2u * r] = prev;
-            }
+            chunks[rec + 8u + 2u * r] = bitcast<f32>(winner);
+            chunks[rec + 9u + 2u * r] = prev;
+        }
+    }
+    if (lid == 0u) {
+        chunks[rec] = mc;
+        chunks[rec + 1u] = total;
+        chunks[rec + 2u] = total_z;
+        chunks[rec + 3u] = rank;
+        chunks[rec + 4u] = bitcast<f32>(n_head);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn summary(@builtin(local_invocation_index) lid: u32) {
+    // Combine the chunks: with the overall max mx, Σ exp(z − mx) = Σ_c exp(m_c − mx) S_c and
+    // Σ exp(z − mx)(z − mx) = Σ_c exp(m_c − mx) (T_c + (m_c − mx) S_c).
+    var m = NEG_MAX;
+    for (var c = lid; c < s.n_chunks; c += WG) {
+        m = max(m, chunks[c * REC]);
+    }
+    let mx = workgroup_max(lid, m);
+    var sum = 0.0;
+    var sum_z = 0.0;
+    var above = 0.0;
+    for (var c = lid; c < s.n_chunks; c += WG) {
+        let mc = chunks[c * REC];
+        let sc = chunks[c * REC + 1u];
+        let f = exp(mc - mx);
+        sum += f * sc;
+        sum_z += f * (chunks[c * REC + 2u] + (mc - mx) * sc);
+        above += chunks[c * REC + 3u];
+    }
+    let total = workgroup_sum(lid, sum);
+    let total_z = workgroup_sum(lid, sum_z);
+    let rank = workgroup_sum(lid, above);
+    let lse = mx + log(total);
+    let has_target = s.scored < s.n_vocab;
+    var zt = 0.0;
+    if (has_target) {
+        zt = logits[s.scored];
+    }
+    if (lid == 0u) {
+        out[0] = lse;
+        // H = −Σ p ln p with ln p = (z − max) − ln Σ: H = ln Σ − Σ p (z − max).
+        out[1] = log(total) - total_z / total;
+        out[2] = mx;
+        out[3] = select(0.0, zt - lse, has_target);
+        put_u32(4u, select(NONE, u32(rank), has_target));
+        for (var k = 5u; k < HEADER; k++) {
+            out[k] = 0.0;
+        }
+    }
+
+    // The head: every chunk's head in its slots of MAX_TOP, merged by sorting.
+    for (var i = lid; i < MERGE; i += WG) {
+        let c = i / MAX_TOP;
+        let r = i % MAX_TOP;
+        var z = NEG_MAX;
+        var id = NONE;
+        if (c < s.n_chunks && r < bitcast<u32>(chunks[c * REC + 4u])) {
+            id = bitcast<u32>(chunks[c * REC + 8u + 2u * r]);
+            z = chunks[c * REC + 9u + 2u * r];
+        }
+        cand_z[i] = z;
+        cand_id[i] = id;
+    }
+    workgroupBarrier();
+    sort_candidates(lid, MERGE);
+    var n_head = 0u;
+    for (var c = 0u; c < s.n_chunks; c++) {
+        n_head += bitcast<u32>(chunks[c * REC + 4u]);
+    }
+    n_head = min(n_head, head_size());
+    for (var r = lid; r < n_head; r += WG) {
+        head_z[r] = cand_z[r];
+        head_id[r] = cand_id[r];
+        if (r < s.top_n) {
+            out[HEADER + 2u * r] = bitcast<f32>(cand_id[r]);
+            out[HEADER + 1u + 2u * r] = cand_z[r];
         }
     }
     if (s.sample == 0u) {

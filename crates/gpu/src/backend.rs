@@ -92,7 +92,8 @@ pub struct GpuBackend {
     /// The summary of the last position (shaders/summary.wgsl), its params and launch.
     summary_out: wgpu::Buffer,
     summary_params: wgpu::Buffer,
-    summary: Dispatch,
+    /// The summary's two launches (shaders/summary.wgsl).
+    summary: [Dispatch; 2],
     staging: wgpu::Buffer,
     /// [`LoadOptions::launches_per_submit`].
     launches_per_submit: usize,
@@ -816,13 +817,25 @@ impl GpuBackend {
             wgpu::BufferUsages::COPY_SRC,
         );
         let summary_params = ld.upload("summary params", &[SummaryParams::default()], uniform_dst);
-        let summary = ld.dispatch(
-            &SUMMARY,
-            "summary",
-            &[&logits, &summary_out, &summary_params],
-            (1, 1),
-            PerToken::Each,
-        );
+        let chunks = ld.storage("summary chunks", summary::CHUNK_FLOATS, none);
+        let (_, n_chunks) = summary::chunking(cfg.n_vocab);
+        let summary_buffers = [&logits, &summary_out, &summary_params, &chunks];
+        let summary = [
+            ld.dispatch(
+                &SUMMARY,
+                "summary_chunk",
+                &summary_buffers,
+                (n_chunks, 1),
+                PerToken::Each,
+            ),
+            ld.dispatch(
+                &SUMMARY,
+                "summary",
+                &summary_buffers,
+                (1, 1),
+                PerToken::Each,
+            ),
+        ];
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits readback"),
             size: ((b * cfg.n_vocab).max(summary_floats(MAX_TOP)) * 4) as u64,
@@ -911,7 +924,7 @@ impl GpuBackend {
             Some(Output::Summary(p)) => {
                 queue.write_buffer(&self.summary_params, 0, bytemuck::bytes_of(&p));
                 encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
-                let head = self.head_last.iter().chain([&self.summary]);
+                let head = self.head_last.iter().chain(&self.summary);
                 record(&mut encoder, head, 1);
                 let bytes = (summary_floats(p.top_n as usize) * 4) as u64;
                 encoder.copy_buffer_to_buffer(&self.summary_out, 0, &self.staging, 0, bytes);

@@ -163,7 +163,10 @@ pub struct SummaryParams {
     pub min_p: f32,
     /// The uniform draw.
     pub u: f32,
-    pub _pad: [u32; 3],
+    /// Tokens per chunk of the first launch, and chunks (at most [`crate::summary::MAX_CHUNKS`]).
+    pub chunk: u32,
+    pub n_chunks: u32,
+    pub _pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<SummaryParams>() == 48);
 
@@ -287,7 +290,7 @@ pub const SUMMARY: Family = Family {
     workgroup: 256,
     source: include_str!("../../../shaders/summary.wgsl"),
     helpers: &[REDUCE],
-    bindings: &[R, W, U],
+    bindings: &[R, W, U, W],
 };
 
 impl Family {

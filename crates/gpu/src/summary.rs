@@ -12,6 +12,20 @@ use wgpu::util::DeviceExt;
 /// Most top tokens a GPU summary holds: also the sorted head GPU sampling works within.
 pub const MAX_TOP: usize = 64;
 
+/// Most chunks the first summary launch splits the vocabulary into (shaders/summary.wgsl): the
+/// second launch merges their heads, MAX_CHUNKS · MAX_TOP candidates, in workgroup memory.
+pub const MAX_CHUNKS: usize = 16;
+
+/// Floats of the chunk records the two launches pass between them.
+pub(crate) const CHUNK_FLOATS: usize = MAX_CHUNKS * (8 + 2 * MAX_TOP);
+
+/// The chunks of a vocabulary: (tokens per chunk, chunks), every chunk at least 256 tokens or
+/// the whole row, none empty.
+pub(crate) fn chunking(n_vocab: usize) -> (u32, u32) {
+    let n_chunks = n_vocab.div_ceil(256).clamp(1, MAX_CHUNKS);
+    (n_vocab.div_ceil(n_chunks) as u32, n_chunks as u32)
+}
+
 /// Values before the top tokens in the kernel's output.
 const HEADER: usize = 12;
 
@@ -113,8 +127,11 @@ pub(crate) fn params(
     request: &SummaryRequest,
     n_vocab: usize,
 ) -> Result<(SummaryParams, Option<Undecided>), GpuError> {
+    let (chunk, n_chunks) = chunking(n_vocab);
     let mut p = SummaryParams {
         n_vocab: n_vocab as u32,
+        chunk,
+        n_chunks,
         top_n: request.top_n.min(MAX_TOP).min(n_vocab) as u32,
         target: u32::MAX,
         ..SummaryParams::default()
@@ -209,11 +226,14 @@ pub async fn summarize_logits_async(
     }
     let (p, host) = params(request, logits.len())?;
     let device = &ctx.device;
-    let kernel = ctx.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(
-        &SUMMARY,
-        "summary",
-        Arithmetic::F32,
-    );
+    let kernel = |entry| {
+        ctx.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(
+            &SUMMARY,
+            entry,
+            Arithmetic::F32,
+        )
+    };
+    let (first, merge) = (kernel("summary_chunk"), kernel("summary"));
     let init = |label, contents: &[u8], usage| {
         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -248,9 +268,15 @@ pub async fn summarize_logits_async(
         "summary readback",
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
     );
+    let chunks = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("summary chunks"),
+        size: (CHUNK_FLOATS * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("summary"),
-        layout: &kernel.layout,
+        layout: &merge.layout,
         entries: &[
             wgpu::BindGroupEntry {
                 binding: 0,
@@ -264,6 +290,10 @@ pub async fn summarize_logits_async(
                 binding: 2,
                 resource: uniform.as_entire_binding(),
             },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: chunks.as_entire_binding(),
+            },
         ],
     });
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -274,8 +304,10 @@ pub async fn summarize_logits_async(
             label: Some("summary"),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
+        pass.set_pipeline(&first.pipeline);
+        pass.dispatch_workgroups(p.n_chunks, 1, 1);
+        pass.set_pipeline(&merge.pipeline);
         pass.dispatch_workgroups(1, 1, 1);
     }
     encoder.copy_buffer_to_buffer(&out, 0, &staging, 0, bytes);

@@ -134,7 +134,9 @@ fn gpu_draws_match_dist_for_the_same_uniform_draw() {
     let mut rng = Sampler::new(11);
     let mut tally = Tally::default();
     let (mut worst_logprob, mut worst_entropy) = (0.0f64, 0.0f64);
-    // (vocabulary, scale, tie step): peaked, moderate, flat, tied; one SmolLM2-sized row.
+    // (vocabulary, scale, tie step): peaked, moderate, flat, tied; one SmolLM2-sized row, and a
+    // flat big one, whose chunks hold more near-top tokens than the kernel gathers (it then
+    // selects them one by one).
     let rows = [
         (1000, 6.0, 0.0),
         (1000, 3.0, 0.0),
@@ -143,6 +145,7 @@ fn gpu_draws_match_dist_for_the_same_uniform_draw() {
         (1000, 3.0, 0.5),
         (300, 1.0, 0.25),
         (49_152, 4.0, 0.0),
+        (20_000, 0.01, 0.0),
     ];
     let settings = settings();
     for (r, &(n, scale, step)) in rows.iter().enumerate() {
