@@ -1,6 +1,7 @@
 //! The llama graph on the GPU: weights uploaded once in their quantized form, every buffer and bind
-//! group made at load, one command encoder per step (a decoded token, or a batch of up to
-//! [`MAX_BATCH`] prompt tokens), only the logits read back.
+//! group made at load, a step (a decoded token, or a batch of up to [`MAX_BATCH`] prompt tokens)
+//! recorded from those launches with no round trip inside it, only the logits or their summary
+//! read back.
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
@@ -23,8 +24,8 @@ use wgpu::util::DeviceExt;
 pub const MAX_BATCH: usize = 32;
 
 /// Default launches per command buffer ([`LoadOptions::launches_per_submit`]): on an H200 a
-/// decode step of the default model ran at 376 tok/s in pieces of 64 launches against 306 tok/s
-/// whole (24 gave no more).
+/// decode step of the default model's shape ran at 376 tok/s in pieces of 64 launches against 306
+/// tok/s whole in one run, and the same either way in another (tests/bench/README.md).
 pub const LAUNCHES_PER_SUBMIT: usize = 64;
 
 /// What the z dimension of a launch's grid counts.

@@ -1,12 +1,13 @@
 //! The wgpu backend: the llama graph as hand-written WGSL kernels (shaders/) over the quantized
 //! weights, natively on Vulkan/Metal/DX12 (lavapipe in the tests) and in the browser on WebGPU.
 //!
-//! A decode step is one command encoder: embedding gather, per layer rmsnorm → q/k/v matvec →
-//! RoPE → KV append → attention → o matvec (+ residual) → rmsnorm → gate/up matvec → silu·mul →
-//! down matvec (+ residual), then final norm and LM head; the logits are read back with `map_async`,
-//! or only their summary (LSE, entropy, top-N, a scored token's logprob and rank, a drawn token:
-//! [`GpuBackend::forward_summary_with`]). Prompts run in batches of up to [`MAX_BATCH`] tokens
-//! through the same kernels.
+//! A decode step is nine launches per layer, recorded at load and submitted in pieces of
+//! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer rmsnorm → q/k/v matvec (one launch over
+//! the stacked matrices) → RoPE and KV append → attention → o matvec (+ residual) → rmsnorm →
+//! gate/up matvec (stacked) → silu·mul → down matvec (+ residual), then final norm and LM head;
+//! the logits are read back with `map_async`, or only their summary (LSE, entropy, top-N, a scored
+//! token's logprob and rank, a drawn token: [`GpuBackend::forward_summary_with`]). Prompts run in
+//! batches of up to [`MAX_BATCH`] tokens through the same kernels.
 
 mod backend;
 mod context;
