@@ -11,6 +11,7 @@
 //                                            to y[t · y_stride + y_offset + r]
 //   4  mv      uniform     MatvecParams
 //   5  batch   uniform     Batch             tokens in this step
+//   6  nw      read        array<vec4<f32>>  the folded RMSNorm's weights (mv.norm; else a dummy)
 // Variants (same bindings and per-unit arithmetic; the host picks one per adapter):
 //   matvec_<type>          one workgroup per (row, token): rows = x + y · num_workgroups.x (the
 //                          host folds more than 65535 rows into y), token = z; WG invocations
@@ -49,9 +50,11 @@ struct MatvecParams {
     seg2: u32,
     base1: u32,
     base2: u32,
+    // 1: x is the residual stream and the matvec reads rmsnorm(x) · nw, RMSNorm folded in
+    // (y = (W · (x ⊙ nw)) / sqrt(mean(x²) + eps)); the workgroup and subgroup variants only.
+    norm: u32,
+    eps: f32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct Batch {
@@ -67,6 +70,7 @@ struct Batch {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> mv: MatvecParams;
 @group(0) @binding(5) var<uniform> batch: Batch;
+@group(0) @binding(6) var<storage, read> nw: array<vec4<f32>>;
 
 // A dequantized unit: up to eight weights as two vec4s, and the vec4 indices of x (within a
 // token's row) they multiply. Single-vec4 types leave `b` zero.
@@ -96,7 +100,25 @@ fn store(t: u32, row: u32, total: f32) {
 
 fn unit_dot(w: Unit, t: u32) -> f32 {
     let base = t * (mv.cols / 4u);
+    if (mv.norm != 0u) {
+        return dot(w.a, x[base + w.xa] * nw[w.xa]) + dot(w.b, x[base + w.xb] * nw[w.xb]);
+    }
     return dot(w.a, x[base + w.xa]) + dot(w.b, x[base + w.xb]);
+}
+
+// The folded RMSNorm's 1 / sqrt(mean(x²) + eps) for token t, or 1 without one. Workgroup-wide:
+// call from uniform control flow.
+fn x_scale(lid: u32, t: u32) -> f32 {
+    if (mv.norm == 0u) {
+        return 1.0;
+    }
+    let base = t * (mv.cols / 4u);
+    var sq = 0.0;
+    for (var i = lid; i < mv.cols / 4u; i += WG) {
+        let v = x[base + i];
+        sq += dot(v, v);
+    }
+    return 1.0 / sqrt(workgroup_sum(lid, sq) / f32(mv.cols) + mv.eps);
 }
 
 // Q4_0: units per row, and unit `u` of `row` dequantized.
@@ -119,13 +141,14 @@ fn matvec_q4_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_q4_0(); u += WG) {
         acc += unit_dot(unit_q4_0(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 
@@ -152,13 +175,14 @@ fn matvec_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_q4_1(); u += WG) {
         acc += unit_dot(unit_q4_1(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 
@@ -180,13 +204,14 @@ fn matvec_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_q8_0(); u += WG) {
         acc += unit_dot(unit_q8_0(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 
@@ -208,13 +233,14 @@ fn matvec_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_f16(); u += WG) {
         acc += unit_dot(unit_f16(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 
@@ -236,13 +262,14 @@ fn matvec_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_bf16(); u += WG) {
         acc += unit_dot(unit_bf16(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 
@@ -265,13 +292,14 @@ fn matvec_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (row >= mv.rows) {
         return;
     }
+    let scale = x_scale(lid, wid.z);
     var acc = 0.0;
     for (var u = lid; u < units_f32(); u += WG) {
         acc += unit_dot(unit_f32(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        store(wid.z, row, total);
+        store(wid.z, row, total * scale);
     }
 }
 

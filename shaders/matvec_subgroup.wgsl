@@ -10,6 +10,20 @@
 // up to WG works; invocations of a subgroup are assumed consecutive, as on every Vulkan, Metal
 // and D3D12 implementation for one-dimensional workgroups). Rows past `rows` are skipped.
 
+// x_scale (matvec.wgsl) for one subgroup, without barriers.
+fn x_scale_sg(lane: u32, sg: u32, t: u32) -> f32 {
+    if (mv.norm == 0u) {
+        return 1.0;
+    }
+    let base = t * (mv.cols / 4u);
+    var sq = 0.0;
+    for (var i = lane; i < mv.cols / 4u; i += sg) {
+        let v = x[base + i];
+        sq += dot(v, v);
+    }
+    return 1.0 / sqrt(subgroupAdd(sq) / f32(mv.cols) + mv.eps);
+}
+
 @compute @workgroup_size(WG)
 fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(num_workgroups) nwg: vec3<u32>,
@@ -17,6 +31,7 @@ fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -27,7 +42,7 @@ fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }
@@ -39,6 +54,7 @@ fn matvec_q4_1_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -49,7 +65,7 @@ fn matvec_q4_1_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }
@@ -61,6 +77,7 @@ fn matvec_q8_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -71,7 +88,7 @@ fn matvec_q8_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }
@@ -83,6 +100,7 @@ fn matvec_f16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -93,7 +111,7 @@ fn matvec_f16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }
@@ -105,6 +123,7 @@ fn matvec_bf16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -115,7 +134,7 @@ fn matvec_bf16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }
@@ -127,6 +146,7 @@ fn matvec_f32_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(subgroup_invocation_id) lane: u32,
                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
+    let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
@@ -137,7 +157,7 @@ fn matvec_f32_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let total = subgroupAdd(acc);
         if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total);
+            store(wid.z, row, total * scale);
         }
     }
 }

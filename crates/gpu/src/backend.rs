@@ -171,6 +171,12 @@ impl Place {
     }
 }
 
+/// An RMSNorm folded into the matvecs that read its output (shaders/matvec.wgsl, `norm`).
+struct Norm {
+    weight: wgpu::Buffer,
+    eps: f32,
+}
+
 /// `floats` rounded up to whole 256-byte units: region starts that any adapter can bind at
 /// (WebGPU's largest `minStorageBufferOffsetAlignment`).
 fn aligned(floats: usize) -> usize {
@@ -325,7 +331,7 @@ impl<'a> Loader<'a> {
         &mut self,
         parts: &[(&str, usize)],
         cols: usize,
-        x: &wgpu::Buffer,
+        (x, norm): (&wgpu::Buffer, Option<&Norm>),
         y: &wgpu::Buffer,
         bases: &[usize],
         batch: &wgpu::Buffer,
@@ -339,7 +345,7 @@ impl<'a> Loader<'a> {
                 seg: [parts[0].1, parts[0].1 + parts[1].1],
                 seg_base: [bases[1], bases.get(2).copied().unwrap_or(0)],
             };
-            self.matvec_at(&w, Region::whole(x), y, place, false, batch, out);
+            self.matvec_at(&w, (Region::whole(x), norm), y, place, false, batch, out);
             return Ok(());
         }
         for (&(name, rows), &base) in parts.iter().zip(bases) {
@@ -348,9 +354,27 @@ impl<'a> Loader<'a> {
                 base,
                 ..Place::whole(rows)
             };
-            self.matvec_at(&w, Region::whole(x), y, place, false, batch, out);
+            self.matvec_at(&w, (Region::whole(x), norm), y, place, false, batch, out);
         }
         Ok(())
+    }
+
+    /// The input of the matvecs that follow an RMSNorm of `x`: `x` itself with the norm folded
+    /// into them (workgroup and subgroup matvecs), or `h` after an rmsnorm launch (the rowwise
+    /// matvec, whose every invocation would recompute the norm).
+    fn norm_input<'b>(
+        &mut self,
+        (x, h): (&'b wgpu::Buffer, &'b wgpu::Buffer),
+        norm: Norm,
+        params: &wgpu::Buffer,
+        out: &mut Vec<Dispatch>,
+    ) -> (&'b wgpu::Buffer, Option<Norm>) {
+        if self.matvec != MatvecVariant::Rowwise {
+            return (x, Some(norm));
+        }
+        let buffers = [x, &norm.weight, h, params];
+        out.push(self.dispatch(&RMSNORM, "rmsnorm", &buffers, (1, 1), PerToken::Each));
+        (h, None)
     }
 
     fn dispatch(
@@ -412,7 +436,15 @@ impl<'a> Loader<'a> {
         out: &mut Vec<Dispatch>,
     ) {
         let place = Place::whole(w.rows);
-        self.matvec_at(w, Region::whole(x), y, place, accumulate, batch, out);
+        self.matvec_at(
+            w,
+            (Region::whole(x), None),
+            y,
+            place,
+            accumulate,
+            batch,
+            out,
+        );
     }
 
     /// [`Loader::matvec`] reading a region of a buffer and writing where `place` says.
@@ -420,7 +452,7 @@ impl<'a> Loader<'a> {
     fn matvec_at(
         &mut self,
         w: &GpuWeight,
-        x: Region,
+        (x, norm): (Region, Option<&Norm>),
         y: &wgpu::Buffer,
         place: Place,
         accumulate: bool,
@@ -437,6 +469,7 @@ impl<'a> Loader<'a> {
             MatvecVariant::Subgroup => &MATVEC_SUBGROUP,
             _ => &MATVEC,
         };
+        let dummy = self.dummy.clone();
         for part in &w.parts {
             let params = self.uniform(
                 &entry,
@@ -448,7 +481,9 @@ impl<'a> Loader<'a> {
                     y_stride: place.stride as u32,
                     seg: place.seg.map(|v| v as u32),
                     seg_base: place.seg_base.map(|v| v as u32),
-                    _pad: [0; 3],
+                    norm: norm.is_some() as u32,
+                    eps: norm.map_or(0.0, |n| n.eps),
+                    _pad: 0,
                 },
             );
             let (groups, per_token) = match self.matvec {
@@ -469,6 +504,7 @@ impl<'a> Loader<'a> {
                 Region::whole(y),
                 Region::whole(&params),
                 Region::whole(batch),
+                Region::whole(norm.map_or(&dummy, |n| &n.weight)),
             ];
             out.push(self.dispatch_regions(family, &entry, &regions, groups, per_token));
         }
@@ -727,8 +763,11 @@ impl GpuBackend {
             let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
             let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
 
-            let norm = [&x, &attn_norm, &h, &params];
-            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
+            let attn_norm = Norm {
+                weight: attn_norm,
+                eps: cfg.rms_eps,
+            };
+            let (input, norm) = ld.norm_input((&x, &h), attn_norm, &params, &mut layers);
             let qkv_parts = [
                 (name("attn_q.weight"), q_dim),
                 (name("attn_k.weight"), kv_dim),
@@ -736,7 +775,8 @@ impl GpuBackend {
             ];
             let qkv_parts = qkv_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
             let bases = [0, k_base, v_base];
-            ld.matvecs(&qkv_parts, d, &h, &qkv, &bases, &batch, &mut layers)?;
+            let input = (input, norm.as_ref());
+            ld.matvecs(&qkv_parts, d, input, &qkv, &bases, &batch, &mut layers)?;
             if cfg.qkv_bias {
                 let biases = [
                     ("attn_q.bias", &q, q_dim),
@@ -772,19 +812,32 @@ impl GpuBackend {
             let groups = (cfg.n_head as u32, 1);
             layers.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
             ld.matvec(&wo, &att, &x, true, &batch, &mut layers);
-            let norm = [&x, &ffn_norm, &h, &params];
-            layers.push(ld.dispatch(&RMSNORM, "rmsnorm", &norm, (1, 1), each));
+            let ffn_norm = Norm {
+                weight: ffn_norm,
+                eps: cfg.rms_eps,
+            };
+            let (input, norm) = ld.norm_input((&x, &h), ffn_norm, &params, &mut layers);
             let ffn_parts = [
                 (name("ffn_gate.weight"), cfg.n_ff),
                 (name("ffn_up.weight"), cfg.n_ff),
             ];
             let ffn_parts = ffn_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
-            ld.matvecs(&ffn_parts, d, &h, &gu, &[0, up_base], &batch, &mut layers)?;
+            let input = (input, norm.as_ref());
+            ld.matvecs(
+                &ffn_parts,
+                d,
+                input,
+                &gu,
+                &[0, up_base],
+                &batch,
+                &mut layers,
+            )?;
             let silu = [&gu, &params, &silu_params];
             let groups = kernels::groups_for(cfg.n_ff);
             layers.push(ld.dispatch(&SILU_MUL, "silu_mul", &silu, groups, each));
             let down = Place::whole(d);
-            ld.matvec_at(&w_down, gate.clone(), &x, down, true, &batch, &mut layers);
+            let input = (gate.clone(), None);
+            ld.matvec_at(&w_down, input, &x, down, true, &batch, &mut layers);
         }
 
         let output_norm = ld.vector(names::OUTPUT_NORM, d)?;
@@ -796,22 +849,22 @@ impl GpuBackend {
         } else {
             ld.weight(names::OUTPUT, cfg.n_vocab, d)?
         };
-        let mut head_all = vec![ld.dispatch(
-            &RMSNORM,
-            "rmsnorm",
-            &[&x, &output_norm, &h, &params],
-            (1, 1),
-            each,
-        )];
-        ld.matvec(&output, &h, &logits, false, &batch, &mut head_all);
-        let mut head_last = vec![ld.dispatch(
-            &RMSNORM,
-            "rmsnorm",
-            &[&x_last, &output_norm, &h, &params],
-            (1, 1),
-            each,
-        )];
-        ld.matvec(&output, &h, &logits, false, &batch_one, &mut head_last);
+        // The final norm and the LM head over every token, or over the last one (copied to x_last).
+        let mut head_all = Vec::new();
+        let mut head_last = Vec::new();
+        for (x, batch, head) in [
+            (&x, &batch, &mut head_all),
+            (&x_last, &batch_one, &mut head_last),
+        ] {
+            let output_norm = Norm {
+                weight: output_norm.clone(),
+                eps: cfg.rms_eps,
+            };
+            let (input, norm) = ld.norm_input((x, &h), output_norm, &params, head);
+            let input = (Region::whole(input), norm.as_ref());
+            let place = Place::whole(output.rows);
+            ld.matvec_at(&output, input, &logits, place, false, batch, head);
+        }
         let summary_out = ld.storage(
             "summary",
             summary_floats(MAX_TOP),

@@ -105,7 +105,10 @@ pub struct MatvecParams {
     /// matrix (0: not stacked), and where their outputs start in y.
     pub seg: [u32; 2],
     pub seg_base: [u32; 2],
-    pub _pad: [u32; 3],
+    /// 1: RMSNorm folded in (x is the residual stream, binding 6 the norm's weights).
+    pub norm: u32,
+    pub eps: f32,
+    pub _pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
 
@@ -217,7 +220,7 @@ pub const MATVEC: Family = Family {
     workgroup: WORKGROUP_SIZE,
     source: MATVEC_SOURCE,
     helpers: &[REDUCE, QUANT],
-    bindings: &[R, R, R, W, U, U],
+    bindings: &[R, R, R, W, U, U, R],
 };
 /// The subgroup variants: matvec.wgsl's bindings and units, then the subgroup entry points.
 pub const MATVEC_SUBGROUP: Family = Family {
@@ -233,7 +236,7 @@ pub const MATVEC_SUBGROUP: Family = Family {
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
     helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
-    bindings: &[R, R, R, W, U, U],
+    bindings: &[R, R, R, W, U, U, R],
 };
 pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",

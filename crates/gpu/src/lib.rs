@@ -1,10 +1,12 @@
 //! The wgpu backend: the llama graph as hand-written WGSL kernels (shaders/) over the quantized
 //! weights, natively on Vulkan/Metal/DX12 (lavapipe in the tests) and in the browser on WebGPU.
 //!
-//! A decode step is nine launches per layer, recorded at load and submitted in pieces of
-//! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer rmsnorm → q/k/v matvec (one launch over
-//! the stacked matrices) → RoPE and KV append → attention → o matvec (+ residual) → rmsnorm →
-//! gate/up matvec (stacked) → silu·mul → down matvec (+ residual), then final norm and LM head;
+//! A decode step is seven launches per layer, recorded at load and submitted in pieces of
+//! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer q/k/v matvec (one launch over the stacked
+//! matrices, the RMSNorm folded in) → RoPE and KV append → attention → o matvec (+ residual) →
+//! gate/up matvec (stacked, norm folded in) → silu·mul → down matvec (+ residual), then the LM
+//! head (final norm folded in); the rowwise matvec of software adapters keeps the norms as
+//! launches of their own;
 //! the logits are read back with `map_async`, or only their summary (LSE, entropy, top-N, a scored
 //! token's logprob and rank, a drawn token: [`GpuBackend::forward_summary_with`]). Prompts run in
 //! batches of up to [`MAX_BATCH`] tokens through the same kernels.

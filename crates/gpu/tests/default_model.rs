@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions};
+use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelFile};
 
@@ -65,17 +65,31 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
     let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
     println!("adapter: {}", ctx.describe());
     let mut cpu = CpuBackend::with_context(default_model(), 2, 256).unwrap();
-    check(&ctx, &mut cpu, Arithmetic::F32);
+    // The adapter's own matvec (rowwise on lavapipe), then the workgroup one a hardware GPU takes,
+    // with the RMSNorms folded into the matvecs.
+    check(&ctx, &mut cpu, Arithmetic::F32, None);
+    check(
+        &ctx,
+        &mut cpu,
+        Arithmetic::F32,
+        Some(MatvecVariant::Workgroup),
+    );
     if ctx.has_f16() {
-        check(&ctx, &mut cpu, Arithmetic::F16);
+        check(&ctx, &mut cpu, Arithmetic::F16, None);
     } else {
         println!("no shader-f16: f16 scales are not tested");
     }
 }
 
-fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic) {
+fn check(
+    ctx: &GpuContext,
+    cpu: &mut CpuBackend,
+    arithmetic: Arithmetic,
+    matvec: Option<MatvecVariant>,
+) {
     let options = LoadOptions {
         arithmetic: Some(arithmetic),
+        matvec,
         ..LoadOptions::default()
     };
     let mut gpu = GpuBackend::with_options(ctx, &default_model(), 256, options).unwrap();
@@ -170,7 +184,7 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic) {
         }
     }
     println!(
-        "{arithmetic:?}: {checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}"
+        "{arithmetic:?}, {matvec:?} matvec: {checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}"
     );
     assert_eq!(checked, POSITIONS);
 }
