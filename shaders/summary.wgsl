@@ -156,6 +156,11 @@ fn sort_candidates(lid: u32, n: u32) {
     }
 }
 
+// The smallest power of two ≥ n (and ≥ 2): how many candidates a sort takes.
+fn sort_size(n: u32) -> u32 {
+    return 1u << (32u - countLeadingZeros(max(n, 2u) - 1u));
+}
+
 fn put_u32(i: u32, v: u32) {
     out[i] = bitcast<f32>(v);
 }
@@ -252,12 +257,13 @@ fn summary_chunk(@builtin(workgroup_id) wid: vec3<u32>,
             n_found = atomicLoad(&n_cand);
         }
         let found = workgroupUniformLoad(&n_found);
-        for (var i = found + lid; i < CAP; i += WG) {
+        let n_sort = sort_size(found);
+        for (var i = found + lid; i < n_sort; i += WG) {
             cand_z[i] = NEG_MAX;
             cand_id[i] = NONE;
         }
         workgroupBarrier();
-        sort_candidates(lid, CAP);
+        sort_candidates(lid, n_sort);
         n_head = min(rounds, found);
         for (var r = lid; r < n_head; r += WG) {
             chunks[rec + 8u + 2u * r] = bitcast<f32>(cand_id[r]);
@@ -341,10 +347,12 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         }
     }
 
-    // The head: every chunk's head in its slots of MAX_TOP, merged by sorting.
-    for (var i = lid; i < MERGE; i += WG) {
-        let c = i / MAX_TOP;
-        let r = i % MAX_TOP;
+    // The head: every chunk's head in its slots (as many as the head's size), merged by sorting.
+    let slots = max(head_size(), 1u);
+    let n_sort = sort_size(s.n_chunks * slots);
+    for (var i = lid; i < n_sort; i += WG) {
+        let c = i / slots;
+        let r = i % slots;
         var z = NEG_MAX;
         var id = NONE;
         if (c < s.n_chunks && r < bitcast<u32>(chunks[c * REC + 4u])) {
@@ -355,7 +363,7 @@ fn summary(@builtin(local_invocation_index) lid: u32) {
         cand_id[i] = id;
     }
     workgroupBarrier();
-    sort_candidates(lid, MERGE);
+    sort_candidates(lid, n_sort);
     var n_head = 0u;
     for (var c = 0u; c < s.n_chunks; c++) {
         n_head += bitcast<u32>(chunks[c * REC + 4u]);
