@@ -169,81 +169,272 @@ pub fn matmul(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Exact path: f32 activations, each weight block dequantized into eight f32x4 with the reference's
-// arithmetic (`(q − 8)·d`, `q·d`, `q·d + m` as separate multiply and add: bit-equal weights), then
-// multiplied and added in four f32x4 accumulators. F16 weights stay on the scalar path.
+// Exact path: f32 activations. Block formats (`w = d·q`, `d·(q − 8)` or `d·q + m`) are summed as
+// `Σ_blocks d·(Σ q·a) + m·(Σ a)`: the integer quants converted to f32 (exact) are multiplied with
+// the activations, and the block's scale applied once to that sum; `Σ a` per block is computed
+// once per activation row and shared by every weight row. Same terms as the reference, grouped
+// differently (the kernel tests bound the rounding). Up to four weight rows at a time share the
+// activation loads and the f16 → f32 conversion of their scales. Float formats (F32, BF16) are
+// widened exactly and multiplied element by element; F16 weights stay on the scalar path.
 
-/// Eight i8 lanes of `v` (low half if `!HIGH`) widened to two i32x4 and converted to f32.
-fn i8x8_to_f32<const HIGH: bool>(v: v128) -> [v128; 2] {
-    let h = if HIGH {
-        i16x8_extend_high_i8x16(v)
-    } else {
-        i16x8_extend_low_i8x16(v)
-    };
+/// f16 bits in the low half of each u32 lane as f32, exactly (subnormals, ±inf and NaN included):
+/// the f16 exponent and mantissa shifted into f32 position, then rescaled by 2^112.
+#[inline(always)]
+fn f16x4_to_f32(h: v128) -> v128 {
+    let mag = v128_and(h, u32x4_splat(0x7fff));
+    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+    let shifted = i32x4_shl(mag, 13);
+    // 2^112 = 2^(127 − 15): moves the f16 exponent bias to f32's; exact for normals and subnormals.
+    let finite = f32x4_mul(shifted, f32x4_splat(f32::from_bits(0x7780_0000)));
+    let special = v128_or(shifted, u32x4_splat(0x7f80_0000));
+    let is_special = i32x4_ge(mag, u32x4_splat(0x7c00));
+    v128_or(v128_bitselect(special, finite, is_special), sign)
+}
+
+/// A block format whose weights are `d·q`, or `d·q + m`, with small integers `q`.
+///
+/// The quants are unpacked in the order cheapest for simd128, without byte shuffles: lane `i` of
+/// the 32-bit lanes of 16 packed bytes holds bytes `4i..4i + 4`, so shifting and masking every
+/// lane gives vector `k` = byte `k` of each lane (elements `k, 4 + k, 8 + k, 12 + k`). The
+/// activations are permuted once per row to match ([`permute_block`]).
+trait IntBlock: bytemuck::Pod {
+    /// Whether the block carries the offset `m`.
+    const HAS_MIN: bool;
+    /// The 32 integer quants as eight f32x4 (exact integers), in [`permute_block`]'s order.
+    fn quants(&self) -> [v128; 8];
+    /// The f16 bits of `d` (low half) and `m` (high half; 0 without an offset).
+    fn scale_bits(&self) -> u32;
+}
+
+/// 16 bytes of packed nibbles (element `j` in the low nibble of byte `j`, element `16 + j` in its
+/// high nibble), unpacked in [`permute_block`]'s order as i32 lanes.
+#[inline(always)]
+fn nibble_lanes(qs: &[u8; 16]) -> [v128; 8] {
+    let raw = load16(qs);
+    let m = u32x4_splat(0xf);
     [
-        f32x4_convert_i32x4(i32x4_extend_low_i16x8(h)),
-        f32x4_convert_i32x4(i32x4_extend_high_i16x8(h)),
+        v128_and(raw, m),
+        v128_and(u32x4_shr(raw, 8), m),
+        v128_and(u32x4_shr(raw, 16), m),
+        v128_and(u32x4_shr(raw, 24), m),
+        v128_and(u32x4_shr(raw, 4), m),
+        v128_and(u32x4_shr(raw, 12), m),
+        v128_and(u32x4_shr(raw, 20), m),
+        u32x4_shr(raw, 28),
     ]
 }
 
-/// 32 quant bytes (two vectors of 16, element order; nibbles are 0..=15, also correct as i8) as
-/// eight f32x4.
-fn quants_to_f32(q: [v128; 2]) -> [v128; 8] {
-    let [a, b] = i8x8_to_f32::<false>(q[0]);
-    let [c, d] = i8x8_to_f32::<true>(q[0]);
-    let [e, f] = i8x8_to_f32::<false>(q[1]);
-    let [g, h] = i8x8_to_f32::<true>(q[1]);
-    [a, b, c, d, e, f, g, h]
+/// 16 signed bytes as four i32 vectors, vector `k` holding byte `k` of each 32-bit lane.
+#[inline(always)]
+fn i8_lanes(raw: v128) -> [v128; 4] {
+    [
+        i32x4_shr(i32x4_shl(raw, 24), 24),
+        i32x4_shr(i32x4_shl(raw, 16), 24),
+        i32x4_shr(i32x4_shl(raw, 8), 24),
+        i32x4_shr(raw, 24),
+    ]
 }
 
-/// Σ w·a of 32 dequantized weights and 32 activations into four accumulators.
+#[inline(always)]
+fn scale_bits(d: [u8; 2], m: [u8; 2]) -> u32 {
+    u32::from_le_bytes([d[0], d[1], m[0], m[1]])
+}
+
+impl IntBlock for BlockQ4_0 {
+    const HAS_MIN: bool = false;
+    #[inline(always)]
+    fn quants(&self) -> [v128; 8] {
+        nibble_lanes(&self.qs).map(|q| f32x4_convert_i32x4(i32x4_sub(q, i32x4_splat(8))))
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        scale_bits(self.d, [0, 0])
+    }
+}
+
+impl IntBlock for BlockQ4_1 {
+    const HAS_MIN: bool = true;
+    #[inline(always)]
+    fn quants(&self) -> [v128; 8] {
+        nibble_lanes(&self.qs).map(|q| f32x4_convert_i32x4(q))
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        scale_bits(self.d, self.m)
+    }
+}
+
+impl IntBlock for BlockQ8_0 {
+    const HAS_MIN: bool = false;
+    #[inline(always)]
+    fn quants(&self) -> [v128; 8] {
+        let [lo, hi] = load_i8x32(&self.qs);
+        let (lo, hi) = (i8_lanes(lo), i8_lanes(hi));
+        [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]].map(|q| f32x4_convert_i32x4(q))
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        scale_bits(self.d, [0, 0])
+    }
+}
+
+/// A block of 32 activations in the order of [`IntBlock::quants`]: vector `k < 4` holds elements
+/// `k, 4 + k, 8 + k, 12 + k`, vector `4 + k` the same sixteen further on (a 4 × 4 transpose of
+/// each half).
+fn permute_block(a: &[f32; QK]) -> [v128; 8] {
+    core::array::from_fn(|j| {
+        let base = if j < 4 { 0 } else { 16 };
+        let k = j % 4;
+        f32x4(
+            a[base + k],
+            a[base + 4 + k],
+            a[base + 8 + k],
+            a[base + 12 + k],
+        )
+    })
+}
+
+/// One activation row prepared for the block kernels: its blocks permuted ([`permute_block`])
+/// and, per block, the four lane sums of its 32 values (what a Q4_1 block's `m` multiplies).
+struct PreparedRow {
+    blocks: Vec<[v128; 8]>,
+    sums: Vec<v128>,
+}
+
+impl PreparedRow {
+    fn new(a: &[[f32; QK]]) -> Self {
+        let blocks: Vec<[v128; 8]> = a.iter().map(permute_block).collect();
+        let sums = blocks
+            .iter()
+            .map(|v| {
+                let s01 = f32x4_add(f32x4_add(v[0], v[1]), f32x4_add(v[2], v[3]));
+                let s23 = f32x4_add(f32x4_add(v[4], v[5]), f32x4_add(v[6], v[7]));
+                f32x4_add(s01, s23)
+            })
+            .collect();
+        PreparedRow { blocks, sums }
+    }
+}
+
+/// Σ q·a of one block in four lanes (two independent chains).
+#[inline(always)]
+fn block_dot(q: [v128; 8], a: &[v128; 8]) -> v128 {
+    let mut s0 = f32x4_mul(q[0], a[0]);
+    let mut s1 = f32x4_mul(q[1], a[1]);
+    for k in (2..8).step_by(2) {
+        s0 = f32x4_add(s0, f32x4_mul(q[k], a[k]));
+        s1 = f32x4_add(s1, f32x4_mul(q[k + 1], a[k + 1]));
+    }
+    f32x4_add(s0, s1)
+}
+
+/// The scales of block `b` of up to four rows, f16 → f32 together: lanes (d0, m0, d1, m1) and
+/// (d2, m2, d3, m3).
+#[inline(always)]
+fn tile_scales<W: IntBlock, const R: usize>(rows: &[&[W]; R], b: usize) -> [v128; 2] {
+    let bits: [u32; 4] = core::array::from_fn(|r| if r < R { rows[r][b].scale_bits() } else { 0 });
+    let v = u32x4(bits[0], bits[1], bits[2], bits[3]);
+    let lo = f16x4_to_f32(u32x4_extend_low_u16x8(v));
+    let hi = if R > 2 {
+        f16x4_to_f32(u32x4_extend_high_u16x8(v))
+    } else {
+        lo
+    };
+    [lo, hi]
+}
+
+/// Row `r`'s `(d, m)` from [`tile_scales`], each splatted to four lanes.
+#[inline(always)]
+fn row_scales(s: &[v128; 2], r: usize) -> (v128, v128) {
+    let v = s[r / 2];
+    if r.is_multiple_of(2) {
+        (
+            i32x4_shuffle::<0, 0, 0, 0>(v, v),
+            i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        )
+    } else {
+        (
+            i32x4_shuffle::<2, 2, 2, 2>(v, v),
+            i32x4_shuffle::<3, 3, 3, 3>(v, v),
+        )
+    }
+}
+
+/// The exact dots of `R` (1 to 4) weight rows of blocks with one prepared activation row.
+fn tile_exact<W: IntBlock, const R: usize>(rows: [&[W]; R], a: &PreparedRow) -> [f32; R] {
+    const { assert!(R >= 1 && R <= 4) };
+    let nb = a.blocks.len();
+    for row in rows {
+        assert_eq!(row.len(), nb, "rows of different lengths");
+    }
+    assert_eq!(a.sums.len(), nb);
+    let mut acc = [f32x4_splat(0.0); R];
+    for (b, (av, sum)) in a.blocks.iter().zip(&a.sums).enumerate() {
+        let scales = tile_scales(&rows, b);
+        for r in 0..R {
+            let (d, m) = row_scales(&scales, r);
+            let s = block_dot(rows[r][b].quants(), av);
+            acc[r] = f32x4_add(acc[r], f32x4_mul(d, s));
+            if W::HAS_MIN {
+                acc[r] = f32x4_add(acc[r], f32x4_mul(m, *sum));
+            }
+        }
+    }
+    acc.map(hsum)
+}
+
+/// One row of blocks dotted exactly with one f32 row of whole blocks.
+fn dot_exact_quant<W: IntBlock>(w: &[u8], a: &[[f32; QK]]) -> f32 {
+    let w: &[W] = bytemuck::cast_slice(w);
+    let [s] = tile_exact::<W, 1>([w], &PreparedRow::new(a));
+    s
+}
+
+/// Weight rows per tile of [`matmul_exact_quant`].
+const TILE: usize = 4;
+
+/// `super::matmul_exact` for a block format: [`TILE`] weight rows at a time, each tile dotted
+/// with every activation row while its weights are in cache. Every output is computed exactly as
+/// [`dot_exact_quant`] computes it (rows do not interact).
+fn matmul_exact_quant<W: IntBlock>(rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    let n = acts.n;
+    let n_rows = out.len() / n;
+    let w: &[W] = bytemuck::cast_slice(rows);
+    let nb = w.len() / n_rows;
+    let a: Vec<PreparedRow> = (0..n)
+        .map(|t| PreparedRow::new(acts.row_f32(t).as_chunks::<QK>().0))
+        .collect();
+    let row = |r: usize| &w[r * nb..(r + 1) * nb];
+    let mut r = 0;
+    while r + TILE <= n_rows {
+        for (t, a) in a.iter().enumerate() {
+            let s = tile_exact::<W, TILE>(core::array::from_fn(|k| row(r + k)), a);
+            for (k, s) in s.into_iter().enumerate() {
+                out[(r + k) * n + t] = s;
+            }
+        }
+        r += TILE;
+    }
+    for r in r..n_rows {
+        for (t, a) in a.iter().enumerate() {
+            let [s] = tile_exact::<W, 1>([row(r)], a);
+            out[r * n + t] = s;
+        }
+    }
+}
+
+/// A block of 32 activations as eight f32x4, in element order.
+fn load_block(a: &[f32; QK]) -> [v128; 8] {
+    let b: &[u8; 4 * QK] = bytemuck::cast_ref(a);
+    let (chunks, _) = b.as_chunks::<16>();
+    core::array::from_fn(|k| load16(&chunks[k]))
+}
+
+/// Σ w·a of 32 float weights and 32 activations into four accumulators.
 fn fma_block(acc: &mut [v128; 4], w: [v128; 8], a: &[f32; QK]) {
-    for (k, w) in w.into_iter().enumerate() {
-        let a = load16(bytemuck::cast_ref(
-            <&[f32; 4]>::try_from(&a[4 * k..4 * k + 4]).unwrap(),
-        ));
+    for (k, (w, a)) in w.into_iter().zip(load_block(a)).enumerate() {
         acc[k % 4] = f32x4_add(acc[k % 4], f32x4_mul(w, a));
     }
-}
-
-/// The exact dot of `a.len()` whole blocks: `dequant(b)` gives block `b`'s 32 weights.
-fn dot_exact_blocks(a: &[[f32; QK]], dequant: impl Fn(usize) -> [v128; 8]) -> f32 {
-    let mut acc = [f32x4_splat(0.0); 4];
-    for (b, a) in a.iter().enumerate() {
-        fma_block(&mut acc, dequant(b), a);
-    }
-    hsum(f32x4_add(
-        f32x4_add(acc[0], acc[1]),
-        f32x4_add(acc[2], acc[3]),
-    ))
-}
-
-/// [`dot_exact_blocks`] over a row of quant blocks.
-fn dot_exact_quant<W: bytemuck::Pod>(
-    w: &[u8],
-    a: &[[f32; QK]],
-    dequant: fn(&W) -> [v128; 8],
-) -> f32 {
-    let w: &[W] = bytemuck::cast_slice(w);
-    assert_eq!(w.len(), a.len(), "rows of different lengths");
-    dot_exact_blocks(a, |b| dequant(&w[b]))
-}
-
-fn dequant_q4_0(w: &BlockQ4_0) -> [v128; 8] {
-    let d = f32x4_splat(blocks::f16_bits_to_f32(w.d));
-    let q = unpack_nibbles(&w.qs).map(|v| i8x16_sub(v, i8x16_splat(8)));
-    quants_to_f32(q).map(|q| f32x4_mul(q, d))
-}
-
-fn dequant_q4_1(w: &BlockQ4_1) -> [v128; 8] {
-    let d = f32x4_splat(blocks::f16_bits_to_f32(w.d));
-    let m = f32x4_splat(blocks::f16_bits_to_f32(w.m));
-    quants_to_f32(unpack_nibbles(&w.qs)).map(|q| f32x4_add(f32x4_mul(q, d), m))
-}
-
-fn dequant_q8_0(w: &BlockQ8_0) -> [v128; 8] {
-    let d = f32x4_splat(blocks::f16_bits_to_f32(w.d));
-    quants_to_f32(load_i8x32(&w.qs)).map(|q| f32x4_mul(q, d))
 }
 
 /// 32 float weights of `elem` bytes each (`load8` widens eight of them) as eight f32x4.
@@ -268,9 +459,15 @@ fn dot_exact_float(
     let (ab, a_tail) = a.as_chunks::<QK>();
     let (w_whole, w_tail) = w.split_at(ab.len() * QK * elem);
     let group = QK * elem;
-    let s = dot_exact_blocks(ab, |b| {
-        dequant_float(&w_whole[b * group..(b + 1) * group], elem, load8)
-    });
+    let mut acc = [f32x4_splat(0.0); 4];
+    for (b, a) in ab.iter().enumerate() {
+        let w = dequant_float(&w_whole[b * group..(b + 1) * group], elem, load8);
+        fma_block(&mut acc, w, a);
+    }
+    let s = hsum(f32x4_add(
+        f32x4_add(acc[0], acc[1]),
+        f32x4_add(acc[2], acc[3]),
+    ));
     if a_tail.is_empty() {
         s
     } else {
@@ -278,24 +475,38 @@ fn dot_exact_float(
     }
 }
 
+/// Whether `ty` is a block format and `cols` whole blocks (else the scalar path takes the row).
+fn whole_blocks(ty: GgmlType, cols: usize) -> bool {
+    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) && cols.is_multiple_of(QK)
+}
+
 /// One weight row of type `ty` dotted exactly with one f32 activation row.
 pub fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
     let ab = a.as_chunks::<QK>().0;
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if ab.len() * QK != a.len() => {
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if !whole_blocks(ty, a.len()) => {
             super::dot_exact_scalar(ty, w, a)
         }
-        GgmlType::Q4_0 => dot_exact_quant(w, ab, dequant_q4_0),
-        GgmlType::Q4_1 => dot_exact_quant(w, ab, dequant_q4_1),
-        GgmlType::Q8_0 => dot_exact_quant(w, ab, dequant_q8_0),
+        GgmlType::Q4_0 => dot_exact_quant::<BlockQ4_0>(w, ab),
+        GgmlType::Q4_1 => dot_exact_quant::<BlockQ4_1>(w, ab),
+        GgmlType::Q8_0 => dot_exact_quant::<BlockQ8_0>(w, ab),
         GgmlType::F32 => dot_exact_float(ty, w, a, 4, load8_f32),
         GgmlType::BF16 => dot_exact_float(ty, w, a, 2, load8_bf16),
         _ => super::dot_exact_scalar(ty, w, a),
     }
 }
 
-/// `super::matmul_exact` with these kernels, one dot per (row, token).
+/// `super::matmul_exact` with these kernels: block formats by row tiles, the rest one dot per
+/// (row, token).
 pub fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    if whole_blocks(ty, acts.cols) {
+        match ty {
+            GgmlType::Q4_0 => return matmul_exact_quant::<BlockQ4_0>(rows, acts, out),
+            GgmlType::Q4_1 => return matmul_exact_quant::<BlockQ4_1>(rows, acts, out),
+            GgmlType::Q8_0 => return matmul_exact_quant::<BlockQ8_0>(rows, acts, out),
+            _ => {}
+        }
+    }
     let n = acts.n;
     let row_bytes = rows.len() / (out.len() / n);
     for (w, out_r) in rows.chunks_exact(row_bytes).zip(out.chunks_exact_mut(n)) {

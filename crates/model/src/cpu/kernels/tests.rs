@@ -559,3 +559,41 @@ fn exact_avx2_and_avx512_tiles_match_f64() {
         }
     }
 }
+
+/// Block rows whose f16 scales are the corner cases of the f16 → f32 conversion (the simd128 exact
+/// tiles convert them four at a time with bit tricks): subnormal, largest subnormal, smallest
+/// normal, largest finite, negative, an ordinary value; `m` (Q4_1) takes the next one.
+#[test]
+fn exact_dots_decode_every_kind_of_f16_scale() {
+    let scales: [u16; 6] = [0x0001, 0x03ff, 0x0400, 0x7bff, 0xbc00, 0x3555];
+    let mut rng = Rng(13);
+    let n_blocks = 3;
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+        let block_bytes = ty.bytes_for(QK as u64).unwrap() as usize;
+        let n_rows = scales.len();
+        let mut w = Vec::new();
+        for r in 0..n_rows {
+            for b in 0..n_blocks {
+                w.extend_from_slice(&scales[(r + b) % n_rows].to_le_bytes());
+                if ty == GgmlType::Q4_1 {
+                    w.extend_from_slice(&scales[(r + b + 1) % n_rows].to_le_bytes());
+                }
+                while w.len() % block_bytes != 0 {
+                    w.push(rng.next() as u8);
+                }
+            }
+        }
+        let cols = n_blocks * QK;
+        let rb = w.len() / n_rows;
+        let x = rng.vec(cols, 1.0);
+        let mut acts = QuantActs::default();
+        acts.set_f32(&x, 1, cols);
+        let mut out = vec![f32::NAN; n_rows];
+        matmul(ty, &w, &acts, &mut out);
+        for (r, &o) in out.iter().enumerate() {
+            let wr = &w[r * rb..(r + 1) * rb];
+            assert_exact(ty, wr, &x, dot_exact(ty, wr, &x), "f16 scale");
+            assert_exact(ty, wr, &x, o, "f16 scale, matmul");
+        }
+    }
+}
