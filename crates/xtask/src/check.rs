@@ -16,6 +16,7 @@ pub const STAGES: &[Stage] = &[
     ("fmt", fmt),
     ("clippy", clippy),
     ("cargo-test", cargo_test),
+    ("wasm-kernels", wasm_kernels),
     ("wasm", artifacts::wasm),
     ("web-unit", web_unit),
     ("web-check", web_check),
@@ -63,6 +64,46 @@ fn cargo_test() -> Result<()> {
     // The GPU backend's tests run on lavapipe where the machine has no GPU.
     setup::lavapipe()?;
     run(cmd("cargo").args(["test", "--workspace"]))
+}
+
+/// Runs a WASI test binary under node (argv: the .wasm, then libtest's arguments).
+const WASI_RUNNER: &str = r#"import { readFileSync } from 'node:fs';
+import { WASI } from 'node:wasi';
+const [file, ...args] = process.argv.slice(2);
+const wasi = new WASI({ version: 'preview1', args: [file, ...args], env: {}, returnOnExit: true });
+const { instance } = await WebAssembly.instantiate(readFileSync(file), wasi.getImportObject());
+process.exitCode = wasi.start(instance);
+"#;
+
+/// The model's kernel tests built for wasm32 with simd128 (the kernels the browser runs) and run
+/// by node's WASI: the native `cargo test` only reaches the x86 and scalar kernels. A failing
+/// test aborts the wasm run (panics cannot unwind there), so the first failure ends the stage.
+fn wasm_kernels() -> Result<()> {
+    setup::rustup_target(setup::WASI_TARGET)?;
+    let runner = util::target_dir().join("tools").join("wasi-run.mjs");
+    std::fs::create_dir_all(runner.parent().expect("tools dir"))?;
+    std::fs::write(&runner, WASI_RUNNER)?;
+    run(cmd("cargo")
+        .env(
+            "CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS",
+            "-C target-feature=+simd128",
+        )
+        .env(
+            "CARGO_TARGET_WASM32_WASIP1_RUNNER",
+            format!("node --no-warnings {}", runner.display()),
+        )
+        .args([
+            "test",
+            "-p",
+            "tokscope-model",
+            "--lib",
+            "--target",
+            setup::WASI_TARGET,
+            "--",
+            "cpu::kernels",
+            "--nocapture",
+            "--test-threads=1",
+        ]))
 }
 
 fn web_unit() -> Result<()> {

