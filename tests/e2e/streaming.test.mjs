@@ -57,8 +57,9 @@ const mb = (text) => Number(text) * 1e6;
 test('the model bar shows the engine reading the file with real byte counts', async () => {
   await loadOn('cpu');
   const texts = await page.evaluate(() => window.__progress);
+  assert.ok(texts.some((t) => /Reading the model header/.test(t)), `a header phase: ${JSON.stringify(texts)}`);
   const reads = texts
-    .map((t) => /Preparing the model.*?([\d.]+) MB\s*\/\s*([\d.]+) MB/.exec(t))
+    .map((t) => /Reading the weights into memory.*?([\d.]+) MB\s*\/\s*([\d.]+) MB/.exec(t))
     .filter(Boolean)
     .map((m) => [mb(m[1]), mb(m[2])]);
   assert.ok(reads.length >= 2, `progress while reading: ${JSON.stringify(texts)}`);
@@ -71,6 +72,8 @@ test('WebGPU never holds the file in wasm memory; the CPU holds it once; switchi
   const cpu = await loadOn('cpu');
   const gpu = await loadOn('webgpu');
   assert.match(await page.getByTestId('backend').innerText(), /^webgpu/);
+  const uploads = (await page.evaluate(() => window.__progress)).filter((t) => /Uploading the weights to the GPU/.test(t));
+  assert.ok(uploads.length >= 2, `the upload shows its own progress: ${JSON.stringify(uploads)}`);
   console.log(
     `# worker wasm memory after loading the ${(fileBytes / 2 ** 20).toFixed(1)} MiB model: ` +
       `cpu ${(cpu / 2 ** 20).toFixed(1)} MiB, webgpu ${(gpu / 2 ** 20).toFixed(1)} MiB`,

@@ -117,8 +117,8 @@ async function cachedModel(url: string): Promise<{ blob: Blob; from: 'cache' | '
 }
 
 /** The engine's reading of the file (header, then weights uploaded or copied into wasm memory), as progress. */
-function readProgress(loaded: number, total: number) {
-  post({ type: 'progress', loaded, total, phase: 'parse' });
+function readProgress(loaded: number, total: number, phase: 'parse' | 'upload' | 'memory') {
+  post({ type: 'progress', loaded, total, phase });
 }
 
 async function load(source: ModelSource, backend: BackendChoice) {
@@ -137,7 +137,7 @@ async function load(source: ModelSource, backend: BackendChoice) {
       blob = source.file;
       from = 'file';
     }
-    readProgress(0, blob.size);
+    readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
       engine = await loadEngine(blob, { n_ctx: N_CTX, backend, adapter }, yieldToMessages, readProgress);

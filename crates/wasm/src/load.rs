@@ -45,7 +45,29 @@ extern "C" {
     ) -> Result<js_sys::ArrayBuffer, JsValue>;
 }
 
-/// A model file in a `Blob`, read by byte ranges, reporting progress as `(loaded, total)` bytes.
+/// What a pass over the file is for, as the progress reports name it (`phase` of the worker's
+/// `progress` message).
+#[derive(Clone, Copy)]
+enum Phase {
+    /// The header and tensor directory.
+    Parse,
+    /// The weights, each read and uploaded to the GPU.
+    Upload,
+    /// The whole file copied into wasm memory for the CPU backend.
+    Memory,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Parse => "parse",
+            Phase::Upload => "upload",
+            Phase::Memory => "memory",
+        }
+    }
+}
+
+/// A model file in a `Blob`, read by byte ranges, reporting progress as `(loaded, total, phase)`.
 pub struct BlobFile {
     blob: Blob,
     reader: FileReaderSync,
@@ -56,6 +78,7 @@ pub struct BlobFile {
     /// Offsets read in the current pass: a weight uploaded twice (the rowwise kernels' tied
     /// LM head) counts once.
     seen: RefCell<HashSet<u64>>,
+    phase: Cell<Phase>,
 }
 
 impl BlobFile {
@@ -74,6 +97,7 @@ impl BlobFile {
             progress,
             loaded: Cell::new(0),
             seen: RefCell::new(HashSet::new()),
+            phase: Cell::new(Phase::Parse),
         })
     }
 
@@ -120,9 +144,10 @@ impl BlobFile {
 
     /// Starts a pass of progress reports at `loaded` bytes (reported with the first read, so
     /// the bar never goes back to a smaller number).
-    fn start_pass(&self, loaded: u64) {
+    fn start_pass(&self, loaded: u64, phase: Phase) {
         self.seen.borrow_mut().clear();
         self.loaded.set(loaded);
+        self.phase.set(phase);
     }
 
     /// Counts `len` bytes at `offset` (once per offset in a pass) and reports.
@@ -142,13 +167,14 @@ impl BlobFile {
     fn report(&self) {
         if let Some(f) = &self.progress {
             let (loaded, total) = (self.loaded.get() as f64, self.len as f64);
-            let _ = f.call2(&JsValue::NULL, &loaded.into(), &total.into());
+            let phase = JsValue::from_str(self.phase.get().name());
+            let _ = f.call3(&JsValue::NULL, &loaded.into(), &total.into(), &phase);
         }
     }
 
     /// The header, from a prefix that grows until the parser has the tensor directory.
     pub fn header(&self) -> Result<Header, ModelError> {
-        self.start_pass(0);
+        self.start_pass(0, Phase::Parse);
         let mut want = FIRST_PREFIX.min(self.len);
         loop {
             let prefix = self.read_exact(0, want as usize)?;
@@ -182,7 +208,7 @@ impl BlobFile {
         bytes
             .try_reserve_exact(len)
             .map_err(|_| ModelError::Invalid(format!("no memory for the {len}-byte file")))?;
-        self.start_pass(0);
+        self.start_pass(0, Phase::Memory);
         let mut offset = 0;
         while offset < self.len {
             let n = CHUNK.min(self.len - offset) as usize;
@@ -271,7 +297,7 @@ impl Model {
         let backend = match &self.full {
             Some(file) => GpuBackend::with_options(ctx, file, n_ctx, options)?,
             None => {
-                self.blob.start_pass(self.header_bytes());
+                self.blob.start_pass(self.header_bytes(), Phase::Upload);
                 let backend =
                     GpuBackend::with_source(ctx, &self.header, &self.blob, n_ctx, options)?;
                 self.blob.finish_pass();

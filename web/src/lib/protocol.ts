@@ -340,7 +340,7 @@ export type ToWorker =
 /** Worker → page. */
 export type FromWorker =
   | { type: 'engine'; version: string }
-  | { type: 'progress'; loaded: number; total: number | null; phase: 'download' | 'cache' | 'file' | 'parse' }
+  | { type: 'progress'; loaded: number; total: number | null; phase: LoadPhase }
   /** A model is ready; `switch`: the loaded model moved to another backend. */
   | { type: 'loaded'; facts: ModelFacts; from: 'network' | 'cache' | 'file' | 'switch'; ms: number }
   /** One event of a generate, speculate, compare or branch run: a step per token, then done. */
@@ -348,3 +348,7 @@ export type FromWorker =
   | { type: 'scored'; events: RunEvent[] }
   | { type: 'cache-cleared'; removed: boolean }
   | { type: 'error'; during: RunKind | 'engine' | 'load' | 'score' | 'cache' | 'backend'; message: string; fatal: boolean };
+
+/** What a load is doing: fetching the file, reading its header, uploading the weights to the GPU, or copying them into
+ * wasm memory for the CPU backend. */
+export type LoadPhase = 'download' | 'cache' | 'file' | 'parse' | 'upload' | 'memory';

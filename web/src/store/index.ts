@@ -1,7 +1,7 @@
 // The page's state, in one place. Views read these stores; only the engine bridge (src/lib/engine.ts) writes
 // model output (model, run, scored). Settings are mirrored in the URL hash by App.svelte.
 import { derived, writable } from 'svelte/store';
-import type { DoneEvent, ModelFacts, RunKind, StepEvent } from '../lib/protocol';
+import type { DoneEvent, LoadPhase, ModelFacts, RunKind, StepEvent } from '../lib/protocol';
 import { decodeState, type Settings } from '../lib/urlState';
 import { EMPTY_TREE, nodeSequence, type BranchTree, type ParentId } from '../lib/branchTree';
 
@@ -12,7 +12,7 @@ export const settings = writable<Settings>(decodeState(typeof location === 'unde
 export interface Progress {
   loaded: number;
   total: number | null;
-  phase: 'download' | 'cache' | 'file' | 'parse';
+  phase: LoadPhase;
 }
 
 /** The model: none yet, loading with progress, ready with its facts, or failed with a message. */
