@@ -1,47 +1,15 @@
 //! Malformed files: every one must give a typed error naming where the file went wrong, without
 //! panicking and without allocating more than the file could hold.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
+use common::largest_allocation;
 use tokscope_gguf::{GgmlType, Gguf, GgufError, GgufWriter, Value, ValueType};
-
-/// Records the largest single allocation made on the current thread, so a test can check that a
-/// hostile count was refused before it was used as a capacity.
-struct PeakAlloc;
-
-thread_local! {
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = PEAK.try_with(|p| p.set(p.get().max(size)));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
 
 /// Parses and returns the error, checking that no single allocation exceeded 64 KiB (all files
 /// here are a few hundred bytes).
 fn parse_err(bytes: &[u8]) -> GgufError {
-    PEAK.with(|p| p.set(0));
-    let result = Gguf::parse(bytes).map(|g| g.tensors.len());
-    let peak = PEAK.with(Cell::get);
+    let (result, peak) = largest_allocation(|| Gguf::parse(bytes).map(|g| g.tensors.len()));
     assert!(peak <= 64 << 10, "allocated {peak} bytes at once");
     match result {
         Ok(n) => panic!("parsed a malformed file ({n} tensors)"),
@@ -557,7 +525,7 @@ fn allocation_tracker_sees_what_a_file_holds() {
     let mut w = GgufWriter::new();
     w.metadata("k", Value::String("x".repeat(100_000)));
     let bytes = w.to_bytes();
-    PEAK.with(|p| p.set(0));
-    Gguf::parse(&bytes).unwrap();
-    assert!(PEAK.with(Cell::get) >= 100_000);
+    let (parsed, peak) = largest_allocation(|| Gguf::parse(&bytes).map(|g| g.tensors.len()));
+    parsed.unwrap();
+    assert!(peak >= 100_000);
 }

@@ -3,45 +3,14 @@
 //! asks for more bytes than it was given and no more than the file holds, and hostile or
 //! truncated headers give typed errors without allocating for counts the prefix cannot back.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
+use common::largest_allocation;
 use tokscope_gguf::{GgmlType, Gguf, GgufError, GgufWriter, Header, PrefixParse, Value, ValueType};
-
-/// Records the largest single allocation made on the current thread.
-struct PeakAlloc;
-
-thread_local! {
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = PEAK.try_with(|p| p.set(p.get().max(size)));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
 
 /// `parse_prefix`, failing the test if any single allocation exceeded `limit` bytes.
 fn parse_within(prefix: &[u8], file_len: u64, limit: usize) -> Result<PrefixParse, GgufError> {
-    PEAK.with(|p| p.set(0));
-    let result = Header::parse_prefix(prefix, file_len);
-    let peak = PEAK.with(Cell::get);
+    let (result, peak) = largest_allocation(|| Header::parse_prefix(prefix, file_len));
     assert!(peak <= limit, "allocated {peak} bytes at once");
     result
 }
