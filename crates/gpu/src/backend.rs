@@ -14,6 +14,7 @@ use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
 use crate::weights::{self, kernel_suffix};
 use std::sync::Mutex;
+use tokscope_gguf::GgmlType;
 use tokscope_model::config::names;
 use tokscope_model::file::TensorSource;
 use tokscope_model::{Backend, Config, LogitsFor, ModelError, ModelFile, RopeStyle};
@@ -56,7 +57,7 @@ struct WeightPart {
 
 /// A weight on the GPU, as one or more row ranges.
 struct GpuWeight {
-    ty: tokscope_gguf::GgmlType,
+    ty: GgmlType,
     rows: usize,
     cols: usize,
     parts: Vec<WeightPart>,
@@ -252,22 +253,9 @@ impl<'a> Loader<'a> {
             let start = (w.offset + first_row * row_bytes) as u64;
             // The bytes read are dropped once repacked (in the browser they are wasm memory).
             let data = self.source.read(start, n * row_bytes)?;
-            let mut packed = weights::repack(name, w.ty, &data, n, cols)?;
+            let packed = weights::repack(name, w.ty, &data, n, cols)?;
             drop(data);
-            if interleaved {
-                let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
-                packed = weights::interleave(&packed, w.ty, n, cols, lanes, groups);
-            }
-            parts.push(WeightPart {
-                first_row,
-                rows: n,
-                quants: self.upload(name, &packed.quants, wgpu::BufferUsages::STORAGE),
-                scales: self.upload(
-                    name,
-                    &packed.scale_words(self.arithmetic),
-                    wgpu::BufferUsages::STORAGE,
-                ),
-            });
+            parts.push(self.part(name, (w.ty, cols, interleaved), packed, first_row, n));
         }
         Ok(GpuWeight {
             ty: w.ty,
@@ -275,6 +263,32 @@ impl<'a> Loader<'a> {
             cols,
             parts,
         })
+    }
+
+    /// Rows `first_row..first_row + rows` of a weight of type `ty` and width `cols`, repacked,
+    /// uploaded in the row-major layout or (`interleaved`) the rowwise matvec's.
+    fn part(
+        &self,
+        label: &str,
+        (ty, cols, interleaved): (GgmlType, usize, bool),
+        mut packed: weights::Packed,
+        first_row: usize,
+        rows: usize,
+    ) -> WeightPart {
+        if interleaved {
+            let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
+            packed = weights::interleave(&packed, ty, rows, cols, lanes, groups);
+        }
+        WeightPart {
+            first_row,
+            rows,
+            quants: self.upload(label, &packed.quants, wgpu::BufferUsages::STORAGE),
+            scales: self.upload(
+                label,
+                &packed.scale_words(self.arithmetic),
+                wgpu::BufferUsages::STORAGE,
+            ),
+        }
     }
 
     /// Weights that share an input, type and width (q/k/v; gate/up) stacked row-wise into one
@@ -300,21 +314,8 @@ impl<'a> Loader<'a> {
             packed.quants.extend(p.quants);
             packed.scales.extend(p.scales);
         }
-        if self.matvec == MatvecVariant::Rowwise {
-            let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
-            packed = weights::interleave(&packed, ty, rows, cols, lanes, groups);
-        }
-        let label = parts[0].0;
-        let part = WeightPart {
-            first_row: 0,
-            rows,
-            quants: self.upload(label, &packed.quants, wgpu::BufferUsages::STORAGE),
-            scales: self.upload(
-                label,
-                &packed.scale_words(self.arithmetic),
-                wgpu::BufferUsages::STORAGE,
-            ),
-        };
+        let interleaved = self.matvec == MatvecVariant::Rowwise;
+        let part = self.part(parts[0].0, (ty, cols, interleaved), packed, 0, rows);
         Ok(Some(GpuWeight {
             ty,
             rows,
