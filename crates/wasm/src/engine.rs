@@ -100,8 +100,8 @@ pub struct Engine {
 /// as `options` (`LoadRequest` in protocol.ts) say: backend "auto" (WebGPU where the browser has
 /// it, else the CPU), "webgpu" or "cpu"; context (2048 when absent). `pause` is a function
 /// returning a promise that lets the worker handle its messages (see `Yielding`); `progress` is
-/// called with `(loaded, total)` bytes as the file is read (header, then the weights uploaded or
-/// copied into memory). Rejects with a readable message for files that are not GGUF, truncated,
+/// called with `(loaded, total, phase)` as the file is read (`parse` for the header, then
+/// `upload` or `memory` for the weights uploaded or copied into memory). Rejects with a readable message for files that are not GGUF, truncated,
 /// unreadable or unsupported.
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
@@ -182,33 +182,29 @@ pub async fn load_engine(
     })
 }
 
-/// A session on `kind` over `model` (the GPU context must exist for WebGPU).
-fn make_session(
-    model: &mut Model,
-    kind: Kind,
-    gpu: Option<&GpuContext>,
-    n_ctx: usize,
-    pause: Option<js_sys::Function>,
-    tuning: LoadOptions,
-    precision: Precision,
-) -> Result<Session, JsError> {
-    let tokenizer = Tokenizer::from_gguf(&model.file().metadata).map_err(js_error)?;
-    let template = ChatTemplate::from_gguf(&model.file().metadata).map_err(js_error)?;
-    let backend: Box<dyn Backend> = match (kind, gpu) {
-        (Kind::WebGpu, Some(ctx)) => Box::new(model.gpu(ctx, n_ctx, tuning).map_err(js_error)?),
-        (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
-        (Kind::Cpu, _) => {
-            let file = model.in_memory().map_err(js_error)?;
-            let mut cpu = CpuBackend::with_context(file, 1, n_ctx).map_err(js_error)?;
-            cpu.set_precision(precision);
-            Box::new(cpu)
-        }
-    };
-    let backend = Yielding::new(backend, pause);
-    Ok(Session::new(Box::new(backend), tokenizer, template))
-}
-
 impl Inner {
+    /// A session on the loaded model, on `kind`'s backend with a cache of `n_ctx` positions (the
+    /// GPU context must exist for WebGPU).
+    fn new_session(&mut self, kind: Kind, n_ctx: usize) -> Result<Session, JsError> {
+        let metadata = &self.model.file().metadata;
+        let tokenizer = Tokenizer::from_gguf(metadata).map_err(js_error)?;
+        let template = ChatTemplate::from_gguf(metadata).map_err(js_error)?;
+        let backend: Box<dyn Backend> = match (kind, &self.gpu) {
+            (Kind::WebGpu, Some(ctx)) => {
+                Box::new(self.model.gpu(ctx, n_ctx, self.tuning).map_err(js_error)?)
+            }
+            (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
+            (Kind::Cpu, _) => {
+                let file = self.model.in_memory().map_err(js_error)?;
+                let mut cpu = CpuBackend::with_context(file, 1, n_ctx).map_err(js_error)?;
+                cpu.set_precision(self.precision);
+                Box::new(cpu)
+            }
+        };
+        let backend = Yielding::new(backend, self.pause.clone());
+        Ok(Session::new(Box::new(backend), tokenizer, template))
+    }
+
     /// Moves the model to the backend named by `choice`; "auto" takes WebGPU where the browser
     /// has it and falls back to the CPU (saying why in the facts) when it fails.
     async fn switch(&mut self, choice: &str) -> Result<(), JsError> {
@@ -260,15 +256,7 @@ impl Inner {
             want
         };
         if kind != self.kind || self.facts.backend.is_empty() {
-            match make_session(
-                &mut self.model,
-                kind,
-                self.gpu.as_ref(),
-                self.n_ctx,
-                self.pause.clone(),
-                self.tuning,
-                self.precision,
-            ) {
+            match self.new_session(kind, self.n_ctx) {
                 Ok(session) => {
                     self.session = session;
                     self.kind = kind;
@@ -281,15 +269,7 @@ impl Inner {
                     ));
                     if self.facts.backend.is_empty() {
                         // The first load: no CPU session to fall back on yet.
-                        self.session = make_session(
-                            &mut self.model,
-                            Kind::Cpu,
-                            None,
-                            self.n_ctx,
-                            self.pause.clone(),
-                            self.tuning,
-                            self.precision,
-                        )?;
+                        self.session = self.new_session(Kind::Cpu, self.n_ctx)?;
                     }
                     self.kind = Kind::Cpu;
                 }
@@ -313,15 +293,7 @@ impl Inner {
         if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(ModelError::Device(_))) {
             self.gpu = None;
             self.kind = Kind::Cpu;
-            if let Ok(session) = make_session(
-                &mut self.model,
-                Kind::Cpu,
-                None,
-                self.n_ctx,
-                self.pause.clone(),
-                self.tuning,
-                self.precision,
-            ) {
+            if let Ok(session) = self.new_session(Kind::Cpu, self.n_ctx) {
                 self.session = session;
             }
             self.conditions.clear();
@@ -551,15 +523,7 @@ impl Engine {
             let extra = opts.prompts.len().saturating_sub(1).min(2);
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
-                let session = make_session(
-                    &mut state.model,
-                    state.kind,
-                    state.gpu.as_ref(),
-                    n_ctx,
-                    state.pause.clone(),
-                    state.tuning,
-                    state.precision,
-                )?;
+                let session = state.new_session(state.kind, n_ctx)?;
                 state.conditions.push(session);
             }
             let mut sessions: Vec<&mut Session> = std::iter::once(&mut state.session)
