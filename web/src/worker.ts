@@ -140,7 +140,7 @@ async function load(source: ModelSource, backend: BackendChoice) {
     readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
-      engine = await loadEngine(blob, { n_ctx: N_CTX, backend, adapter }, yieldToMessages, readProgress);
+      engine = await loadEngine(blob, { n_ctx: N_CTX, backend, adapter: adapter ?? undefined }, yieldToMessages, readProgress);
     } catch (e) {
       const { message, fatal } = describe(e);
       if (fatal) throw e;
@@ -207,7 +207,7 @@ function yieldToMessages(): Promise<void> {
 async function advance(): Promise<boolean> {
   if (!engine) return false;
   try {
-    const event = (await engine.next()) as RunEvent | undefined;
+    const event = await engine.next();
     if (!event) {
       mode = 'idle';
       return false;
@@ -255,7 +255,7 @@ async function score(request: ScoreRequest) {
   if (!engine) return post({ type: 'error', during: 'score', message: 'no model is loaded', fatal: false });
   mode = 'busy';
   try {
-    post({ type: 'scored', events: (await engine.score(request)) as RunEvent[] });
+    post({ type: 'scored', events: await engine.score(request) });
     mode = 'idle';
   } catch (err) {
     fail('score', err);
@@ -263,17 +263,17 @@ async function score(request: ScoreRequest) {
 }
 
 /** A mode that streams its events through a callback until it ends (or is stopped). */
-async function stream(kind: Exclude<RunKind, 'generate'>, request: unknown) {
-  if (!engine) return post({ type: 'error', during: kind, message: 'no model is loaded', fatal: false });
+async function stream(run: Extract<ToWorker, { type: Exclude<RunKind, 'generate'> }>) {
+  if (!engine) return post({ type: 'error', during: run.type, message: 'no model is loaded', fatal: false });
   mode = 'busy';
   const onEvent = (event: RunEvent) => post({ type: 'event', event });
   try {
-    if (kind === 'speculate') await engine.speculate(request, onEvent);
-    else if (kind === 'compare') await engine.compare(request, onEvent);
-    else await engine.branch(request, onEvent);
+    if (run.type === 'speculate') await engine.speculate(run.request, onEvent);
+    else if (run.type === 'compare') await engine.compare(run.request, onEvent);
+    else await engine.branch(run.request, onEvent);
     mode = 'idle';
   } catch (e) {
-    fail(kind, e);
+    fail(run.type, e);
   }
 }
 
@@ -300,7 +300,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case 'speculate':
     case 'compare':
     case 'branch':
-      return exclusive(() => stream(message.type, message.request));
+      return exclusive(() => stream(message));
     case 'score':
       return exclusive(() => score(message.request));
     case 'step':

@@ -13,6 +13,7 @@ pub fn surprisal_bits(logprob: f64) -> f64 {
 
 /// GLTR's colour for a token's rank: how far down the model's list the chosen token was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum GltrBucket {
     /// Rank < 10.

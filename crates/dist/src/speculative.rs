@@ -88,6 +88,7 @@ pub fn expected_tokens_per_call(alpha: f64, gamma: usize) -> Result<f64, DistErr
 
 /// What happened to one drafted token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Accepted,

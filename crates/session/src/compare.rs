@@ -12,6 +12,7 @@ use crate::error::{Result, SessionError, now};
 use crate::event::{CompareStep, CompareSummary, DoneEvent, Event, StopReason};
 use crate::run::{Prompt, Session};
 use crate::steps;
+use serde::{Deserialize, Serialize};
 
 /// Which distribution a compare run decodes from. Conditions are a (first), b (second), and for `Arith` an
 /// optional third.
@@ -33,15 +34,42 @@ pub enum CompareMode {
 
 impl CompareMode {
     /// The name reported in events.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> ModeName {
         match self {
-            CompareMode::A => "a",
-            CompareMode::B => "b",
-            CompareMode::Ed { .. } => "ed",
-            CompareMode::Cd { .. } => "cd",
-            CompareMode::Uscd { .. } => "uscd",
-            CompareMode::Arith { .. } => "arith",
+            CompareMode::A => ModeName::A,
+            CompareMode::B => ModeName::B,
+            CompareMode::Ed { .. } => ModeName::Ed,
+            CompareMode::Cd { .. } => ModeName::Cd,
+            CompareMode::Uscd { .. } => ModeName::Uscd,
+            CompareMode::Arith { .. } => ModeName::Arith,
         }
+    }
+}
+
+/// A compare mode without its parameters: what events report and what the page asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    A,
+    B,
+    Ed,
+    Cd,
+    Uscd,
+    Arith,
+}
+
+impl std::fmt::Display for ModeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            ModeName::A => "a",
+            ModeName::B => "b",
+            ModeName::Ed => "ed",
+            ModeName::Cd => "cd",
+            ModeName::Uscd => "uscd",
+            ModeName::Arith => "arith",
+        };
+        f.write_str(name)
     }
 }
 
@@ -182,7 +210,7 @@ pub async fn compare_async(
             kl_ba: d.kl_ba,
             js: d.js,
             tv: d.tv,
-            mode: opts.mode.name().into(),
+            mode: opts.mode.name(),
             top_mixed: steps::entries(tok, dist::top_n(&mixed, sm.lse, opts.top_n)),
             uncertainty,
             contrast_applied: applied,
@@ -231,7 +259,7 @@ pub async fn compare_async(
         score: None,
         spec: None,
         compare: Some(CompareSummary {
-            mode: opts.mode.name().into(),
+            mode: opts.mode.name(),
             mean_kl_ab: sums[0] / steps_n,
             mean_kl_ba: sums[1] / steps_n,
             mean_js: sums[2] / steps_n,

@@ -4,8 +4,12 @@
 use serde::{Deserialize, Serialize};
 use tokscope_dist::{GltrBucket, Outcome};
 
+use crate::compare::ModeName;
+
 /// One message of a run, serialised as `{"type": "step", ...}` or `{"type": "done", ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
+#[cfg_attr(feature = "typescript", tsify(rename = "RunEvent"))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     Step(StepEvent),
@@ -14,6 +18,7 @@ pub enum Event {
 
 /// A token with its display text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Token {
     pub id: u32,
     /// The token's bytes as text (lossy where a token holds part of a UTF-8 character). Untrusted:
@@ -23,6 +28,7 @@ pub struct Token {
 
 /// An entry of a top-N list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct TopEntry {
     pub id: u32,
     pub text: String,
@@ -31,6 +37,7 @@ pub struct TopEntry {
 
 /// Statistics of the distribution actually sampled from (after temperature and the warpers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct SamplingStats {
     /// Entropy of the renormalised kept set, nats.
     pub entropy: f64,
@@ -42,6 +49,7 @@ pub struct SamplingStats {
 
 /// Branching factor of the sampling distribution (metrics.md §2): this step, last 5, all so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct Bf {
     pub step: f64,
     pub window: f64,
@@ -50,6 +58,7 @@ pub struct Bf {
 
 /// One decoding (or scoring) step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct StepEvent {
     /// 0-based step of this run.
     pub index: usize,
@@ -84,6 +93,7 @@ pub struct StepEvent {
 
 /// How a speculative token was produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum SpecSource {
     /// A drafted token the target accepted.
@@ -96,6 +106,7 @@ pub enum SpecSource {
 
 /// One drafted token as the target judged it (metrics.md §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct SpecDraft {
     pub id: u32,
     pub text: String,
@@ -112,6 +123,7 @@ pub struct SpecDraft {
 
 /// Speculate mode's part of a StepEvent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct SpecStep {
     /// 0-based target call (verification round) that emitted this token.
     pub round: usize,
@@ -132,6 +144,7 @@ pub struct SpecStep {
 
 /// One candidate token of a multi-draft check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct MultiDraftCandidate {
     /// Which of the round's K draft sequences proposed it (0-based).
     pub draft: usize,
@@ -149,6 +162,7 @@ pub struct MultiDraftCandidate {
 /// Multi-draft mode (metrics.md §5c): the K-SEQ check at one draft position, over the candidates still in play
 /// there (the draft sequences whose earlier tokens are the accepted ones).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct MultiDraftCheck {
     /// 0-based draft position within the round.
     pub depth: usize,
@@ -166,6 +180,7 @@ pub struct MultiDraftCheck {
 
 /// Aggregates only a multi-draft run has (the rest of [`SpecSummary`] counts draft positions, not candidates).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct MultiDraftSummary {
     /// K: draft sequences per round.
     pub drafts: usize,
@@ -187,6 +202,7 @@ pub struct MultiDraftSummary {
 
 /// Aggregates of a speculate run, in llama.cpp's vocabulary (metrics.md §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct SpecSummary {
     /// Which drafter: "model", "early-exit:L", "ngram", "trigram".
     pub drafter: String,
@@ -219,6 +235,7 @@ pub struct SpecSummary {
 /// Compare mode's part of a StepEvent: the step's main fields describe condition a; this adds condition b,
 /// the divergences a‖b, and the distribution actually decoded from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct CompareStep {
     /// Condition b's raw top-N.
     pub top_b: Vec<TopEntry>,
@@ -226,16 +243,18 @@ pub struct CompareStep {
     pub logprob_b: f64,
     pub rank_b: usize,
     pub entropy_b: f64,
-    /// KL(a‖b), nats; +inf where b rules out a token a allows.
+    /// KL(a‖b), nats; +inf where b rules out a token a allows (null once through JSON, which has no ∞).
+    #[cfg_attr(feature = "typescript", tsify(type = "number | null"))]
     pub kl_ab: f64,
-    /// KL(b‖a), nats.
+    /// KL(b‖a), nats; +inf or null as `kl_ab`.
+    #[cfg_attr(feature = "typescript", tsify(type = "number | null"))]
     pub kl_ba: f64,
     /// Jensen–Shannon, nats.
     pub js: f64,
     /// Total variation.
     pub tv: f64,
-    /// The decoding mode: "a", "b", "ed", "cd", "uscd", "arith".
-    pub mode: String,
+    /// The decoding mode.
+    pub mode: ModeName,
     /// Top-N of the distribution decoded from (after the mode's arithmetic, before the warpers).
     pub top_mixed: Vec<TopEntry>,
     /// uscd: the uncertainty statistic (entropy of a, nats) and whether the contrast was applied.
@@ -247,10 +266,13 @@ pub struct CompareStep {
 
 /// Aggregates of a compare run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct CompareSummary {
-    pub mode: String,
-    /// Means over the steps.
+    pub mode: ModeName,
+    /// Means over the steps; the KL means are +inf (null through JSON) where one step's is.
+    #[cfg_attr(feature = "typescript", tsify(type = "number | null"))]
     pub mean_kl_ab: f64,
+    #[cfg_attr(feature = "typescript", tsify(type = "number | null"))]
     pub mean_kl_ba: f64,
     pub mean_js: f64,
     pub mean_tv: f64,
@@ -260,6 +282,7 @@ pub struct CompareSummary {
 
 /// Aggregates of a multi-sample run (metrics.md §2): M continuations of one prefix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct SamplesSummary {
     pub samples: usize,
     /// Each sample's branching factor `exp(mean H̃)`.
@@ -279,6 +302,7 @@ pub struct SamplesSummary {
 
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum StopReason {
     /// `max_tokens` reached.
@@ -295,6 +319,7 @@ pub enum StopReason {
 
 /// Aggregates of a score run (metrics.md §1 and §7).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct ScoreSummary {
     pub perplexity: f64,
     /// Mean of the lowest k% logprobs.
@@ -307,6 +332,7 @@ pub struct ScoreSummary {
 
 /// The last message of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct DoneEvent {
     /// Tokens generated (or scored).
     pub tokens: usize,

@@ -11,7 +11,7 @@ pub mod speculate;
 mod steps;
 
 pub use branch::BranchOptions;
-pub use compare::{CompareMode, CompareOptions, compare, compare_async};
+pub use compare::{CompareMode, CompareOptions, ModeName, compare, compare_async};
 pub use error::{Result, SessionError};
 pub use event::{DoneEvent, Event, StepEvent, StopReason};
 pub use multidraft::{MAX_DRAFTS, MultiDraftOptions};

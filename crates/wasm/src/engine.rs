@@ -22,12 +22,13 @@ use tokscope_session::{
     SpeculateOptions, compare_async,
 };
 use tokscope_tokenizer::{ChatTemplate, Tokenizer};
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::load::{Blob, BlobFile, Model, Unloaded};
 use crate::options::{
-    AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
-    ScoreRequest, SpeculateRequest,
+    AdapterHint, BackendChoice, BranchRequest, CompareRequest, DrafterKind, GenerateRequest,
+    LoadRequest, ScoreRequest, SpeculateRequest,
 };
 use crate::yielding::Yielding;
 use crate::{js_error, to_js};
@@ -46,14 +47,16 @@ enum Kind {
     WebGpu,
 }
 
-/// What the model bar shows about a loaded model.
-#[derive(Clone, Serialize)]
-struct Facts {
+/// What the model bar shows about a loaded model (`to_js` writes an absent value as null).
+#[derive(Clone, Serialize, Tsify)]
+#[tsify(missing_as_null)]
+pub struct ModelFacts {
     name: Option<String>,
     architecture: String,
     parameters: u64,
     file_bytes: usize,
-    /// Tensor count per ggml type, e.g. `{"Q4_1": 210, "F32": 61}`.
+    /// Tensor count per ggml type, e.g. `{"Q4_1": 210, "F32": 61}` (an object: see `to_js`).
+    #[tsify(type = "Record<string, number>")]
     tensor_types: BTreeMap<String, usize>,
     vocab_size: usize,
     context_train: usize,
@@ -84,7 +87,7 @@ struct Inner {
     session: Session,
     /// Further sessions on the same model for compare's conditions b and c, made on first use.
     conditions: Vec<Session>,
-    facts: Facts,
+    facts: ModelFacts,
     generation: Option<Generation>,
     pause: Option<js_sys::Function>,
 }
@@ -97,7 +100,7 @@ pub struct Engine {
 }
 
 /// Reads a GGUF file from `model` (a `Blob`, read slice by slice: see `load`) and prepares the model
-/// as `options` (`LoadRequest` in protocol.ts) say: backend "auto" (WebGPU where the browser has
+/// as `options` say: backend "auto" (WebGPU where the browser has
 /// it, else the CPU), "webgpu" or "cpu"; context (2048 when absent). `pause` is a function
 /// returning a promise that lets the worker handle its messages (see `Yielding`); `progress` is
 /// called with `(loaded, total, phase)` as the file is read (`parse` for the header, then
@@ -106,15 +109,20 @@ pub struct Engine {
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
     model: Blob,
-    options: JsValue,
-    pause: Option<js_sys::Function>,
+    #[wasm_bindgen(unchecked_param_type = "LoadRequest")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "(() => Promise<unknown>) | undefined")] pause: Option<
+        js_sys::Function,
+    >,
+    #[wasm_bindgen(
+        unchecked_param_type = "((loaded: number, total: number, phase: ReadPhase) => void) | undefined"
+    )]
     progress: Option<js_sys::Function>,
 ) -> Result<Engine, JsError> {
     let options: LoadRequest = serde_wasm_bindgen::from_value(options).map_err(js_error)?;
-    let tuning = options.tuning().map_err(|e| JsError::new(&e))?;
-    let precision = options.precision().map_err(|e| JsError::new(&e))?;
+    let tuning = options.tuning();
+    let precision = options.precision();
     let n_ctx = options.n_ctx;
-    let backend = options.backend.clone();
+    let backend = options.backend;
     let model = BlobFile::new(model, progress)
         .and_then(Model::open)
         .map_err(js_error)?;
@@ -128,7 +136,7 @@ pub async fn load_engine(
     for t in &file.tensors {
         *tensor_types.entry(t.ggml_type.to_string()).or_insert(0) += 1;
     }
-    let facts = Facts {
+    let facts = ModelFacts {
         name: file.metadata.get_str("general.name").map(str::to_string),
         architecture: file
             .metadata
@@ -175,7 +183,7 @@ pub async fn load_engine(
     inner.facts.chat_template = inner.session.template.is_some();
     // What the browser offers, even where the model stays on the CPU.
     inner.facts.webgpu = inner.adapter.as_ref().map(|a| a.description.clone());
-    inner.switch(&backend).await?;
+    inner.switch(backend).await?;
     Ok(Engine {
         inner: Rc::new(RefCell::new(inner)),
         stop: Rc::new(Cell::new(false)),
@@ -207,15 +215,11 @@ impl Inner {
 
     /// Moves the model to the backend named by `choice`; "auto" takes WebGPU where the browser
     /// has it and falls back to the CPU (saying why in the facts) when it fails.
-    async fn switch(&mut self, choice: &str) -> Result<(), JsError> {
+    async fn switch(&mut self, choice: BackendChoice) -> Result<(), JsError> {
+        let auto = choice == BackendChoice::Auto;
         let want = match choice {
-            "cpu" => Kind::Cpu,
-            "webgpu" | "auto" => Kind::WebGpu,
-            other => {
-                return Err(JsError::new(&format!(
-                    "unknown backend {other:?}: one of auto, webgpu, cpu"
-                )));
-            }
+            BackendChoice::Cpu => Kind::Cpu,
+            BackendChoice::Webgpu | BackendChoice::Auto => Kind::WebGpu,
         };
         self.generation = None;
         self.conditions.clear();
@@ -235,7 +239,7 @@ impl Inner {
                     }
                     self.gpu = Some(ctx);
                 }
-                Err(e) if choice == "auto" => {
+                Err(e) if auto => {
                     self.facts.backend_note = Some(format!("WebGPU: {e}"));
                 }
                 Err(e) => return Err(JsError::new(&format!("WebGPU: {e}"))),
@@ -244,7 +248,7 @@ impl Inner {
         let software = self.adapter.as_ref().is_some_and(|a| a.software);
         let kind = if self.gpu.is_none() {
             Kind::Cpu
-        } else if choice == "auto" && software {
+        } else if auto && software {
             // As natively: an adapter that runs on the CPU is slower than the wasm CPU backend.
             self.facts.backend_note = Some(
                 "the WebGPU adapter runs on the CPU, slower than the wasm CPU backend: \
@@ -261,7 +265,7 @@ impl Inner {
                     self.session = session;
                     self.kind = kind;
                 }
-                Err(e) if choice == "auto" => {
+                Err(e) if auto => {
                     let message: JsValue = e.into();
                     self.facts.backend_note = Some(format!(
                         "WebGPU: {}",
@@ -332,17 +336,23 @@ fn streamer<'a>(
 #[wasm_bindgen]
 impl Engine {
     /// The model's facts: architecture, parameters, tensor types, vocabulary, context, backend.
+    #[wasm_bindgen(unchecked_return_type = "ModelFacts")]
     pub fn facts(&self) -> Result<JsValue, JsError> {
         to_js(&borrow(&self.inner)?.facts)
     }
 
     /// Moves the model to another backend ("auto", "webgpu" or "cpu"); resolves to the new facts.
-    #[wasm_bindgen(js_name = switchBackend)]
-    pub fn switch_backend(&self, backend: String) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = switchBackend, unchecked_return_type = "Promise<ModelFacts>")]
+    pub fn switch_backend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: JsValue,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
+            let backend: BackendChoice =
+                serde_wasm_bindgen::from_value(backend).map_err(js_error)?;
             let mut inner = borrow(&inner)?;
-            inner.switch(&backend).await?;
+            inner.switch(backend).await?;
             Ok(to_js(&inner.facts)?)
         })
     }
@@ -356,10 +366,13 @@ impl Engine {
             .map_err(js_error)
     }
 
-    /// Starts a generate run (`GenerateRequest` in protocol.ts) and runs the prompt's prefill;
+    /// Starts a generate run (`GenerateRequest`) and runs the prompt's prefill;
     /// a run already in progress is dropped.
-    #[wasm_bindgen(js_name = startGenerate)]
-    pub fn start_generate(&self, request: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = startGenerate, unchecked_return_type = "Promise<void>")]
+    pub fn start_generate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GenerateRequest")] request: JsValue,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         self.stop.set(false);
         wasm_bindgen_futures::future_to_promise(async move {
@@ -379,6 +392,7 @@ impl Engine {
 
     /// Resolves to the run's next event (a step, then the done event), or `undefined` when it is
     /// over.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RunEvent | undefined>")]
     pub fn next(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
@@ -416,9 +430,13 @@ impl Engine {
         self.stop.set(true);
     }
 
-    /// Scores `text` under the model (teacher forcing, `ScoreRequest` in protocol.ts): resolves to
+    /// Scores `text` under the model (teacher forcing, `ScoreRequest`): resolves to
     /// an array of step events with surprisal and GLTR bucket, then the done event.
-    pub fn score(&self, request: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<RunEvent[]>")]
+    pub fn score(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ScoreRequest")] request: JsValue,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         self.stop.set(false);
         wasm_bindgen_futures::future_to_promise(async move {
@@ -451,10 +469,16 @@ impl Engine {
         })
     }
 
-    /// Speculative decoding (`SpeculateRequest` in protocol.ts): calls `on_event` with each step
+    /// Speculative decoding (`SpeculateRequest`): calls `on_event` with each step
     /// and the done event; resolves when the run is over. `drafts` > 1 verifies K draft sequences
     /// per round with K-SEQ (`Session::multidraft`).
-    pub fn speculate(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn speculate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SpeculateRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: RunEvent) => void")]
+        on_event: js_sys::Function,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
         stop.set(false);
@@ -507,9 +531,15 @@ impl Engine {
         })
     }
 
-    /// Compares two or three conditions of the model (`CompareRequest` in protocol.ts), streaming
+    /// Compares two or three conditions of the model (`CompareRequest`), streaming
     /// events to `on_event`. Conditions b and c get their own KV caches on first use.
-    pub fn compare(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn compare(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CompareRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: RunEvent) => void")]
+        on_event: js_sys::Function,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
         stop.set(false);
@@ -519,7 +549,7 @@ impl Engine {
             state.generation = None;
             let request: CompareRequest =
                 serde_wasm_bindgen::from_value(request).map_err(js_error)?;
-            let opts = request.options().map_err(|e| JsError::new(&e))?;
+            let opts = request.options();
             let extra = opts.prompts.len().saturating_sub(1).min(2);
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
@@ -539,9 +569,15 @@ impl Engine {
         })
     }
 
-    /// Continues prompt + prefix with M samples (`BranchRequest` in protocol.ts), streaming events
+    /// Continues prompt + prefix with M samples (`BranchRequest`), streaming events
     /// to `on_event`; the KV cache of the previous run is reused up to where the branch forks.
-    pub fn branch(&self, request: JsValue, on_event: js_sys::Function) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn branch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BranchRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: RunEvent) => void")]
+        on_event: js_sys::Function,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         let stop = self.stop.clone();
         stop.set(false);

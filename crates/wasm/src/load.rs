@@ -11,10 +11,12 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
+use serde::Serialize;
 use tokscope_gguf::{Header, PrefixParse};
 use tokscope_gpu::{GpuBackend, GpuContext, GpuError, LoadOptions};
 use tokscope_model::file::TensorSource;
 use tokscope_model::{Backend, Config, LogitsFor, ModelBytes, ModelError, ModelFile};
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 /// The first read of the header; GGUF headers with a vocabulary of 50k tokens take ~1.5 MiB.
@@ -47,24 +49,16 @@ extern "C" {
 
 /// What a pass over the file is for, as the progress reports name it (`phase` of the worker's
 /// `progress` message).
-#[derive(Clone, Copy)]
-enum Phase {
+#[derive(Clone, Copy, Serialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+#[tsify(rename = "ReadPhase")]
+pub enum Phase {
     /// The header and tensor directory.
     Parse,
     /// The weights, each read and uploaded to the GPU.
     Upload,
     /// The whole file copied into wasm memory for the CPU backend.
     Memory,
-}
-
-impl Phase {
-    fn name(self) -> &'static str {
-        match self {
-            Phase::Parse => "parse",
-            Phase::Upload => "upload",
-            Phase::Memory => "memory",
-        }
-    }
 }
 
 /// A model file in a `Blob`, read by byte ranges, reporting progress as `(loaded, total, phase)`.
@@ -167,7 +161,7 @@ impl BlobFile {
     fn report(&self) {
         if let Some(f) = &self.progress {
             let (loaded, total) = (self.loaded.get() as f64, self.len as f64);
-            let phase = JsValue::from_str(self.phase.get().name());
+            let phase = crate::to_js(&self.phase.get()).unwrap_or(JsValue::UNDEFINED);
             let _ = f.call3(&JsValue::NULL, &loaded.into(), &total.into(), &phase);
         }
     }

@@ -1,14 +1,17 @@
-//! What the worker sends to start a run, deserialised from plain JS objects
-//! (mirrored by `GenerateRequest` and `ScoreRequest` in web/src/lib/protocol.ts).
+//! What the worker sends to start a run, deserialised from plain JS objects. Each type derives its
+//! TypeScript declaration (tsify), which the page imports from the wasm-bindgen `.d.ts`.
 
 use serde::Deserialize;
 use tokscope_dist::SamplingParams;
 use tokscope_gpu::{LoadOptions, MatvecVariant};
 use tokscope_model::cpu::Precision;
-use tokscope_session::{BranchOptions, CompareMode, CompareOptions, GenerateOptions, Prompt};
+use tokscope_session::{
+    BranchOptions, CompareMode, CompareOptions, GenerateOptions, ModeName, Prompt,
+};
+use tsify::Tsify;
 
 /// The prompt as the page describes it: raw text, or a chat turn with an optional system prompt.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum PromptRequest {
     Raw {
@@ -34,7 +37,7 @@ impl From<PromptRequest> for Prompt {
 }
 
 /// Settings of a generate run; the defaults are the CLI's.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct GenerateRequest {
     pub prompt: PromptRequest,
@@ -89,7 +92,7 @@ impl From<GenerateRequest> for GenerateOptions {
 }
 
 /// Settings of a score run: `text` is tokenized as plain text (as `tokscope score --text` does).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct ScoreRequest {
     pub prompt: PromptRequest,
@@ -112,36 +115,53 @@ impl Default for ScoreRequest {
     }
 }
 
-/// How the worker asks for a model: context, backend ("auto", "webgpu", "cpu"), what it learnt
-/// of the WebGPU adapter, and an optional matvec variant ("workgroup", "rowwise", "subgroup") to
-/// override the engine's choice (benchmarks).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// How the worker asks for a model: context, backend, what it learnt of the WebGPU adapter, and
+/// optionally the matvec variant (benchmarks) and the CPU arithmetic.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct LoadRequest {
+    /// Positions of the KV cache; 2048 when absent, at most the model's training context.
     pub n_ctx: Option<usize>,
-    pub backend: String,
+    pub backend: BackendChoice,
     pub adapter: Option<AdapterHint>,
-    pub matvec: Option<String>,
-    /// The CPU backend's arithmetic: "exact" (the default: f32 activations, llama.cpp's f32
-    /// numbers) or "q8" (8-bit activations and integer dot products, as llama.cpp's CPU backend
-    /// and wllama compute: faster, and noisier by up to ~1 nat of logprob on small models).
-    pub precision: Option<String>,
+    /// Overrides the engine's choice of GPU matvec (benchmarks).
+    pub matvec: Option<MatvecChoice>,
+    /// The CPU backend's arithmetic; exact when absent.
+    pub precision: Option<PrecisionChoice>,
 }
 
-impl Default for LoadRequest {
-    fn default() -> Self {
-        Self {
-            n_ctx: None,
-            backend: "auto".into(),
-            adapter: None,
-            matvec: None,
-            precision: None,
-        }
-    }
+/// Which compute backend runs the model.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// WebGPU where the browser has a hardware adapter, else the CPU.
+    #[default]
+    Auto,
+    Webgpu,
+    Cpu,
+}
+
+/// The GPU matvec kernels a load may ask for (see `tokscope_gpu::MatvecVariant`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum MatvecChoice {
+    Workgroup,
+    Rowwise,
+    Subgroup,
+}
+
+/// The CPU backend's arithmetic: "exact" (f32 activations, llama.cpp's f32 numbers) or "q8"
+/// (8-bit activations and integer dot products, as llama.cpp's CPU backend and wllama compute:
+/// faster, and noisier by up to ~1 nat of logprob on small models).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionChoice {
+    Exact,
+    Q8,
 }
 
 /// The WebGPU adapter as the browser describes it (`GPUAdapterInfo`): wgpu sees none of it.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct AdapterHint {
     /// "google swiftshader", "nvidia ampere", ...
@@ -152,31 +172,24 @@ pub struct AdapterHint {
 
 impl LoadRequest {
     /// The CPU backend's arithmetic the request names.
-    pub fn precision(&self) -> Result<Precision, String> {
-        match self.precision.as_deref() {
-            None | Some("exact") => Ok(Precision::Exact),
-            Some("q8") => Ok(Precision::Q8),
-            Some(other) => Err(format!("unknown precision {other:?}: exact or q8")),
+    pub fn precision(&self) -> Precision {
+        match self.precision {
+            None | Some(PrecisionChoice::Exact) => Precision::Exact,
+            Some(PrecisionChoice::Q8) => Precision::Q8,
         }
     }
 
     /// The GPU load options the request names.
-    pub fn tuning(&self) -> Result<LoadOptions, String> {
-        let matvec = match self.matvec.as_deref() {
-            None => None,
-            Some("workgroup") => Some(MatvecVariant::Workgroup),
-            Some("rowwise") => Some(MatvecVariant::Rowwise),
-            Some("subgroup") => Some(MatvecVariant::Subgroup),
-            Some(other) => {
-                return Err(format!(
-                    "unknown matvec variant {other:?}: one of workgroup, rowwise, subgroup"
-                ));
-            }
-        };
-        Ok(LoadOptions {
+    pub fn tuning(&self) -> LoadOptions {
+        let matvec = self.matvec.map(|m| match m {
+            MatvecChoice::Workgroup => MatvecVariant::Workgroup,
+            MatvecChoice::Rowwise => MatvecVariant::Rowwise,
+            MatvecChoice::Subgroup => MatvecVariant::Subgroup,
+        });
+        LoadOptions {
             matvec,
             ..LoadOptions::default()
-        })
+        }
     }
 }
 
@@ -186,7 +199,7 @@ pub const MAX_PAGE_DRAFTS: usize = 8;
 
 /// Settings of a speculate run: the generate settings plus the drafter, γ (drafts per target call) and K (draft
 /// sequences per round).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct SpeculateRequest {
     #[serde(flatten)]
@@ -221,7 +234,7 @@ impl SpeculateRequest {
 }
 
 /// Which drafter a speculate run uses (a second model is a CLI-only drafter for now).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Tsify)]
 #[serde(rename_all = "kebab-case")]
 pub enum DrafterKind {
     Ngram,
@@ -243,11 +256,11 @@ impl Default for SpeculateRequest {
 }
 
 /// Settings of a compare run over conditions of the one loaded model (prompts[0] is condition a).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct CompareRequest {
     pub prompts: Vec<PromptRequest>,
-    pub mode: String,
+    pub mode: ModeName,
     pub alpha: f64,
     pub threshold: f64,
     pub weights: Vec<f64>,
@@ -266,7 +279,7 @@ impl Default for CompareRequest {
         let g = GenerateRequest::default();
         Self {
             prompts: Vec::new(),
-            mode: "a".into(),
+            mode: ModeName::A,
             alpha: 0.1,
             threshold: 2.0,
             weights: Vec::new(),
@@ -283,27 +296,22 @@ impl Default for CompareRequest {
 }
 
 impl CompareRequest {
-    /// The session's options; an unknown mode is an error naming the known ones.
-    pub fn options(self) -> Result<CompareOptions, String> {
-        let mode = match self.mode.as_str() {
-            "a" => CompareMode::A,
-            "b" => CompareMode::B,
-            "ed" => CompareMode::Ed { alpha: self.alpha },
-            "cd" => CompareMode::Cd { alpha: self.alpha },
-            "uscd" => CompareMode::Uscd {
+    /// The session's options.
+    pub fn options(self) -> CompareOptions {
+        let mode = match self.mode {
+            ModeName::A => CompareMode::A,
+            ModeName::B => CompareMode::B,
+            ModeName::Ed => CompareMode::Ed { alpha: self.alpha },
+            ModeName::Cd => CompareMode::Cd { alpha: self.alpha },
+            ModeName::Uscd => CompareMode::Uscd {
                 alpha: self.alpha,
                 threshold: self.threshold,
             },
-            "arith" => CompareMode::Arith {
+            ModeName::Arith => CompareMode::Arith {
                 weights: self.weights.clone(),
             },
-            other => {
-                return Err(format!(
-                    "unknown compare mode {other:?}: one of a, b, ed, cd, uscd, arith"
-                ));
-            }
         };
-        Ok(CompareOptions {
+        CompareOptions {
             prompts: self.prompts.into_iter().map(Prompt::from).collect(),
             mode,
             max_tokens: self.max_tokens,
@@ -317,13 +325,13 @@ impl CompareRequest {
             seed: self.seed,
             top_n: self.top_n,
             ignore_eos: self.ignore_eos,
-        })
+        }
     }
 }
 
 /// Settings of a branch run: continue prompt + `prefix` (an earlier run's first tokens and a chosen
 /// alternative) with `samples` continuations.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct BranchRequest {
     #[serde(flatten)]
@@ -441,12 +449,12 @@ mod tests {
     #[test]
     fn compare_modes_are_parsed_and_unknown_ones_refused() {
         let parse = |mode: &str| {
-            let r: CompareRequest = serde_json::from_str(&format!(
+            serde_json::from_str::<CompareRequest>(&format!(
                 r#"{{"prompts":[{{"kind":"raw","text":"a"}},{{"kind":"raw","text":"b"}}],
                     "mode":"{mode}","alpha":0.5,"threshold":1.5,"weights":[1,-1]}}"#
             ))
-            .unwrap();
-            r.options()
+            .map(CompareRequest::options)
+            .map_err(|e| e.to_string())
         };
         assert_eq!(
             parse("uscd").unwrap().mode,
@@ -471,18 +479,20 @@ mod tests {
             r#"{"n_ctx":512,"backend":"webgpu","adapter":{"description":"google swiftshader","software":true}}"#,
         )
         .unwrap();
-        assert_eq!((r.n_ctx, r.backend.as_str()), (Some(512), "webgpu"));
+        assert_eq!((r.n_ctx, r.backend), (Some(512), BackendChoice::Webgpu));
         assert!(r.adapter.as_ref().unwrap().software);
-        assert_eq!(r.tuning().unwrap().matvec, None);
+        assert_eq!(r.tuning().matvec, None);
         let r: LoadRequest = serde_json::from_str(r#"{"matvec":"rowwise"}"#).unwrap();
-        assert_eq!(r.backend, "auto");
-        assert_eq!(r.tuning().unwrap().matvec, Some(MatvecVariant::Rowwise));
-        let bad: LoadRequest = serde_json::from_str(r#"{"matvec":"fast"}"#).unwrap();
-        assert!(bad.tuning().unwrap_err().contains("rowwise"));
-        assert_eq!(r.precision(), Ok(Precision::Exact));
+        assert_eq!(r.backend, BackendChoice::Auto);
+        assert_eq!(r.tuning().matvec, Some(MatvecVariant::Rowwise));
+        let bad = serde_json::from_str::<LoadRequest>(r#"{"matvec":"fast"}"#).unwrap_err();
+        assert!(bad.to_string().contains("rowwise"), "{bad}");
+        assert_eq!(r.precision(), Precision::Exact);
         let q8: LoadRequest = serde_json::from_str(r#"{"precision":"q8"}"#).unwrap();
-        assert_eq!(q8.precision(), Ok(Precision::Q8));
-        let bad: LoadRequest = serde_json::from_str(r#"{"precision":"f16"}"#).unwrap();
-        assert!(bad.precision().unwrap_err().contains("q8"));
+        assert_eq!(q8.precision(), Precision::Q8);
+        let bad = serde_json::from_str::<LoadRequest>(r#"{"precision":"f16"}"#).unwrap_err();
+        assert!(bad.to_string().contains("q8"), "{bad}");
+        let bad = serde_json::from_str::<LoadRequest>(r#"{"backend":"tpu"}"#).unwrap_err();
+        assert!(bad.to_string().contains("webgpu"), "{bad}");
     }
 }

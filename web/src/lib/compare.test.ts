@@ -34,6 +34,6 @@ describe('compare series', () => {
 
   it('describes a condition', () => {
     expect(describePrompt({ kind: 'raw', text: 'x' })).toBe('raw text');
-    expect(describePrompt({ kind: 'chat', system: null, user: 'x' })).toBe('chat template, no system prompt');
+    expect(describePrompt({ kind: 'chat', user: 'x' })).toBe('chat template, no system prompt');
   });
 });

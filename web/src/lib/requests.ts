@@ -5,7 +5,7 @@ import type { PromptKind, Settings } from './urlState';
 
 /** A prompt from its kind, system prompt ('' = none) and text. */
 export function promptRequest(kind: PromptKind, system: string, text: string): PromptRequest {
-  return kind === 'chat' ? { kind: 'chat', system: system || null, user: text } : { kind: 'raw', text };
+  return kind === 'chat' ? { kind: 'chat', system: system || undefined, user: text } : { kind: 'raw', text };
 }
 
 /** The generate request the settings describe. */
