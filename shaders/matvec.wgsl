@@ -6,7 +6,8 @@
 //   0  quants  read        array<u32>        the weight's quant words, row-major (common/quant.wgsl)
 //   1  scales  read        array<st>         block scales (Q4_1: d, m pairs), f32 or f16
 //                                            (common/quant.wgsl); a dummy for F16/BF16/F32
-//   2  x       read        array<vec4<f32>>  the inputs, [token][cols]
+//   2  x       read        array<vec4<f32>>  the inputs, [token][cols] (mv.swiglu: the gate/up
+//                                            buffer, gate [token][cols] from 0, up from up_base)
 //   3  y       read_write  array<f32>        the outputs, [token][y_stride]; row r of token t goes
 //                                            to y[t · y_stride + y_offset + r]
 //   4  mv      uniform     MatvecParams
@@ -54,7 +55,14 @@ struct MatvecParams {
     // (y = (W · (x ⊙ nw)) / sqrt(mean(x²) + eps)); the workgroup and subgroup variants only.
     norm: u32,
     eps: f32,
+    // 1: the SwiGLU folded in (the down projection): x holds gate and up, and the input is
+    // silu(gate) · up, computed where it is read (as silu_mul computed it, in f32).
+    swiglu: u32,
+    up_base: u32,     // element of x where up starts (mv.swiglu), a multiple of 4
+    // 1: the weight is in the rowwise matvec's lane-interleaved layout (read by matmul.wgsl).
+    interleaved: u32,
     _pad0: u32,
+    _pad1: u32,
 }
 
 struct Batch {
@@ -98,12 +106,22 @@ fn store(t: u32, row: u32, total: f32) {
     }
 }
 
+// Input vec4 `i` of x (counted over [token][cols]): x itself, or with the SwiGLU folded in
+// silu(gate) · up, gate at `i` and up at `i + up_base / 4`.
+fn x_at(i: u32) -> vec4<f32> {
+    let g = x[i];
+    if (mv.swiglu == 0u) {
+        return g;
+    }
+    return g / (1.0 + exp(-g)) * x[i + mv.up_base / 4u];
+}
+
 fn unit_dot(w: Unit, t: u32) -> f32 {
     let base = t * (mv.cols / 4u);
     if (mv.norm != 0u) {
         return dot(w.a, x[base + w.xa] * nw[w.xa]) + dot(w.b, x[base + w.xb] * nw[w.xb]);
     }
-    return dot(w.a, x[base + w.xa]) + dot(w.b, x[base + w.xb]);
+    return dot(w.a, x_at(base + w.xa)) + dot(w.b, x_at(base + w.xb));
 }
 
 // The folded RMSNorm's 1 / sqrt(mean(x²) + eps) for token t, or 1 without one. Workgroup-wide:
@@ -412,8 +430,8 @@ struct XBlock {
 }
 
 fn rw_x(xb: u32) -> XBlock {
-    var v = XBlock(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u], x[xb + 4u], x[xb + 5u],
-                   x[xb + 6u], x[xb + 7u], 0.0);
+    var v = XBlock(x_at(xb), x_at(xb + 1u), x_at(xb + 2u), x_at(xb + 3u), x_at(xb + 4u),
+                   x_at(xb + 5u), x_at(xb + 6u), x_at(xb + 7u), 0.0);
     let s = (v.x0 + v.x1) + (v.x2 + v.x3) + ((v.x4 + v.x5) + (v.x6 + v.x7));
     v.sum = dot(s, vec4<f32>(1.0));
     return v;

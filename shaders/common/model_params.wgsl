@@ -1,5 +1,5 @@
 // The per-step uniform of the kernels that depend on the positions (RoPE, KV append, attention)
-// and of those that work on the model's fixed widths (embedding, rmsnorm, silu·mul). A step runs
+// and of those that work on the model's fixed widths (embedding, rmsnorm). A step runs
 // `n_tokens` consecutive tokens (1 when decoding, up to the batch size in prefill), token t at
 // position pos + t; batched kernels take the token from the z dimension of their grid.
 // Written once per step (16 u32/f32, 64 bytes) before the step's commands are submitted.

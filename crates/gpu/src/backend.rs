@@ -6,9 +6,9 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, MATVEC, MATVEC_SUBGROUP,
-    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, ROPE_APPEND,
-    SILU_MUL, SUMMARY, SummaryParams,
+    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, MATMUL, MATMUL_TOKENS,
+    MATVEC, MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams,
+    Pipelines, RMSNORM, ROPE_APPEND, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -34,12 +34,13 @@ pub const LAUNCHES_PER_SUBMIT: usize = 64;
 enum PerToken {
     /// One per token of the step.
     Each,
-    /// One per tile of [`MATVEC_TILE`] tokens (the rowwise matvec).
-    Tiles,
+    /// One per tile of this many tokens (the rowwise matvec, the matmul).
+    Tiles(u32),
 }
 
 /// One recorded kernel launch: pipeline, its bind group (made at load) and the workgroup grid,
 /// x and y fixed, z from the step's token count.
+#[derive(Clone)]
 struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
@@ -58,7 +59,6 @@ struct WeightPart {
 /// A weight on the GPU, as one or more row ranges.
 struct GpuWeight {
     ty: GgmlType,
-    rows: usize,
     cols: usize,
     parts: Vec<WeightPart>,
 }
@@ -81,11 +81,11 @@ pub struct GpuBackend {
     /// The residual stream, `[token][n_embd]`, and a copy of the step's last row.
     x: wgpu::Buffer,
     x_last: wgpu::Buffer,
-    /// Every launch from the embedding (one per part) to the last layer's down projection.
-    layers: Vec<Dispatch>,
-    /// Final norm and LM head over every token of the step.
-    head_all: Vec<Dispatch>,
-    /// Final norm and LM head over `x_last` only.
+    /// The launches of a step of one token (matvecs, norms folded in where the variant can).
+    decode: Launches,
+    /// The launches of a step of several tokens (the matmul, norms as launches of their own).
+    batched: Launches,
+    /// Final norm and LM head over `x_last` only (decode's launches).
     head_last: Vec<Dispatch>,
     logits: wgpu::Buffer,
     /// Where in `logits` the last computed position's row starts, in floats (`None` before the
@@ -99,6 +99,24 @@ pub struct GpuBackend {
     staging: wgpu::Buffer,
     /// [`LoadOptions::launches_per_submit`].
     launches_per_submit: usize,
+}
+
+/// The launches of a step, recorded at load for one [`Mode`].
+struct Launches {
+    /// Every launch from the embedding (one per part) to the last layer's down projection.
+    layers: Vec<Dispatch>,
+    /// Final norm and LM head over every token of the step.
+    head_all: Vec<Dispatch>,
+}
+
+/// How a step's projections run: one token through the matvecs, or a batch through the matmul.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One token: the matvec variant in use, RMSNorms folded in where it can.
+    Decode,
+    /// Several tokens: the matmul (each weight block read once per tile of tokens), after an
+    /// rmsnorm launch that normalizes the batch once.
+    Batched,
 }
 
 /// Builds buffers, weights and launches for one model (what `GpuBackend::load` needs in one place).
@@ -176,6 +194,17 @@ impl Place {
 struct Norm {
     weight: wgpu::Buffer,
     eps: f32,
+}
+
+/// What a matvec computes from its input buffer before multiplying (shaders/matvec.wgsl).
+#[derive(Clone, Copy)]
+enum Fold<'n> {
+    /// The input as it is.
+    None,
+    /// The RMSNorm of the residual stream (`norm`).
+    Norm(&'n Norm),
+    /// silu(gate) · up of the gate/up buffer, up from this element (`swiglu`).
+    SwiGlu { up_base: usize },
 }
 
 /// `floats` rounded up to whole 256-byte units: region starts that any adapter can bind at
@@ -259,7 +288,6 @@ impl<'a> Loader<'a> {
         }
         Ok(GpuWeight {
             ty: w.ty,
-            rows,
             cols,
             parts,
         })
@@ -318,26 +346,20 @@ impl<'a> Loader<'a> {
         let part = self.part(parts[0].0, (ty, cols, interleaved), packed, 0, rows);
         Ok(Some(GpuWeight {
             ty,
-            rows,
             cols,
             parts: vec![part],
         }))
     }
 
-    /// `y = W_i · x` for matrices sharing `x` (q/k/v; gate/up), each writing its own region of
-    /// `y`, `[token][its rows]` from `bases[i]` (in elements): one launch when they stack, else one
-    /// per matrix.
-    #[allow(clippy::too_many_arguments)]
-    fn matvecs(
-        &mut self,
+    /// Matrices sharing an input (q/k/v; gate/up), each to write its own region of the output,
+    /// `[token][its rows]` from `bases[i]` (in elements): one stacked weight when they stack,
+    /// else one weight per matrix.
+    fn projection(
+        &self,
         parts: &[(&str, usize)],
         cols: usize,
-        (x, norm): (&wgpu::Buffer, Option<&Norm>),
-        y: &wgpu::Buffer,
         bases: &[usize],
-        batch: &wgpu::Buffer,
-        out: &mut Vec<Dispatch>,
-    ) -> Result<(), GpuError> {
+    ) -> Result<Vec<(GpuWeight, Place)>, GpuError> {
         if let Some(w) = self.stacked(parts, cols)? {
             // With two matrices the third segment starts at the last row and is never reached.
             let place = Place {
@@ -346,36 +368,37 @@ impl<'a> Loader<'a> {
                 seg: [parts[0].1, parts[0].1 + parts[1].1],
                 seg_base: [bases[1], bases.get(2).copied().unwrap_or(0)],
             };
-            self.matvec_at(&w, (Region::whole(x), norm), y, place, false, batch, out);
-            return Ok(());
+            return Ok(vec![(w, place)]);
         }
+        let mut out = Vec::new();
         for (&(name, rows), &base) in parts.iter().zip(bases) {
-            let w = self.weight(name, rows, cols)?;
             let place = Place {
                 base,
                 ..Place::whole(rows)
             };
-            self.matvec_at(&w, (Region::whole(x), norm), y, place, false, batch, out);
+            out.push((self.weight(name, rows, cols)?, place));
         }
-        Ok(())
+        Ok(out)
     }
 
-    /// The input of the matvecs that follow an RMSNorm of `x`: `x` itself with the norm folded
-    /// into them (workgroup and subgroup matvecs), or `h` after an rmsnorm launch (the rowwise
-    /// matvec, whose every invocation would recompute the norm).
-    fn norm_input<'b>(
+    /// The input of the projections that follow an RMSNorm of `x`: `x` with the norm folded into
+    /// them (the workgroup and subgroup matvecs when decoding), or `h` after an rmsnorm launch
+    /// (the rowwise matvec, whose every invocation would recompute the norm, and batched steps,
+    /// which normalize each token once).
+    fn norm_input<'b, 'n>(
         &mut self,
         (x, h): (&'b wgpu::Buffer, &'b wgpu::Buffer),
-        norm: Norm,
+        norm: &'n Norm,
         params: &wgpu::Buffer,
+        mode: Mode,
         out: &mut Vec<Dispatch>,
-    ) -> (&'b wgpu::Buffer, Option<Norm>) {
-        if self.matvec != MatvecVariant::Rowwise {
-            return (x, Some(norm));
+    ) -> (&'b wgpu::Buffer, Fold<'n>) {
+        if mode == Mode::Decode && self.matvec != MatvecVariant::Rowwise {
+            return (x, Fold::Norm(norm));
         }
         let buffers = [x, &norm.weight, h, params];
         out.push(self.dispatch(&RMSNORM, "rmsnorm", &buffers, (1, 1), PerToken::Each));
-        (h, None)
+        (h, Fold::None)
     }
 
     fn dispatch(
@@ -425,89 +448,88 @@ impl<'a> Loader<'a> {
         }
     }
 
-    /// `y (+)= W · x` for every token of the step (`batch` holds their count), one launch per
-    /// part of W.
-    fn matvec(
-        &mut self,
-        w: &GpuWeight,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        accumulate: bool,
-        batch: &wgpu::Buffer,
-        out: &mut Vec<Dispatch>,
-    ) {
-        let place = Place::whole(w.rows);
-        self.matvec_at(
-            w,
-            (Region::whole(x), None),
-            y,
-            place,
-            accumulate,
-            batch,
-            out,
-        );
-    }
-
-    /// [`Loader::matvec`] reading a region of a buffer and writing where `place` says.
+    /// `y (+)= W_i · x` for each weight of a projection (one, or the matrices of a
+    /// [`Loader::projection`]) and every token of the step (`batch` holds their count), each
+    /// writing where its place says: one launch per part of each weight, of the matvec variant in
+    /// use (`mode` decode) or the matmul (batched).
     #[allow(clippy::too_many_arguments)]
-    fn matvec_at(
+    fn project(
         &mut self,
-        w: &GpuWeight,
-        (x, norm): (Region, Option<&Norm>),
+        weights: &[(GpuWeight, Place)],
+        (x, fold): (&wgpu::Buffer, Fold),
         y: &wgpu::Buffer,
-        place: Place,
         accumulate: bool,
         batch: &wgpu::Buffer,
+        mode: Mode,
         out: &mut Vec<Dispatch>,
     ) {
-        let suffix = kernel_suffix(w.ty).unwrap_or("f32");
-        let entry = match self.matvec {
-            MatvecVariant::Workgroup => format!("matvec_{suffix}"),
-            MatvecVariant::Rowwise => format!("matvec_{suffix}_rowwise"),
-            MatvecVariant::Subgroup => format!("matvec_{suffix}_subgroup"),
-        };
-        let family = match self.matvec {
-            MatvecVariant::Subgroup => &MATVEC_SUBGROUP,
-            _ => &MATVEC,
-        };
-        let dummy = self.dummy.clone();
-        for part in &w.parts {
-            let params = self.uniform(
-                &entry,
-                &MatvecParams {
-                    rows: part.rows as u32,
-                    cols: w.cols as u32,
-                    y_offset: (place.base + part.first_row) as u32,
-                    accumulate: accumulate as u32,
-                    y_stride: place.stride as u32,
-                    seg: place.seg.map(|v| v as u32),
-                    seg_base: place.seg_base.map(|v| v as u32),
-                    norm: norm.is_some() as u32,
-                    eps: norm.map_or(0.0, |n| n.eps),
-                    _pad: 0,
-                },
-            );
-            let (groups, per_token) = match self.matvec {
-                MatvecVariant::Workgroup => (kernels::groups_per_row(part.rows), PerToken::Each),
-                MatvecVariant::Rowwise => {
-                    let lanes = part.rows.div_ceil(kernels::RW_ROWS) * kernels::RW_LANES as usize;
-                    (kernels::groups_for(lanes), PerToken::Tiles)
-                }
-                MatvecVariant::Subgroup => {
-                    let blocks = part.rows.div_ceil(MATVEC_SUBGROUP_ROWS as usize);
-                    (kernels::groups_per_row(blocks), PerToken::Each)
+        for (w, place) in weights {
+            let suffix = kernel_suffix(w.ty).unwrap_or("f32");
+            let (family, entry) = match (mode, self.matvec) {
+                (Mode::Batched, _) => (&MATMUL, format!("matmul_{suffix}")),
+                (_, MatvecVariant::Workgroup) => (&MATVEC, format!("matvec_{suffix}")),
+                (_, MatvecVariant::Rowwise) => (&MATVEC, format!("matvec_{suffix}_rowwise")),
+                (_, MatvecVariant::Subgroup) => {
+                    (&MATVEC_SUBGROUP, format!("matvec_{suffix}_subgroup"))
                 }
             };
-            let regions = [
-                Region::whole(&part.quants),
-                Region::whole(&part.scales),
-                x.clone(),
-                Region::whole(y),
-                Region::whole(&params),
-                Region::whole(batch),
-                Region::whole(norm.map_or(&dummy, |n| &n.weight)),
-            ];
-            out.push(self.dispatch_regions(family, &entry, &regions, groups, per_token));
+            let norm = match fold {
+                Fold::Norm(n) => Some(n),
+                _ => None,
+            };
+            for part in &w.parts {
+                let params = self.uniform(
+                    &entry,
+                    &MatvecParams {
+                        rows: part.rows as u32,
+                        cols: w.cols as u32,
+                        y_offset: (place.base + part.first_row) as u32,
+                        accumulate: accumulate as u32,
+                        y_stride: place.stride as u32,
+                        seg: place.seg.map(|v| v as u32),
+                        seg_base: place.seg_base.map(|v| v as u32),
+                        norm: norm.is_some() as u32,
+                        eps: norm.map_or(0.0, |n| n.eps),
+                        swiglu: matches!(fold, Fold::SwiGlu { .. }) as u32,
+                        up_base: match fold {
+                            Fold::SwiGlu { up_base } => up_base as u32,
+                            _ => 0,
+                        },
+                        interleaved: (self.matvec == MatvecVariant::Rowwise) as u32,
+                        _pad: [0; 2],
+                    },
+                );
+                let (groups, per_token) = match (mode, self.matvec) {
+                    (Mode::Batched, _) => {
+                        let tiles = part.rows.div_ceil(kernels::WORKGROUP_SIZE as usize);
+                        let grid = kernels::groups_per_row(tiles);
+                        (grid, PerToken::Tiles(MATMUL_TOKENS))
+                    }
+                    (_, MatvecVariant::Workgroup) => {
+                        (kernels::groups_per_row(part.rows), PerToken::Each)
+                    }
+                    (_, MatvecVariant::Rowwise) => {
+                        let lanes =
+                            part.rows.div_ceil(kernels::RW_ROWS) * kernels::RW_LANES as usize;
+                        (kernels::groups_for(lanes), PerToken::Tiles(MATVEC_TILE))
+                    }
+                    (_, MatvecVariant::Subgroup) => {
+                        let blocks = part.rows.div_ceil(MATVEC_SUBGROUP_ROWS as usize);
+                        (kernels::groups_per_row(blocks), PerToken::Each)
+                    }
+                };
+                let weight_of_norm = norm.map_or(&self.dummy, |n| &n.weight).clone();
+                let buffers = [
+                    &part.quants,
+                    &part.scales,
+                    x,
+                    y,
+                    &params,
+                    batch,
+                    &weight_of_norm,
+                ];
+                out.push(self.dispatch(family, &entry, &buffers, groups, per_token));
+            }
         }
     }
 }
@@ -697,14 +719,6 @@ impl GpuBackend {
         let att = ld.storage("att", b * q_dim, none);
         let up_base = aligned(b * cfg.n_ff);
         let gu = ld.storage("gate, up", up_base + b * cfg.n_ff, none);
-        let gate = Region::floats(&gu, 0, b * cfg.n_ff);
-        let silu_params = ld.uniform(
-            "silu",
-            &kernels::SiluParams {
-                up_base: up_base as u32,
-                _pad: [0; 3],
-            },
-        );
         let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none);
         let logits = ld.storage("logits", b * cfg.n_vocab, wgpu::BufferUsages::COPY_SRC);
         let tokens = ld.storage("tokens", b, wgpu::BufferUsages::COPY_DST);
@@ -739,6 +753,7 @@ impl GpuBackend {
         let each = PerToken::Each;
 
         let mut layers = Vec::new();
+        let mut batched_layers = Vec::new();
         let token_embd = ld.weight_in(names::TOKEN_EMBD, cfg.n_vocab, d, false)?;
         let embed_entry = format!("embed_{}", kernel_suffix(token_embd.ty).unwrap_or("f32"));
         for part in &token_embd.parts {
@@ -754,30 +769,42 @@ impl GpuBackend {
             let groups = kernels::groups_for(d / 4);
             layers.push(ld.dispatch(&EMBED, &embed_entry, &buffers, groups, each));
         }
+        batched_layers.extend(layers.iter().cloned());
 
         for l in 0..cfg.n_layer {
             let name = |part: &str| names::block(l, part);
-            let attn_norm = ld.vector(&name("attn_norm.weight"), d)?;
-            let wo = ld.weight(&name("attn_output.weight"), d, q_dim)?;
-            let ffn_norm = ld.vector(&name("ffn_norm.weight"), d)?;
-            let w_down = ld.weight(&name("ffn_down.weight"), d, cfg.n_ff)?;
-            let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
-            let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
-
-            let attn_norm = Norm {
-                weight: attn_norm,
+            let norm = |weight| Norm {
+                weight,
                 eps: cfg.rms_eps,
             };
-            let (input, norm) = ld.norm_input((&x, &h), attn_norm, &params, &mut layers);
+            let attn_norm = norm(ld.vector(&name("attn_norm.weight"), d)?);
             let qkv_parts = [
                 (name("attn_q.weight"), q_dim),
                 (name("attn_k.weight"), kv_dim),
                 (name("attn_v.weight"), kv_dim),
             ];
             let qkv_parts = qkv_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
-            let bases = [0, k_base, v_base];
-            let input = (input, norm.as_ref());
-            ld.matvecs(&qkv_parts, d, input, &qkv, &bases, &batch, &mut layers)?;
+            let w_qkv = ld.projection(&qkv_parts, d, &[0, k_base, v_base])?;
+            let wo = [(
+                ld.weight(&name("attn_output.weight"), d, q_dim)?,
+                Place::whole(d),
+            )];
+            let ffn_norm = norm(ld.vector(&name("ffn_norm.weight"), d)?);
+            let ffn_parts = [
+                (name("ffn_gate.weight"), cfg.n_ff),
+                (name("ffn_up.weight"), cfg.n_ff),
+            ];
+            let ffn_parts = ffn_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
+            let w_gu = ld.projection(&ffn_parts, d, &[0, up_base])?;
+            let w_down = [(
+                ld.weight(&name("ffn_down.weight"), d, cfg.n_ff)?,
+                Place::whole(d),
+            )];
+            let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
+            let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
+
+            // From the q/k/v biases to the attention: the same launches in either mode.
+            let mut attention = Vec::new();
             if cfg.qkv_bias {
                 let biases = [
                     ("attn_q.bias", &q, q_dim),
@@ -793,7 +820,7 @@ impl GpuBackend {
                     let n = ld.uniform("add", &n);
                     let groups = kernels::groups_for(len);
                     let regions = [Region::whole(&bias), out.clone(), Region::whole(&n)];
-                    layers.push(ld.dispatch_regions(&ADD, "add", &regions, groups, each));
+                    attention.push(ld.dispatch_regions(&ADD, "add", &regions, groups, each));
                 }
             }
             let rope_append = [
@@ -808,40 +835,32 @@ impl GpuBackend {
             ];
             let groups = kernels::groups_for(q_dim);
             let entry = "rope_append";
-            layers.push(ld.dispatch_regions(&ROPE_APPEND, entry, &rope_append, groups, each));
+            attention.push(ld.dispatch_regions(&ROPE_APPEND, entry, &rope_append, groups, each));
             let attend = [&q_rot, &k_cache, &v_cache, &scores, &att, &params];
             let groups = (cfg.n_head as u32, 1);
-            layers.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
-            ld.matvec(&wo, &att, &x, true, &batch, &mut layers);
-            let ffn_norm = Norm {
-                weight: ffn_norm,
-                eps: cfg.rms_eps,
-            };
-            let (input, norm) = ld.norm_input((&x, &h), ffn_norm, &params, &mut layers);
-            let ffn_parts = [
-                (name("ffn_gate.weight"), cfg.n_ff),
-                (name("ffn_up.weight"), cfg.n_ff),
-            ];
-            let ffn_parts = ffn_parts.each_ref().map(|(n, r)| (n.as_str(), *r));
-            let input = (input, norm.as_ref());
-            ld.matvecs(
-                &ffn_parts,
-                d,
-                input,
-                &gu,
-                &[0, up_base],
-                &batch,
-                &mut layers,
-            )?;
-            let silu = [&gu, &params, &silu_params];
-            let groups = kernels::groups_for(cfg.n_ff);
-            layers.push(ld.dispatch(&SILU_MUL, "silu_mul", &silu, groups, each));
-            let down = Place::whole(d);
-            let input = (gate.clone(), None);
-            ld.matvec_at(&w_down, input, &x, down, true, &batch, &mut layers);
+            attention.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
+
+            for (mode, out) in [
+                (Mode::Decode, &mut layers),
+                (Mode::Batched, &mut batched_layers),
+            ] {
+                let input = ld.norm_input((&x, &h), &attn_norm, &params, mode, out);
+                ld.project(&w_qkv, input, &qkv, false, &batch, mode, out);
+                out.extend(attention.iter().cloned());
+                let input = (&att, Fold::None);
+                ld.project(&wo, input, &x, true, &batch, mode, out);
+                let input = ld.norm_input((&x, &h), &ffn_norm, &params, mode, out);
+                ld.project(&w_gu, input, &gu, false, &batch, mode, out);
+                // The down projection reads gate and up and multiplies silu(gate) · up itself.
+                let input = (&gu, Fold::SwiGlu { up_base });
+                ld.project(&w_down, input, &x, true, &batch, mode, out);
+            }
         }
 
-        let output_norm = ld.vector(names::OUTPUT_NORM, d)?;
+        let output_norm = Norm {
+            weight: ld.vector(names::OUTPUT_NORM, d)?,
+            eps: cfg.rms_eps,
+        };
         let output = if cfg.tied_embeddings && matvec != MatvecVariant::Rowwise {
             token_embd
         } else if cfg.tied_embeddings {
@@ -850,21 +869,19 @@ impl GpuBackend {
         } else {
             ld.weight(names::OUTPUT, cfg.n_vocab, d)?
         };
-        // The final norm and the LM head over every token, or over the last one (copied to x_last).
+        let output = [(output, Place::whole(cfg.n_vocab))];
+        // The final norm and the LM head over every token (each mode's launches), or over the
+        // last one (copied to x_last; decode's launches).
         let mut head_all = Vec::new();
+        let mut batched_head_all = Vec::new();
         let mut head_last = Vec::new();
-        for (x, batch, head) in [
-            (&x, &batch, &mut head_all),
-            (&x_last, &batch_one, &mut head_last),
+        for (x, batch, mode, head) in [
+            (&x, &batch, Mode::Decode, &mut head_all),
+            (&x, &batch, Mode::Batched, &mut batched_head_all),
+            (&x_last, &batch_one, Mode::Decode, &mut head_last),
         ] {
-            let output_norm = Norm {
-                weight: output_norm.clone(),
-                eps: cfg.rms_eps,
-            };
-            let (input, norm) = ld.norm_input((x, &h), output_norm, &params, head);
-            let input = (Region::whole(input), norm.as_ref());
-            let place = Place::whole(output.rows);
-            ld.matvec_at(&output, input, &logits, place, false, batch, head);
+            let input = ld.norm_input((x, &h), &output_norm, &params, mode, head);
+            ld.project(&output, input, &logits, false, batch, mode, head);
         }
         let summary_out = ld.storage(
             "summary",
@@ -909,8 +926,11 @@ impl GpuBackend {
             batch,
             x,
             x_last,
-            layers,
-            head_all,
+            decode: Launches { layers, head_all },
+            batched: Launches {
+                layers: batched_layers,
+                head_all: batched_head_all,
+            },
             head_last,
             logits,
             last_row: None,
@@ -951,16 +971,24 @@ impl GpuBackend {
                     label: Some("step"),
                 })
         };
+        let graph = match n {
+            1 => &self.decode,
+            _ => &self.batched,
+        };
         let head_all: &[Dispatch] = match out {
-            Some(Output::All) => &self.head_all,
+            Some(Output::All) => &graph.head_all,
             _ => &[],
         };
-        let launches: Vec<&Dispatch> = self.layers.iter().chain(head_all).collect();
-        let mut pieces = launches.chunks(self.launches_per_submit).peekable();
+        // Pieces of `launches_per_submit` launches, each but the last submitted as recorded.
+        let mut launches = graph.layers.iter().chain(head_all).peekable();
         let mut encoder = new_encoder();
-        while let Some(piece) = pieces.next() {
-            record(&mut encoder, piece.iter().copied(), n);
-            if pieces.peek().is_some() {
+        while launches.peek().is_some() {
+            record(
+                &mut encoder,
+                launches.by_ref().take(self.launches_per_submit),
+                n,
+            );
+            if launches.peek().is_some() {
                 let full = std::mem::replace(&mut encoder, new_encoder());
                 queue.submit([full.finish()]);
             }
@@ -1168,7 +1196,7 @@ fn record<'a>(
     for d in dispatches {
         let z = match d.per_token {
             PerToken::Each => n as u32,
-            PerToken::Tiles => (n as u32).div_ceil(MATVEC_TILE),
+            PerToken::Tiles(tile) => (n as u32).div_ceil(tile),
         };
         pass.set_pipeline(&d.pipeline);
         pass.set_bind_group(0, &d.bind_group, &[]);

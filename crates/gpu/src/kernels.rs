@@ -25,6 +25,17 @@ pub const RW_GROUPS: u32 = 4;
 /// Rows one invocation-lane block of the rowwise matvec covers; weights are padded to a multiple.
 pub const RW_ROWS: usize = (RW_LANES * RW_GROUPS) as usize;
 
+/// Tokens one workgroup of the matmul (batched steps) computes for each of its rows, each
+/// weight block read once for all of them; prepended as `const MM_TOKENS`.
+pub const MATMUL_TOKENS: u32 = 8;
+
+/// Elements of each token's input the matmul stages in workgroup memory at a time (a multiple
+/// of 32; `MATMUL_TOKENS · MATMUL_CHUNK` f32 must fit WebGPU's 16 KiB); prepended as
+/// `const MM_CHUNK`.
+pub const MATMUL_CHUNK: u32 = 256;
+const _: () =
+    assert!(MATMUL_CHUNK.is_multiple_of(32) && MATMUL_TOKENS * MATMUL_CHUNK * 4 <= 16 * 1024);
+
 /// Rows one workgroup of a subgroup matvec computes; prepended to each shader as `const SG_ROWS`.
 pub const MATVEC_SUBGROUP_ROWS: u32 = 8;
 
@@ -108,18 +119,15 @@ pub struct MatvecParams {
     /// 1: RMSNorm folded in (x is the residual stream, binding 6 the norm's weights).
     pub norm: u32,
     pub eps: f32,
-    pub _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
-
-/// silu_mul's uniform: where up starts in the gate/up buffer (shaders/silu_mul.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct SiluParams {
+    /// 1: the SwiGLU folded in (x is the gate/up buffer, the input silu(gate) · up), up from
+    /// element `up_base`: the down projection reads the feed-forward's product itself.
+    pub swiglu: u32,
     pub up_base: u32,
-    pub _pad: [u32; 3],
+    /// 1: the weight is in the rowwise matvec's lane-interleaved layout (shaders/matmul.wgsl).
+    pub interleaved: u32,
+    pub _pad: [u32; 2],
 }
-const _: () = assert!(std::mem::size_of::<SiluParams>() == 16);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
 
 /// matvec's per-step uniform: tokens in the step (shaders/matvec.wgsl).
 #[repr(C)]
@@ -238,6 +246,17 @@ pub const MATVEC_SUBGROUP: Family = Family {
     helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U, R],
 };
+/// The batched matmul: matvec.wgsl's bindings, params and dequantization helpers, then the
+/// tiled entry points.
+pub const MATMUL: Family = Family {
+    file: "matmul.wgsl",
+    enables: "",
+    weights: true,
+    workgroup: WORKGROUP_SIZE,
+    source: include_str!("../../../shaders/matmul.wgsl"),
+    helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
+    bindings: &[R, R, R, W, U, U, R],
+};
 pub const RMSNORM: Family = Family {
     file: "rmsnorm.wgsl",
     enables: "",
@@ -264,15 +283,6 @@ pub const ATTENTION: Family = Family {
     source: include_str!("../../../shaders/attention.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, R, W, W, U],
-};
-pub const SILU_MUL: Family = Family {
-    file: "silu_mul.wgsl",
-    enables: "",
-    weights: false,
-    workgroup: WORKGROUP_SIZE,
-    source: include_str!("../../../shaders/silu_mul.wgsl"),
-    helpers: &[MODEL_PARAMS],
-    bindings: &[W, U, U],
 };
 pub const ADD: Family = Family {
     file: "add.wgsl",
@@ -306,7 +316,7 @@ impl Family {
             ""
         };
         let mut s = format!(
-            "{}{alias}const WG: u32 = {}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MAX_TOP: u32 = {}u;\n",
+            "{}{alias}const WG: u32 = {}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MM_TOKENS: u32 = {MATMUL_TOKENS}u;\nconst MM_CHUNK: u32 = {MATMUL_CHUNK}u;\nconst MAX_TOP: u32 = {}u;\n",
             self.enables,
             self.workgroup,
             crate::summary::MAX_TOP

@@ -1,15 +1,18 @@
 //! The wgpu backend: the llama graph as hand-written WGSL kernels (shaders/) over the quantized
 //! weights, natively on Vulkan/Metal/DX12 (lavapipe in the tests) and in the browser on WebGPU.
 //!
-//! A decode step is seven launches per layer, recorded at load and submitted in pieces of
+//! A decode step is six launches per layer, recorded at load and submitted in pieces of
 //! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer q/k/v matvec (one launch over the stacked
 //! matrices, the RMSNorm folded in) → RoPE and KV append → attention → o matvec (+ residual) →
-//! gate/up matvec (stacked, norm folded in) → silu·mul → down matvec (+ residual), then the LM
-//! head (final norm folded in); the rowwise matvec of software adapters keeps the norms as
-//! launches of their own;
+//! gate/up matvec (stacked, norm folded in) → down matvec (silu(gate)·up computed as it reads
+//! its input; + residual), then the LM head (final norm folded in); the rowwise matvec of
+//! software adapters keeps the norms as launches of their own;
 //! the logits are read back with `map_async`, or only their summary (LSE, entropy, top-N, a scored
 //! token's logprob and rank, a drawn token: [`GpuBackend::forward_summary_with`]). Prompts run in
-//! batches of up to [`MAX_BATCH`] tokens through the same kernels.
+//! batches of up to [`MAX_BATCH`] tokens through launches of their own, also recorded at load:
+//! each RMSNorm a launch that normalizes the batch once, and the projections a tiled matmul
+//! (shaders/matmul.wgsl) that reads each weight block once per tile of tokens instead of once
+//! per token; the rest is decode's launches.
 
 mod backend;
 mod context;

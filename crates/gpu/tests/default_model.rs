@@ -145,7 +145,17 @@ fn check(
             sample: Some(tokscope_gpu::GpuSampling { params, u }),
         };
         let summary = gpu.forward_summary_with(&seq[..n], &request).unwrap();
-        let last = &got[(n - 1) * n_vocab..];
+        // The logits it summarized (the LM head over the last token alone, a matvec, where the
+        // batch above went through the matmul, which sums in another order), checked against
+        // the CPU's too.
+        let last = &gpu.last_logits().unwrap()[..];
+        let kl = tokscope_dist::divergences_from_logits(&want[(n - 1) * n_vocab..], last)
+            .unwrap()
+            .kl_ab;
+        assert!(
+            kl < KL_BOUND,
+            "{arithmetic:?} summarized logits: KL {kl:.3e}"
+        );
         let want = tokscope_dist::summarize(last).unwrap();
         assert!(
             (f64::from(summary.lse) - want.lse).abs() < 1e-4,

@@ -405,9 +405,13 @@ fn a_summary_step_scores_and_samples_like_dist_and_keeps_its_logits() {
     let mut backend = gpu(&ctx, &bytes);
     assert!(backend.last_logits().is_err(), "nothing computed yet");
     let all = backend.forward(&PROMPT, LogitsFor::All).unwrap();
-    let last = &all[(PROMPT.len() - 1) * spec.n_vocab..];
     // After a batch of every position's logits, the last position's row.
-    assert_eq!(backend.last_logits().unwrap(), last);
+    let last_row = &all[(PROMPT.len() - 1) * spec.n_vocab..];
+    assert_eq!(backend.last_logits().unwrap(), last_row);
+    // A summary step computes the last position as `LogitsFor::Last` does (the LM head over that
+    // token alone, a matvec, where a batch's head is a matmul that sums in another order).
+    backend.truncate(0);
+    let last = &backend.forward(&PROMPT, LogitsFor::Last).unwrap()[..];
 
     let mut sampler = Sampler::new(42);
     let lse = tokscope_dist::summarize(last).unwrap().lse;
