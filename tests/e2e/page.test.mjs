@@ -5,7 +5,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { assertShown, baseUrl, cliEvents, launch, LONG, modelPath, shot as shotOf, visible } from './helpers.mjs';
+import {
+  assertShown,
+  baseUrl,
+  cliEvents,
+  exportedRun,
+  hashOf,
+  launch,
+  LONG,
+  modelPath,
+  runToDone,
+  shot as shotOf,
+  visible,
+} from './helpers.mjs';
 
 let browser;
 let page;
@@ -61,6 +73,42 @@ test('32 tokens generate on the wasm CPU backend', async () => {
   console.log(`# decode on the wasm CPU backend (headless Chromium, shared machine): ${tokS} tok/s`);
   await page.getByTestId('token').first().hover();
   await shot('generate');
+});
+
+test('wasm threads: an isolated page runs the CPU backend on threads with one thread’s numbers', async () => {
+  const settings = { backend: 'cpu', mode: 'raw', prompt: 'Once upon a time', max_tokens: 24, seed: 5, top_n: 5 };
+  const run = async (query, threads) => {
+    await page.goto('about:blank');
+    await page.goto(`${baseUrl}${query}#${hashOf({ ...settings, threads })}`);
+    await page.getByTestId('model-facts').waitFor({ timeout: LONG });
+    const isolated = await page.evaluate(() => self.crossOriginIsolated);
+    const backend = await page.getByTestId('backend').innerText();
+    const done = await runToDone(page);
+    const { steps } = await exportedRun(page);
+    return { isolated, backend, done, steps };
+  };
+  // As an ordinary static host serves it (no COOP/COEP): the single-threaded build, whatever the link asks.
+  const single = await run('?isolation=off', 2);
+  assert.equal(single.isolated, false);
+  assert.match(single.backend, /, 1 thread\)/);
+  // Cross-origin isolated (the xtask server's default): the threaded build.
+  const threaded = await run('', 2);
+  assert.equal(threaded.isolated, true);
+  assert.match(threaded.backend, /, 2 threads\)/);
+  assert.equal(threaded.steps.length, 24);
+  assert.deepEqual(
+    threaded.steps.map((s) => s.token.id),
+    single.steps.map((s) => s.token.id),
+  );
+  threaded.steps.forEach((s, i) => {
+    const one = single.steps[i];
+    assert.ok(Math.abs(s.entropy - one.entropy) < 1e-6, `step ${i}: entropy ${s.entropy} vs ${one.entropy}`);
+    assert.ok(Math.abs(s.logprob - one.logprob) < 1e-6, `step ${i}: logprob ${s.logprob} vs ${one.logprob}`);
+  });
+  console.log(
+    `# wasm CPU decode, headless Chromium: 1 thread ${single.done.decode_tok_s.toFixed(1)} tok/s, ` +
+      `2 threads ${threaded.done.decode_tok_s.toFixed(1)} tok/s`,
+  );
 });
 
 test('a seeded run shows the CLI’s entropy and top-N for every step', async () => {

@@ -2,7 +2,8 @@
 // it, else the CPU backend; the engine reads the model's Blob slice by slice, so the whole file is never held in
 // a JS buffer and, on WebGPU, never in wasm memory either), runs generate one step at a time (yielding between
 // steps so a "stop" message is seen at once), score, speculate, compare and branch, and posts every event.
-import init, { loadEngine, take_panic_message, version, type Engine } from '../pkg/tokscope_wasm.js';
+import type { Engine } from '../pkg/tokscope_wasm.js';
+import { cpuThreads, loadWasm, type Wasm } from './threads';
 import type {
   BackendChoice,
   FromWorker,
@@ -19,7 +20,9 @@ const CACHE_NAME = 'tokscope-models-v1';
 /** Context positions of the engine: its f32 KV cache costs 45 KiB per position on the default model. */
 const N_CTX = 2048;
 
-const ready = init();
+/** The engine's bindings: the threaded build on a cross-origin isolated page, else the single-threaded one. */
+const ready = loadWasm();
+let wasm: Wasm | null = null;
 let engine: Engine | null = null;
 /** `running`: stepping on its own; `paused`: one step per "step" message; `busy`: a streaming mode runs. */
 let mode: 'idle' | 'running' | 'paused' | 'busy' = 'idle';
@@ -33,7 +36,7 @@ function describe(e: unknown): { message: string; fatal: boolean } {
   if (e instanceof WebAssembly.RuntimeError) {
     let panic: string | undefined;
     try {
-      panic = take_panic_message();
+      panic = wasm?.take_panic_message();
     } catch {
       panic = undefined;
     }
@@ -121,13 +124,13 @@ function readProgress(loaded: number, total: number, phase: 'parse' | 'upload' |
   post({ type: 'progress', loaded, total, phase });
 }
 
-async function load(source: ModelSource, backend: BackendChoice) {
+async function load(source: ModelSource, backend: BackendChoice, threads: number) {
   const t0 = performance.now();
   mode = 'idle';
   engine?.free();
   engine = null;
   try {
-    await ready;
+    const { loadEngine } = await ready;
     // The engine keeps the Blob: a later switch to the CPU backend reads it again.
     let blob: Blob;
     let from: 'network' | 'cache' | 'file';
@@ -140,7 +143,8 @@ async function load(source: ModelSource, backend: BackendChoice) {
     readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
-      engine = await loadEngine(blob, { n_ctx: N_CTX, backend, adapter: adapter ?? undefined }, yieldToMessages, readProgress);
+      const options = { n_ctx: N_CTX, backend, adapter: adapter ?? undefined, threads: cpuThreads(threads) };
+      engine = await loadEngine(blob, options, yieldToMessages, readProgress);
     } catch (e) {
       const { message, fatal } = describe(e);
       if (fatal) throw e;
@@ -292,7 +296,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const message = e.data;
   switch (message.type) {
     case 'load':
-      return exclusive(() => load(message.source, message.backend));
+      return exclusive(() => load(message.source, message.backend, message.threads));
     case 'backend':
       return exclusive(() => switchBackend(message.backend));
     case 'generate':
@@ -329,6 +333,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
 };
 
 ready.then(
-  () => post({ type: 'engine', version: version() }),
+  (bindings) => {
+    wasm = bindings;
+    post({ type: 'engine', version: bindings.version() });
+  },
   (e) => fail('engine', e),
 );

@@ -30,6 +30,7 @@ use crate::options::{
     AdapterHint, BackendChoice, BranchRequest, CompareRequest, DrafterKind, GenerateRequest,
     LoadRequest, ScoreRequest, SpeculateRequest,
 };
+use crate::threads;
 use crate::yielding::Yielding;
 use crate::{js_error, to_js};
 
@@ -78,6 +79,8 @@ pub struct ModelFacts {
 struct Inner {
     /// What the worker learnt of the WebGPU adapter (the browser's WebGPU tells wgpu nothing).
     adapter: Option<AdapterHint>,
+    /// The CPU backend's threads: 1 unless the page is cross-origin isolated (see `threads`).
+    threads: usize,
     tuning: LoadOptions,
     precision: Precision,
     model: Model,
@@ -168,6 +171,7 @@ pub async fn load_engine(
     let session = Session::new(unloaded, tokenizer, template);
     let mut inner = Inner {
         adapter: options.adapter,
+        threads: threads::available(options.threads),
         tuning,
         precision,
         model,
@@ -193,7 +197,8 @@ pub async fn load_engine(
 impl Inner {
     /// A session on the loaded model, on `kind`'s backend with a cache of `n_ctx` positions (the
     /// GPU context must exist for WebGPU).
-    fn new_session(&mut self, kind: Kind, n_ctx: usize) -> Result<Session, JsError> {
+    /// On the CPU it waits until the pool's threads run (see `threads`).
+    async fn new_session(&mut self, kind: Kind, n_ctx: usize) -> Result<Session, JsError> {
         let metadata = &self.model.file().metadata;
         let tokenizer = Tokenizer::from_gguf(metadata).map_err(js_error)?;
         let template = ChatTemplate::from_gguf(metadata).map_err(js_error)?;
@@ -204,8 +209,10 @@ impl Inner {
             (Kind::WebGpu, None) => return Err(JsError::new("WebGPU is not available")),
             (Kind::Cpu, _) => {
                 let file = self.model.in_memory().map_err(js_error)?;
-                let mut cpu = CpuBackend::with_context(file, 1, n_ctx).map_err(js_error)?;
+                let mut cpu =
+                    CpuBackend::with_context(file, self.threads, n_ctx).map_err(js_error)?;
                 cpu.set_precision(self.precision);
+                threads::started().await?;
                 Box::new(cpu)
             }
         };
@@ -260,7 +267,7 @@ impl Inner {
             want
         };
         if kind != self.kind || self.facts.backend.is_empty() {
-            match self.new_session(kind, self.n_ctx) {
+            match self.new_session(kind, self.n_ctx).await {
                 Ok(session) => {
                     self.session = session;
                     self.kind = kind;
@@ -273,7 +280,7 @@ impl Inner {
                     ));
                     if self.facts.backend.is_empty() {
                         // The first load: no CPU session to fall back on yet.
-                        self.session = self.new_session(Kind::Cpu, self.n_ctx)?;
+                        self.session = self.new_session(Kind::Cpu, self.n_ctx).await?;
                     }
                     self.kind = Kind::Cpu;
                 }
@@ -293,11 +300,11 @@ impl Inner {
 
     /// A run's error for the page. A failure of the GPU itself (device lost, out of memory) moves
     /// the model to the CPU backend, so the page stays usable; the message says so.
-    fn fail(&mut self, e: SessionError) -> JsError {
+    async fn fail(&mut self, e: SessionError) -> JsError {
         if self.kind == Kind::WebGpu && matches!(e, SessionError::Model(ModelError::Device(_))) {
             self.gpu = None;
             self.kind = Kind::Cpu;
-            if let Ok(session) = self.new_session(Kind::Cpu, self.n_ctx) {
+            if let Ok(session) = self.new_session(Kind::Cpu, self.n_ctx).await {
                 self.session = session;
             }
             self.conditions.clear();
@@ -384,7 +391,7 @@ impl Engine {
             let opts: GenerateOptions = request.into();
             match state.session.start_generate_async(&opts).await {
                 Ok(generation) => state.generation = Some(generation),
-                Err(e) => return Err(state.fail(e).into()),
+                Err(e) => return Err(state.fail(e).await.into()),
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -418,7 +425,7 @@ impl Engine {
                 }
                 Err(e) => {
                     state.generation = None;
-                    Err(state.fail(e).into())
+                    Err(state.fail(e).await.into())
                 }
             }
         })
@@ -463,7 +470,7 @@ impl Engine {
             };
             let run = state.session.score_async(&opts, &mut keep).await;
             if let Err(e) = run {
-                return Err(state.fail(e).into());
+                return Err(state.fail(e).await.into());
             }
             Ok(to_js(&events)?)
         })
@@ -525,7 +532,7 @@ impl Engine {
                 run.await
             };
             if let Err(e) = run {
-                return Err(state.fail(e).into());
+                return Err(state.fail(e).await.into());
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -553,7 +560,7 @@ impl Engine {
             let extra = opts.prompts.len().saturating_sub(1).min(2);
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
-                let session = state.new_session(state.kind, n_ctx)?;
+                let session = state.new_session(state.kind, n_ctx).await?;
                 state.conditions.push(session);
             }
             let mut sessions: Vec<&mut Session> = std::iter::once(&mut state.session)
@@ -563,7 +570,7 @@ impl Engine {
             let result = compare_async(&mut sessions, &opts, &mut emit).await;
             drop(sessions);
             if let Err(e) = result {
-                return Err(state.fail(e).into());
+                return Err(state.fail(e).await.into());
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -591,7 +598,7 @@ impl Engine {
             let mut emit = streamer(&on_event, &stop);
             let run = state.session.branch_async(&opts, &mut emit);
             if let Err(e) = run.await {
-                return Err(state.fail(e).into());
+                return Err(state.fail(e).await.into());
             }
             Ok(JsValue::UNDEFINED)
         })

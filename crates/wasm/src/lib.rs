@@ -9,6 +9,7 @@
 mod engine;
 mod load;
 mod options;
+mod threads;
 mod yielding;
 
 use std::sync::Mutex;

@@ -117,7 +117,7 @@ impl Default for ScoreRequest {
 
 /// How the worker asks for a model: context, backend, what it learnt of the WebGPU adapter, and
 /// optionally the matvec variant (benchmarks) and the CPU arithmetic.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Tsify)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct LoadRequest {
     /// Positions of the KV cache; 2048 when absent, at most the model's training context.
@@ -128,6 +128,22 @@ pub struct LoadRequest {
     pub matvec: Option<MatvecChoice>,
     /// The CPU backend's arithmetic; exact when absent.
     pub precision: Option<PrecisionChoice>,
+    /// CPU threads (1 when absent); more than one runs only in the threaded build, which the
+    /// worker loads on a cross-origin isolated page.
+    pub threads: usize,
+}
+
+impl Default for LoadRequest {
+    fn default() -> Self {
+        Self {
+            n_ctx: None,
+            backend: BackendChoice::Auto,
+            adapter: None,
+            matvec: None,
+            precision: None,
+            threads: 1,
+        }
+    }
 }
 
 /// Which compute backend runs the model.

@@ -21,7 +21,16 @@ pub fn cli() -> Result<()> {
 /// explicit RUSTFLAGS replaces) and simd128, so the model's simd128 kernels are compiled in.
 pub const WASM_RUSTFLAGS: &str = r#"--cfg getrandom_backend="wasm_js" -C target-feature=+simd128"#;
 
-/// Compiles crates/wasm for wasm32 (simd128) and generates its JS bindings into `web/pkg`.
+/// What the threaded build adds: atomics and a shared, imported memory (up to 4 GiB) whose
+/// thread-local storage each Web Worker sets up (wasm-bindgen's threads support).
+const THREADS_RUSTFLAGS: &str = "-C target-feature=+atomics,+bulk-memory,+mutable-globals \
+     -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
+     -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+     -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base";
+
+/// Compiles crates/wasm for wasm32 (simd128) twice and generates each one's JS bindings: into
+/// `web/pkg` the single-threaded build every page can run, into `web/pkg-mt` the threaded build
+/// the worker loads on a cross-origin isolated page (crates/wasm/src/threads.rs).
 pub fn wasm() -> Result<()> {
     banner("build: wasm bridge (release, simd128) + wasm-bindgen");
     run(cmd("cargo").env("RUSTFLAGS", WASM_RUSTFLAGS).args([
@@ -32,11 +41,37 @@ pub fn wasm() -> Result<()> {
         "--target",
         WASM_TARGET,
     ]))?;
-    let wasm = util::target_dir().join(format!("{WASM_TARGET}/release/tokscope_wasm.wasm"));
+    bindgen(&util::target_dir(), "pkg")?;
+
+    banner("build: wasm bridge with threads (release, simd128, atomics) + wasm-bindgen");
+    // Shared memory needs std rebuilt with atomics (`-Z build-std`, not yet stable): the pinned
+    // stable compiler is asked for it with RUSTC_BOOTSTRAP rather than a moving nightly. Its own
+    // target folder keeps the two builds' artifacts apart.
+    let target_dir = util::target_dir().join("threads");
+    run(cmd("cargo")
+        .env("RUSTFLAGS", format!("{WASM_RUSTFLAGS} {THREADS_RUSTFLAGS}"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "tokscope-wasm",
+            "--target",
+            WASM_TARGET,
+            "-Z",
+            "build-std=std,panic_abort",
+        ]))?;
+    bindgen(&target_dir, "pkg-mt")
+}
+
+/// Runs wasm-bindgen on the build in `target_dir`, writing the bindings to `web/<out>`.
+fn bindgen(target_dir: &std::path::Path, out: &str) -> Result<()> {
+    let wasm = target_dir.join(format!("{WASM_TARGET}/release/tokscope_wasm.wasm"));
     run(cmd(wasm_bindgen_bin())
         .arg(&wasm)
         .args(["--target", "web", "--out-dir"])
-        .arg(util::web_dir().join("pkg")))
+        .arg(util::web_dir().join(out)))
 }
 
 /// `npm run build` in web/, producing the static folder `web/dist`.

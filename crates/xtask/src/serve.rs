@@ -107,7 +107,7 @@ fn handle(stream: TcpStream, roots: &Roots) -> io::Result<()> {
     if let Some(cr) = content_range {
         write!(out, "Content-Range: {cr}\r\n")?;
     }
-    write_common_headers(&mut out)?;
+    write_common_headers(&mut out, isolates(target))?;
     if method == "GET" {
         file.seek(SeekFrom::Start(start))?;
         io::copy(&mut file.take(count), &mut out)?;
@@ -120,19 +120,29 @@ fn respond_empty(out: &mut impl Write, status: &str, headers: &[(&str, &str)]) -
     for (k, v) in headers {
         write!(out, "{k}: {v}\r\n")?;
     }
-    write_common_headers(out)?;
+    write_common_headers(out, true)?;
     out.flush()
 }
 
-/// Headers on every response: ranges, no stale caching during development, and cross-origin
-/// isolation so the page may use SharedArrayBuffer (wasm threads).
-fn write_common_headers(out: &mut impl Write) -> io::Result<()> {
-    write!(
-        out,
-        "Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n\
-         Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n\
-         Connection: close\r\n\r\n"
-    )
+/// Whether a response carries the cross-origin isolation headers: all do but those asked for with
+/// `?isolation=off`, so a page can be opened as an ordinary static host serves it (no wasm threads).
+fn isolates(target: &str) -> bool {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    !query.split('&').any(|pair| pair == "isolation=off")
+}
+
+/// Headers on every response: ranges, no stale caching during development, and (where `isolate`)
+/// cross-origin isolation so the page may use SharedArrayBuffer (wasm threads).
+fn write_common_headers(out: &mut impl Write, isolate: bool) -> io::Result<()> {
+    write!(out, "Accept-Ranges: bytes\r\nCache-Control: no-cache\r\n")?;
+    if isolate {
+        write!(
+            out,
+            "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
+        )?;
+    }
+    write!(out, "Connection: close\r\n\r\n")
 }
 
 /// Maps a request target to a file, refusing anything that could leave the served folders.
@@ -266,6 +276,15 @@ mod tests {
         assert_eq!(parse_range("bytes=5-2", 10), ByteRange::Whole);
         assert_eq!(parse_range("bytes=0-1,4-5", 10), ByteRange::Whole);
         assert_eq!(parse_range("items=0-1", 10), ByteRange::Whole);
+    }
+
+    #[test]
+    fn isolation_is_dropped_only_where_the_query_asks() {
+        assert!(isolates("/"));
+        assert!(isolates("/index.html?x=1#isolation=off"));
+        assert!(isolates("/?isolation=offline"));
+        assert!(!isolates("/?isolation=off"));
+        assert!(!isolates("/index.html?a=b&isolation=off#backend=cpu"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub const WASI_TARGET: &str = "wasm32-wasip1";
 pub fn all() -> Result<()> {
     model()?;
     wasm_target()?;
+    rust_src()?;
     wasm_bindgen_cli()?;
     npm_install(&util::web_dir())?;
     npm_install(&util::e2e_dir())?;
@@ -154,6 +155,17 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Adds the wasm32 target to the active toolchain when it is missing.
 pub fn wasm_target() -> Result<()> {
     rustup_target(WASM_TARGET)
+}
+
+/// Adds the standard library's sources, which the threaded wasm build recompiles with atomics.
+pub fn rust_src() -> Result<()> {
+    let installed =
+        output(cmd("rustup").args(["component", "list", "--installed"])).unwrap_or_default();
+    if installed.lines().any(|l| l.trim().starts_with("rust-src")) {
+        return Ok(());
+    }
+    banner("setup: adding the rust-src component (for the threaded wasm build)");
+    run(cmd("rustup").args(["component", "add", "rust-src"]))
 }
 
 /// Adds a target to the active toolchain when it is missing.

@@ -51,6 +51,7 @@ const args = [
 const CONFIGS = [
   { engine: 'tokscope', backend: 'cpu', threads: 1 },
   { engine: 'wllama', backend: 'cpu', threads: 1 },
+  { engine: 'tokscope', backend: 'cpu', threads: 2 },
   { engine: 'wllama', backend: 'cpu', threads: 2 },
   { engine: 'tokscope', backend: 'webgpu', threads: 1 },
   { engine: 'wllama', backend: 'webgpu', threads: 1 },
@@ -78,7 +79,7 @@ function observeWorkers() {
 }
 
 /** One run of tokscope's page: load the default model, one warm-up run, one measured run. */
-async function tokscope(page, { backend }) {
+async function tokscope(page, { backend, threads }) {
   await page.addInitScript(observeWorkers);
   const hash = new URLSearchParams({
     mode: 'raw',
@@ -88,8 +89,10 @@ async function tokscope(page, { backend }) {
     top_n: String(TOP_N),
     backend,
   });
-  // The page keeps its settings, the backend among them, in the URL hash.
-  await page.goto(`${tokscopeUrl}#${hash}`);
+  // The page keeps its settings, the backend among them, in the URL hash. It runs the CPU backend on one thread per
+  // core (up to 4) where it is cross-origin isolated, so one thread is asked for by serving it without isolation.
+  const query = threads > 1 ? '' : '?isolation=off';
+  await page.goto(`${tokscopeUrl}${query}#${hash}`);
   const facts = page.getByTestId('model-facts');
   await Promise.race([
     facts.waitFor({ timeout: LONG }),
@@ -106,7 +109,9 @@ async function tokscope(page, { backend }) {
   }
   const done = await page.evaluate(() => window.__bench.done.at(-1));
   if (done.tokens !== N_PREDICT) throw new Error(`the run stopped after ${done.tokens} tokens (${done.stop})`);
-  const honoured = backend === 'webgpu' ? /gpu/i.test(backendText) : /cpu/i.test(backendText) && !/gpu/i.test(backendText);
+  const threadsUsed = Number(/(\d+) threads?\)/.exec(backendText)?.[1] ?? 1);
+  const honoured =
+    backend === 'webgpu' ? /gpu/i.test(backendText) : /cpu/i.test(backendText) && !/gpu/i.test(backendText) && threadsUsed === threads;
   return {
     prompt_tokens: done.prompt_tokens,
     tokens: done.tokens,

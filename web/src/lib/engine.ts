@@ -114,7 +114,8 @@ function clearRuns() {
 export function loadModel(source: ModelSource, label: string) {
   model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, from: null, loadMs: null }));
   clearRuns();
-  send({ type: 'load', source, backend: get(settings).backend });
+  const { backend, threads } = get(settings);
+  send({ type: 'load', source, backend, threads });
 }
 
 /** Loads the default model from next to the page (or the cache). */

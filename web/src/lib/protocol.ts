@@ -84,7 +84,8 @@ export type RunKind = 'generate' | 'speculate' | 'compare' | 'branch';
 
 /** Page → worker. */
 export type ToWorker =
-  | { type: 'load'; source: ModelSource; backend: BackendChoice }
+  /** `threads`: CPU threads asked for (0: the worker's default); more than one only on a cross-origin isolated page. */
+  | { type: 'load'; source: ModelSource; backend: BackendChoice; threads: number }
   | { type: 'backend'; backend: BackendChoice }
   | { type: 'generate'; request: GenerateRequest; paused: boolean }
   | { type: 'speculate'; request: SpeculateRequest }

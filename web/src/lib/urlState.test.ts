@@ -49,6 +49,7 @@ describe('URL state', () => {
       weights: '1,1,-1',
       samples: 8,
       backend: 'cpu',
+      threads: 3,
       step: 5,
       presenter: true,
     };
@@ -78,6 +79,9 @@ describe('URL state', () => {
     expect(s.backend).toBe('auto');
     expect(s.cmp).toBe('a');
     expect(s.drafter).toBe('ngram');
+    expect(decodeState('threads=17').threads).toBe(0);
+    expect(decodeState('threads=1.5').threads).toBe(0);
+    expect(decodeState('threads=2').threads).toBe(2);
   });
 
   it('falls back to defaults on values out of range or of the wrong kind', () => {

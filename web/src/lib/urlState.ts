@@ -49,6 +49,8 @@ export interface Settings {
   samples: number;
   /** Compute backend asked for when the model loads. */
   backend: BackendChoice;
+  /** CPU threads when the model loads, on a cross-origin isolated page only (0: the worker's default, threads.ts). */
+  threads: number;
   /** The focused step, so a shared link opens on it (-1: none). */
   step: number;
   /** Presenter mode: larger type, stepping controls first, arrow keys step. */
@@ -90,6 +92,7 @@ export const DEFAULT_SETTINGS: Settings = {
   weights: '',
   samples: 1,
   backend: 'auto',
+  threads: 0,
   step: -1,
   presenter: false,
 };
@@ -110,6 +113,7 @@ const NUMBERS: Record<string, { min: number; max: number; int: boolean }> = {
   alpha: { min: 0, max: 100, int: false },
   threshold: { min: 0, max: 100, int: false },
   samples: { min: 1, max: 64, int: true },
+  threads: { min: 0, max: 16, int: true },
   step: { min: -1, max: 100000, int: true },
 };
 

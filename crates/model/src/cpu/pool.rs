@@ -5,8 +5,20 @@
 //! waiting for the next section, then sleep; the caller runs share 0 itself.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+
+/// Starts a thread running the given work. Natively the pool uses `std::thread`; in a browser std
+/// cannot start threads, so the embedder (crates/wasm) installs one that starts a Web Worker on the
+/// same shared memory.
+pub type Spawner = fn(Box<dyn FnOnce() + Send>) -> Result<(), String>;
+
+static SPAWNER: OnceLock<Spawner> = OnceLock::new();
+
+/// Installs the spawner every later pool uses instead of `std::thread`; false if one already was.
+pub fn set_spawner(spawner: Spawner) -> bool {
+    SPAWNER.set(spawner).is_ok()
+}
 
 /// How long an idle worker spins before it sleeps (iterations of `spin_loop`).
 const SPIN_ITERATIONS: u32 = 200_000;
@@ -46,17 +58,28 @@ impl Pool {
             wake: Condvar::new(),
             sleep_lock: Mutex::new(()),
         });
-        let workers = (1..threads)
-            .map(|share| {
-                let shared = shared.clone();
-                std::thread::Builder::new()
+        // Shares must be contiguous: a spawn that fails ends the pool at the shares already running.
+        let mut workers = Vec::new();
+        let mut running = 1;
+        while running < threads {
+            let worker_shared = shared.clone();
+            let share = running;
+            let work = move || worker(&worker_shared, share);
+            let started = match SPAWNER.get() {
+                Some(spawn) => spawn(Box::new(work)).is_ok(),
+                None => std::thread::Builder::new()
                     .name(format!("tokscope-cpu-{share}"))
-                    .spawn(move || worker(&shared, share))
-                    .expect("spawning a CPU worker thread")
-            })
-            .collect();
+                    .spawn(work)
+                    .map(|handle| workers.push(handle))
+                    .is_ok(),
+            };
+            if !started {
+                break;
+            }
+            running += 1;
+        }
         Self {
-            threads,
+            threads: running,
             shared,
             workers,
         }
