@@ -5,14 +5,12 @@
 
 use std::ops::ControlFlow;
 
-use tokscope_dist::{self as dist, Sampler};
-use tokscope_model::LogitsFor;
+use tokscope_dist as dist;
 use web_time::Instant;
 
 use crate::error::{Result, SessionError, now};
 use crate::event::{DoneEvent, Event, SamplesSummary, StopReason};
 use crate::run::{GenerateOptions, Session};
-use crate::steps;
 
 /// Settings of a branch run. Sample `i` uses seed `generate.seed + i`; `generate.max_tokens` is per sample.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,77 +59,49 @@ impl Session {
             return Err(dist::DistError::TokenOutOfRange { id: bad, vocab }.into());
         }
         let context: Vec<u32> = prompt.iter().chain(&opts.prefix).copied().collect();
-        if context.is_empty() {
-            return Err(SessionError::EmptyPrompt);
-        }
-        let n_ctx = self.backend.n_ctx();
-        if context.len() >= n_ctx {
-            return Err(SessionError::PromptTooLong {
-                tokens: context.len(),
-                n_ctx,
-            });
-        }
-        // What the cache already holds of the context (an earlier run's prompt and tokens) is kept.
-        let t0 = Instant::now();
-        let mut first = Some(self.feed_context(&context).await?);
-        let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let mut prefill_ms = None;
         let decode_start = Instant::now();
         let (mut sample_bf, mut sample_logprob, mut per_token) =
             (Vec::new(), Vec::new(), Vec::new());
         let mut texts: Vec<Vec<u32>> = Vec::new();
         let mut total_tokens = 0;
         let mut stop = StopReason::Length;
-        'samples: for s in 0..opts.samples {
-            // Back to the shared prefix: only the last context token is recomputed.
-            let mut step_start = Instant::now();
-            let mut logits = match first.take() {
-                Some(logits) => logits,
-                None => self.feed_context(&context).await?,
+        for s in 0..opts.samples {
+            // Each sample is a generation from the shared context: what the cache holds of it (an
+            // earlier run's prompt and tokens, or the previous sample's) is kept, so only the last
+            // context token is recomputed.
+            let sample = GenerateOptions {
+                seed: g.seed.wrapping_add(s as u64),
+                ..g.clone()
             };
-            let mut sampler = Sampler::new(g.seed.wrapping_add(s as u64));
-            let mut bf = dist::BranchingFactor::new();
-            let mut history = context.clone();
-            let mut lp_sum = 0.0;
-            let mut out = Vec::new();
-            let mut broke = false;
-            while out.len() < g.max_tokens {
-                let warped = dist::warp(&logits, &g.sampling, &history)?;
-                let id = sampler.sample(&warped);
-                lp_sum += warped.logprob(id).unwrap_or(f64::NEG_INFINITY);
-                let ms = step_start.elapsed().as_secs_f64() * 1e3;
-                let step = steps::step_event(
-                    &self.tokenizer,
-                    out.len(),
-                    history.len(),
-                    &logits,
-                    &warped,
-                    id,
-                    g.top_n,
-                    &mut bf,
-                    ms,
-                )?;
-                history.push(id);
-                out.push(id);
-                if on_event(&Event::Step(step)).is_break() {
-                    broke = true;
+            let keep = self.reusable_prefix(&context);
+            let mut generation = self
+                .start_generation(&sample, context.clone(), keep)
+                .await?;
+            prefill_ms.get_or_insert(generation.prefill_ms());
+            let (mut lp_sum, mut running_bf) = (0.0, None);
+            while let Some(event) = generation.next_async(self).await? {
+                match event {
+                    Event::Step(step) => {
+                        lp_sum += step.sampling.as_ref().map_or(0.0, |w| w.logprob);
+                        running_bf = step.bf.as_ref().map(|bf| bf.running);
+                        if on_event(&Event::Step(step)).is_break() {
+                            generation.stop();
+                        }
+                    }
+                    Event::Done(done) => stop = done.stop,
                 }
-                let eos = !g.ignore_eos && self.tokenizer.is_end_of_generation(id);
-                if broke || eos || out.len() == g.max_tokens || history.len() >= n_ctx {
-                    break;
-                }
-                step_start = Instant::now();
-                logits = self.feed(&[id], LogitsFor::Last).await?;
             }
+            let out = generation.generated().to_vec();
             total_tokens += out.len();
-            if let Some(b) = bf.running() {
-                sample_bf.push(b);
+            if let Some(bf) = running_bf {
+                sample_bf.push(bf);
                 sample_logprob.push(lp_sum);
                 per_token.push(lp_sum / out.len() as f64);
             }
             texts.push(out);
-            if broke {
-                stop = StopReason::Stopped;
-                break 'samples;
+            if stop == StopReason::Stopped {
+                break;
             }
         }
         let decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
@@ -158,7 +128,7 @@ impl Session {
         let done = DoneEvent {
             tokens: total_tokens,
             prompt_tokens: context.len(),
-            prefill_ms,
+            prefill_ms: prefill_ms.unwrap_or(0.0),
             decode_ms,
             decode_tok_s: if decode_ms > 0.0 {
                 total_tokens as f64 / (decode_ms / 1e3)

@@ -142,28 +142,9 @@ impl Session {
         }
     }
 
-    /// Brings the cache to `context` and returns its last token's logits, computing only the
-    /// tokens after the longest prefix the cache already holds (at least the last one). A branch
-    /// from step k of an earlier run thus recomputes nothing before step k.
-    pub(crate) async fn feed_context(&mut self, context: &[u32]) -> Result<Vec<f32>> {
-        if context.is_empty() {
-            return Err(SessionError::EmptyPrompt);
-        }
-        let common = if self.cached.len() == self.backend.cache_len() {
-            self.cached
-                .iter()
-                .zip(context)
-                .take_while(|(a, b)| a == b)
-                .count()
-        } else {
-            0
-        };
-        let keep = common.min(context.len() - 1);
-        self.rewind(keep);
-        self.feed(&context[keep..], LogitsFor::Last).await
-    }
-
-    /// Tokens reused from the cache by [`Session::feed_context`] for `context`, were it called now.
+    /// Tokens reused from the cache for `context`: the longest prefix the cache holds, short of the
+    /// last token (whose distribution must be computed). A branch from step k of an earlier run thus
+    /// recomputes nothing before step k.
     pub fn reusable_prefix(&self, context: &[u32]) -> usize {
         if self.cached.len() != self.backend.cache_len() || context.is_empty() {
             return 0;
@@ -247,31 +228,46 @@ impl Session {
 
     /// [`Session::start_generate`] for backends that must be awaited.
     pub async fn start_generate_async(&mut self, opts: &GenerateOptions) -> Result<Generation> {
-        opts.sampling.validate()?;
         let prompt = self.prompt_tokens(&opts.prompt)?;
-        if prompt.is_empty() {
+        self.start_generation(opts, prompt, 0).await
+    }
+
+    /// Starts a generation that continues `context` (a prompt, perhaps followed by earlier tokens),
+    /// computing it after the first `keep` tokens the cache holds; its steps count from the end of
+    /// `context`.
+    pub(crate) async fn start_generation(
+        &mut self,
+        opts: &GenerateOptions,
+        context: Vec<u32>,
+        keep: usize,
+    ) -> Result<Generation> {
+        opts.sampling.validate()?;
+        if context.is_empty() {
             return Err(SessionError::EmptyPrompt);
         }
         let n_ctx = self.backend.n_ctx();
-        if prompt.len() >= n_ctx {
+        if context.len() >= n_ctx {
             return Err(SessionError::PromptTooLong {
-                tokens: prompt.len(),
+                tokens: context.len(),
                 n_ctx,
             });
         }
-        self.rewind(0);
+        let keep = keep.min(context.len() - 1);
+        self.rewind(keep);
         let t0 = Instant::now();
         let mut sampler = Sampler::new(opts.seed);
         let u = sampler.uniform();
-        let next = self.feed_step(&prompt, &step_query(opts, u)).await?;
+        let next = self
+            .feed_step(&context[keep..], &step_query(opts, u))
+            .await?;
         Ok(Generation {
             opts: opts.clone(),
-            prompt_len: prompt.len(),
+            prompt_len: context.len(),
             prefill_ms: ms_since(t0),
             sampler,
             u,
             bf: dist::BranchingFactor::new(),
-            history: prompt,
+            history: context,
             next,
             step_start: t0,
             decode_start: Instant::now(),
@@ -279,6 +275,7 @@ impl Session {
             finished: false,
         })
     }
+
     /// Scores `text` token by token under the model (teacher forcing), one StepEvent per token.
     pub fn score(
         &mut self,
@@ -404,6 +401,11 @@ impl Generation {
     /// Asks the run to end: the next call to [`Generation::next`] returns its done event.
     pub fn stop(&mut self) {
         self.stop.get_or_insert(StopReason::Stopped);
+    }
+
+    /// Time spent computing the context before the first step, milliseconds.
+    pub fn prefill_ms(&self) -> f64 {
+        self.prefill_ms
     }
 
     /// Tokens generated so far.

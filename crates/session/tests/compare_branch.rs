@@ -260,3 +260,75 @@ fn a_branch_from_an_earlier_run_reuses_its_cache_and_matches_a_fresh_branch() {
     warm.backend_mut().truncate(0);
     assert_eq!(warm.reusable_prefix(&context), 0);
 }
+
+/// A CPU backend that counts how the session asks for distributions: step queries (which the GPU
+/// answers with a summary read back instead of the vocabulary's logits) or whole logits.
+struct Counting {
+    inner: tokscope_model::cpu::CpuBackend,
+    queries: std::rc::Rc<std::cell::Cell<usize>>,
+    logits: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl tokscope_model::Backend for Counting {
+    fn config(&self) -> &tokscope_model::Config {
+        self.inner.config()
+    }
+    fn n_ctx(&self) -> usize {
+        self.inner.n_ctx()
+    }
+    fn cache_len(&self) -> usize {
+        self.inner.cache_len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.inner.truncate(len)
+    }
+    fn forward(
+        &mut self,
+        tokens: &[u32],
+        which: tokscope_model::LogitsFor,
+    ) -> tokscope_model::Result<Vec<f32>> {
+        self.logits.set(self.logits.get() + 1);
+        self.inner.forward(tokens, which)
+    }
+    fn forward_step_async<'a>(
+        &'a mut self,
+        tokens: &'a [u32],
+        query: &'a tokscope_model::StepQuery,
+    ) -> tokscope_model::StepFuture<'a> {
+        self.queries.set(self.queries.get() + 1);
+        self.inner.forward_step_async(tokens, query)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[test]
+fn branch_asks_step_queries_so_a_gpu_reads_back_summaries() {
+    let f = model_file();
+    let reference = Session::cpu(f.clone(), 2, Some(N_CTX), Precision::Exact).unwrap();
+    let (queries, logits) = Default::default();
+    let counting = Counting {
+        inner: tokscope_model::cpu::CpuBackend::with_context(f, 2, N_CTX).unwrap(),
+        queries: std::rc::Rc::clone(&queries),
+        logits: std::rc::Rc::clone(&logits),
+    };
+    let mut s = Session::new(
+        Box::new(counting),
+        reference.tokenizer.clone(),
+        reference.template.clone(),
+    );
+    let opts = BranchOptions {
+        generate: GenerateOptions {
+            max_tokens: 4,
+            ignore_eos: true,
+            ..gen_opts(Prompt::Raw("Once upon a time".into()))
+        },
+        prefix: Vec::new(),
+        samples: 3,
+    };
+    let (steps, _) = collect(|cb| s.branch(&opts, cb).unwrap());
+    assert_eq!(steps.len(), 12);
+    // One query per step: each sample's first comes with its context, the others with a token.
+    assert_eq!((queries.get(), logits.get()), (12, 0));
+}

@@ -116,3 +116,49 @@ fn the_gpu_answers_a_step_query_with_a_summary_and_hands_back_logits_otherwise()
     let out = pollster::block_on(gpu.forward_step_async(&[28], &wide)).unwrap();
     assert!(matches!(out, StepOutput::Logits(l) if l.len() == file.config.n_vocab));
 }
+
+#[test]
+fn a_gpu_branch_draws_the_cpu_branch_tokens() {
+    let file = common::default_model();
+    let ctx = GpuContext::new_blocking().expect("a WebGPU adapter (lavapipe in CI)");
+    let mut gpu = Session::gpu(&ctx, file.clone(), Some(256)).unwrap();
+    let mut cpu = Session::cpu(file, 2, Some(256), Precision::Exact).unwrap();
+    let opts = tokscope_session::BranchOptions {
+        generate: GenerateOptions {
+            prompt: Prompt::Raw("The old lighthouse keeper".into()),
+            max_tokens: 6,
+            sampling: SamplingParams {
+                temperature: 0.9,
+                top_k: 40,
+                ..SamplingParams::default()
+            },
+            seed: 11,
+            top_n: 5,
+            ignore_eos: true,
+        },
+        prefix: vec![578, 2119],
+        samples: 3,
+    };
+    let mut run = |session: &mut Session| {
+        let mut out = Vec::new();
+        let done = session
+            .branch(&opts, &mut |e| {
+                if let Event::Step(s) = e {
+                    out.push(s.clone());
+                }
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (out, done.samples.unwrap())
+    };
+    let ((g, gs), (c, cs)) = (run(&mut gpu), run(&mut cpu));
+    assert_eq!(g.len(), 18);
+    for (i, (g, c)) in g.iter().zip(&c).enumerate() {
+        assert_eq!((g.index, g.position), (c.index, c.position), "step {i}");
+        assert_eq!(g.token.id, c.token.id, "step {i}");
+        assert!((g.logprob - c.logprob).abs() < 1e-4, "step {i}");
+        assert!((g.entropy - c.entropy).abs() < 1e-4, "step {i}");
+    }
+    assert_eq!(gs.distinct, cs.distinct);
+    assert!((gs.bf - cs.bf).abs() < 1e-3);
+}
