@@ -139,7 +139,7 @@ fn a_gpu_branch_draws_the_cpu_branch_tokens() {
         prefix: vec![578, 2119],
         samples: 3,
     };
-    let mut run = |session: &mut Session| {
+    let run = |session: &mut Session| {
         let mut out = Vec::new();
         let done = session
             .branch(&opts, &mut |e| {
