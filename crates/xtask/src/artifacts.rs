@@ -33,40 +33,45 @@ const THREADS_RUSTFLAGS: &str = "-C target-feature=+atomics,+bulk-memory,+mutabl
 /// the worker loads on a cross-origin isolated page (crates/wasm/src/threads.rs).
 pub fn wasm() -> Result<()> {
     banner("build: wasm bridge (release, simd128) + wasm-bindgen");
-    run(cmd("cargo").env("RUSTFLAGS", WASM_RUSTFLAGS).args([
-        "build",
-        "--release",
-        "-p",
-        "tokscope-wasm",
-        "--target",
-        WASM_TARGET,
-    ]))?;
-    bindgen(&util::target_dir(), "pkg")?;
+    let mut single = cmd("cargo");
+    single.env("RUSTFLAGS", WASM_RUSTFLAGS);
+    build_wasm(single, &util::target_dir(), "pkg", &[])?;
 
     banner("build: wasm bridge with threads (release, simd128, atomics) + wasm-bindgen");
     // Shared memory needs std rebuilt with atomics (`-Z build-std`, not yet stable): the pinned
     // stable compiler is asked for it with RUSTC_BOOTSTRAP rather than a moving nightly. Its own
     // target folder keeps the two builds' artifacts apart.
     let target_dir = util::target_dir().join("threads");
-    run(cmd("cargo")
+    let mut threaded = cmd("cargo");
+    threaded
         .env("RUSTFLAGS", format!("{WASM_RUSTFLAGS} {THREADS_RUSTFLAGS}"))
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "tokscope-wasm",
-            "--target",
-            WASM_TARGET,
-            "-Z",
-            "build-std=std,panic_abort",
-        ]))?;
-    bindgen(&target_dir, "pkg-mt")
+        .env("CARGO_TARGET_DIR", &target_dir);
+    build_wasm(
+        threaded,
+        &target_dir,
+        "pkg-mt",
+        &["-Z", "build-std=std,panic_abort"],
+    )
 }
 
-/// Runs wasm-bindgen on the build in `target_dir`, writing the bindings to `web/<out>`.
-fn bindgen(target_dir: &std::path::Path, out: &str) -> Result<()> {
+/// Builds crates/wasm in release with `cargo` (its environment set) into `target_dir`, then runs
+/// wasm-bindgen on it, writing the bindings to `web/<out>`.
+fn build_wasm(
+    mut cargo: std::process::Command,
+    target_dir: &std::path::Path,
+    out: &str,
+    extra: &[&str],
+) -> Result<()> {
+    cargo.args([
+        "build",
+        "--release",
+        "-p",
+        "tokscope-wasm",
+        "--target",
+        WASM_TARGET,
+    ]);
+    run(cargo.args(extra))?;
     let wasm = target_dir.join(format!("{WASM_TARGET}/release/tokscope_wasm.wasm"));
     run(cmd(wasm_bindgen_bin())
         .arg(&wasm)
