@@ -1,6 +1,6 @@
 // matmul_<type>: Y = X · Wᵀ for a batch of tokens (prefill): each workgroup computes a tile of WG
-// rows × MM_TOKENS tokens, so each weight block is read and dequantized once for all the tile's
-// tokens (matvec.wgsl reads it once per token). The tile's inputs are staged in workgroup memory
+// rows × MM_TOKENS tokens, so each weight block is read from memory once for the tile's tokens
+// (matvec.wgsl reads it once per token). The tile's inputs are staged in workgroup memory
 // MM_CHUNK elements of each token at a time; every invocation reads them from there.
 //
 // Bindings: matvec.wgsl's (the host places that file before this one; binding 6 is unused):
@@ -9,9 +9,13 @@
 //   batch's RMSNorm is a launch of its own: mv.norm must be 0) or, with mv.swiglu, silu(gate) · up
 //   (staged once per element and token).
 // Dispatch: one workgroup per WG rows (x, folded into y past 65535 as in matvec.wgsl), one per
-// MM_TOKENS tokens in z. Invocation i computes row WG · workgroup + i for the tile's tokens.
-// Every invocation stages and meets the barriers; rows past `rows` and tokens past `n_tokens`
-// compute and store nothing (staged as zeros). `cols` is a multiple of 32, MM_CHUNK too.
+// MM_TOKENS tokens in z. Invocation i computes two adjacent rows, 2 · (i % (WG / 2)) and the
+// next, for half of the tile's tokens, 4 · (i / (WG / 2)) .. + 3 (MM_TOKENS is 8): each input
+// read from workgroup memory serves two rows (on a CPU adapter such reads are gathers, the
+// kernel's main cost), each weight block is dequantized by two invocations.
+// Every invocation stages and meets the barriers; rows past `rows` are read as the last row and
+// not stored, tokens past `n_tokens` are staged as zeros and not stored. `cols` is a multiple of
+// 32, MM_CHUNK too.
 // Workgroup memory: MM_TOKENS · MM_CHUNK f32 (8 KiB for 8 × 256), within WebGPU's 16 KiB.
 
 const MM_CHUNK4: u32 = MM_CHUNK / 4u;
@@ -49,25 +53,25 @@ alias Block = array<vec4<f32>, 8>;
 
 fn mm_q4_0(at: RowAt, b: u32) -> Block {
     let d = w_scale(at, b);
-    var w: Block;
-    for (var j = 0u; j < 4u; j++) {
-        let q = w_word(at, 4u * b + j);
-        w[j] = (q4_low(q) - 8.0) * d;
-        w[j + 4u] = (q4_high(q) - 8.0) * d;
-    }
-    return w;
+    let q0 = w_word(at, 4u * b);
+    let q1 = w_word(at, 4u * b + 1u);
+    let q2 = w_word(at, 4u * b + 2u);
+    let q3 = w_word(at, 4u * b + 3u);
+    return Block((q4_low(q0) - 8.0) * d, (q4_low(q1) - 8.0) * d, (q4_low(q2) - 8.0) * d,
+                 (q4_low(q3) - 8.0) * d, (q4_high(q0) - 8.0) * d, (q4_high(q1) - 8.0) * d,
+                 (q4_high(q2) - 8.0) * d, (q4_high(q3) - 8.0) * d);
 }
 
 fn mm_q4_1(at: RowAt, b: u32) -> Block {
     let d = w_scale(at, 2u * b);
     let m = w_scale(at, 2u * b + 1u);
-    var w: Block;
-    for (var j = 0u; j < 4u; j++) {
-        let q = w_word(at, 4u * b + j);
-        w[j] = q4_low(q) * d + m;
-        w[j + 4u] = q4_high(q) * d + m;
-    }
-    return w;
+    let q0 = w_word(at, 4u * b);
+    let q1 = w_word(at, 4u * b + 1u);
+    let q2 = w_word(at, 4u * b + 2u);
+    let q3 = w_word(at, 4u * b + 3u);
+    return Block(q4_low(q0) * d + m, q4_low(q1) * d + m, q4_low(q2) * d + m, q4_low(q3) * d + m,
+                 q4_high(q0) * d + m, q4_high(q1) * d + m, q4_high(q2) * d + m,
+                 q4_high(q3) * d + m);
 }
 
 fn mm_q8_0(at: RowAt, b: u32) -> Block {
@@ -121,24 +125,69 @@ fn stage(lid: u32, t0: u32, k0: u32) {
     workgroupBarrier();
 }
 
-// Adds block `w` (at element 32 · b of the row, within the chunk from k0) times each of the
-// tile's staged tokens to `acc`.
-fn accumulate(acc: ptr<function, array<f32, MM_TOKENS>>, w: Block, b: u32, k0: u32) {
-    let o = (32u * b - k0) / 4u;
-    for (var t = 0u; t < MM_TOKENS; t++) {
-        let xo = t * MM_CHUNK4 + o;
-        (*acc)[t] += ((dot(w[0], xs[xo]) + dot(w[1], xs[xo + 1u]))
-                      + (dot(w[2], xs[xo + 2u]) + dot(w[3], xs[xo + 3u])))
-                   + ((dot(w[4], xs[xo + 4u]) + dot(w[5], xs[xo + 5u]))
-                      + (dot(w[6], xs[xo + 6u]) + dot(w[7], xs[xo + 7u])));
-    }
+// Σ a · x over one block.
+fn block_dot(a: Block, x: Block) -> f32 {
+    return ((dot(a[0], x[0]) + dot(a[1], x[1])) + (dot(a[2], x[2]) + dot(a[3], x[3])))
+         + ((dot(a[4], x[4]) + dot(a[5], x[5])) + (dot(a[6], x[6]) + dot(a[7], x[7])));
 }
 
-// Stores the tile's totals of `row` (tokens past n_tokens skipped).
-fn store_tile(row: u32, t0: u32, acc: array<f32, MM_TOKENS>) {
-    for (var t = 0u; t < MM_TOKENS; t++) {
-        if (t0 + t < batch.n_tokens) {
-            store(t0 + t, row, acc[t]);
+// Blocks `wa` and `wb` (the invocation's two rows) times one token's staged block from vec4 `xo`
+// of xs, read once for both.
+fn token_dots(wa: Block, wb: Block, xo: u32) -> vec2<f32> {
+    let x = Block(xs[xo], xs[xo + 1u], xs[xo + 2u], xs[xo + 3u], xs[xo + 4u], xs[xo + 5u],
+                  xs[xo + 6u], xs[xo + 7u]);
+    return vec2<f32>(block_dot(wa, x), block_dot(wb, x));
+}
+
+// What an invocation computes: rows `row` and `row + 1`, tokens `t` .. `t + 3` of the tile
+// that starts at token `t0`; `xo` is where its first token's chunk starts in xs (in vec4s).
+struct Tile {
+    row: u32,
+    t0: u32,
+    t: u32,
+    xo: u32,
+}
+
+fn tile(wid: vec3<u32>, groups_x: u32, lid: u32) -> Tile {
+    let half = lid / (WG / 2u);
+    let t0 = wid.z * MM_TOKENS;
+    return Tile((wid.x + wid.y * groups_x) * WG + 2u * (lid % (WG / 2u)), t0, t0 + 4u * half,
+                4u * half * MM_CHUNK4);
+}
+
+// Where row `row` of the tile is read from (rows past the last read the last one).
+fn tile_row(row: u32, words_per_row: u32, scales_per_row: u32) -> RowAt {
+    return row_at(min(row, mv.rows - 1u), words_per_row, scales_per_row);
+}
+
+// The two rows' sums for the invocation's four tokens.
+struct Acc {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+// Adds the two rows' block `b` (`wa`, `wb`) times the invocation's staged tokens, whose chunk
+// starts at element k0, to `acc`.
+fn accumulate(acc: ptr<function, Acc>, wa: Block, wb: Block, tl: Tile, b: u32, k0: u32) {
+    let xo = tl.xo + (32u * b - k0) / 4u;
+    let s0 = token_dots(wa, wb, xo);
+    let s1 = token_dots(wa, wb, xo + MM_CHUNK4);
+    let s2 = token_dots(wa, wb, xo + 2u * MM_CHUNK4);
+    let s3 = token_dots(wa, wb, xo + 3u * MM_CHUNK4);
+    (*acc).a += vec4<f32>(s0.x, s1.x, s2.x, s3.x);
+    (*acc).b += vec4<f32>(s0.y, s1.y, s2.y, s3.y);
+}
+
+// Stores the invocation's sums (rows past `rows` and tokens past n_tokens skipped).
+fn store_tile(tl: Tile, acc: Acc) {
+    for (var j = 0u; j < 4u; j++) {
+        if (tl.t + j < batch.n_tokens) {
+            if (tl.row < mv.rows) {
+                store(tl.t + j, tl.row, acc.a[j]);
+            }
+            if (tl.row + 1u < mv.rows) {
+                store(tl.t + j, tl.row + 1u, acc.b[j]);
+            }
         }
     }
 }
@@ -146,119 +195,95 @@ fn store_tile(row: u32, t0: u32, acc: array<f32, MM_TOKENS>) {
 @compute @workgroup_size(WG)
 fn matmul_q4_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols / 8u, mv.cols / QK);
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols / 8u, mv.cols / QK);
+    let rb = tile_row(tl.row + 1u, mv.cols / 8u, mv.cols / QK);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_q4_0(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_q4_0(ra, b), mm_q4_0(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }
 
 @compute @workgroup_size(WG)
 fn matmul_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols / 8u, 2u * (mv.cols / QK));
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols / 8u, 2u * (mv.cols / QK));
+    let rb = tile_row(tl.row + 1u, mv.cols / 8u, 2u * (mv.cols / QK));
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_q4_1(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_q4_1(ra, b), mm_q4_1(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }
 
 @compute @workgroup_size(WG)
 fn matmul_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols / 4u, mv.cols / QK);
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols / 4u, mv.cols / QK);
+    let rb = tile_row(tl.row + 1u, mv.cols / 4u, mv.cols / QK);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_q8_0(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_q8_0(ra, b), mm_q8_0(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }
 
 @compute @workgroup_size(WG)
 fn matmul_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols / 2u, 0u);
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols / 2u, 0u);
+    let rb = tile_row(tl.row + 1u, mv.cols / 2u, 0u);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_f16(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_f16(ra, b), mm_f16(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }
 
 @compute @workgroup_size(WG)
 fn matmul_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols / 2u, 0u);
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols / 2u, 0u);
+    let rb = tile_row(tl.row + 1u, mv.cols / 2u, 0u);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_bf16(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_bf16(ra, b), mm_bf16(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }
 
 @compute @workgroup_size(WG)
 fn matmul_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    let t0 = wid.z * MM_TOKENS;
-    let at = row_at(row, mv.cols, 0u);
-    var acc: array<f32, MM_TOKENS>;
+    let tl = tile(wid, nwg.x, lid);
+    let ra = tile_row(tl.row, mv.cols, 0u);
+    let rb = tile_row(tl.row + 1u, mv.cols, 0u);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, t0, k0);
-        if (row < mv.rows) {
-            for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-                accumulate(&acc, mm_f32(at, b), b, k0);
-            }
+        stage(lid, tl.t0, k0);
+        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
+            accumulate(&acc, mm_f32(ra, b), mm_f32(rb, b), tl, b, k0);
         }
     }
-    if (row < mv.rows) {
-        store_tile(row, t0, acc);
-    }
+    store_tile(tl, acc);
 }

@@ -3,6 +3,8 @@
 //! bound on a hardware GPU (tests/bench/README.md).
 //!
 //! usage: cargo run --release -p tokscope-gpu --example gpu_speed -- MODEL.gguf [DECODE_TOKENS]
+//! ($VARIANTS and $ARITHMETICS pick some of the configurations, $PREFILL the prompt's length,
+//! $PIECES below.)
 use std::time::Instant;
 
 use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
@@ -28,12 +30,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if ctx.has_f16() {
         arithmetics.push(Arithmetic::F16);
     }
+    // Only some of them ($VARIANTS: e.g. `rowwise,workgroup`; $ARITHMETICS: `f32`), where a
+    // software adapter makes the whole table slow.
+    let chosen = |var: &str, name: String| std::env::var(var).map_or(true, |v| v.contains(&name));
+    variants.retain(|v| chosen("VARIANTS", format!("{v:?}").to_lowercase()));
+    arithmetics.retain(|a| chosen("ARITHMETICS", a.name().to_string()));
     // Launches per command buffer ($PIECES, comma-separated, `all` for the whole step).
     let pieces: Vec<Option<usize>> = match std::env::var("PIECES") {
         Ok(v) => v.split(',').map(|p| p.parse().ok()).collect(),
         Err(_) => vec![None],
     };
-    let n_ctx = 1024;
+    // Prompt tokens prefilled ($PREFILL, default 512).
+    let prefill_tokens: u32 = std::env::var("PREFILL").map_or(Ok(512), |v| v.parse())?;
+    let n_ctx = 1024.max(prefill_tokens as usize + 1);
     for &matvec in &variants {
         for &arithmetic in &arithmetics {
             for &launches_per_submit in &pieces {
@@ -45,9 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let mut gpu = GpuBackend::with_options(&ctx, &file, n_ctx, options)?;
                 let n_vocab = file.config.n_vocab as u32;
-                let prompt: Vec<u32> = (0..512u32).map(|i| (100 + i) % n_vocab).collect();
+                let prompt: Vec<u32> = (0..prefill_tokens.max(32))
+                    .map(|i| (100 + i) % n_vocab)
+                    .collect();
 
-                // Prefill: 512 tokens in the backend's batches, logits of the last one.
+                // Prefill: the prompt in the backend's batches, logits of the last one.
                 gpu.forward(&prompt[..32], LogitsFor::Last)?; // warm-up
                 gpu.truncate(0);
                 let t = Instant::now();

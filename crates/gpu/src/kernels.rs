@@ -26,7 +26,8 @@ pub const RW_GROUPS: u32 = 4;
 pub const RW_ROWS: usize = (RW_LANES * RW_GROUPS) as usize;
 
 /// Tokens one workgroup of the matmul (batched steps) computes for each of its rows, each
-/// weight block read once for all of them; prepended as `const MM_TOKENS`.
+/// weight block read once for all of them; prepended as `const MM_TOKENS`. Each invocation
+/// takes half of them, summed in a vec4: keep it 8.
 pub const MATMUL_TOKENS: u32 = 8;
 
 /// Elements of each token's input the matmul stages in workgroup memory at a time (a multiple
