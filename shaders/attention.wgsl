@@ -1,32 +1,95 @@
 // attention: one query head of one token against every cached position up to the token's own
 // (causal; grouped-query attention: query head h reads KV head h / (n_head / n_head_kv));
-// softmax in f32.
+// softmax in f32. RoPE and the KV append are folded in: the workgroup rotates its own query; the
+// keys and values of the step's tokens (positions pos ..) are read from the step's q/k/v buffer,
+// each key rotated as it is read, and the first query head of each KV head writes its token's
+// rotated key and value into the cache for later steps (no workgroup of this launch reads those
+// slots, so there is no race). Rotation as common/rope.wgsl, the same arithmetic either way.
 //
 // Bindings (group 0):
-//   0  q        read        array<vec4<f32>>  rotated queries, [token][n_head · head_dim]
-//   1  k_cache  read        array<vec4<f32>>  [position][kv head][head_dim]
-//   2  v_cache  read        array<vec4<f32>>  same layout
-//   3  scores   read_write  array<f32>        scratch, [token][n_head][n_ctx]
-//   4  out      read_write  array<vec4<f32>>  [token][n_head · head_dim]
-//   5  p        uniform     ModelParams       pos, n_head, n_head_kv, head_dim, n_ctx, attn_scale
-// Dispatch: one workgroup of WG per query head (x) and token (z); token t sees positions
-// 0 ..= pos + t. Invocations stride over positions for the scores; for the weighted sum of
-// values they split into groups, each group's invocations one vec4 of the head's dimensions
-// each, the groups striding over positions, and the groups' sums are added through workgroup
-// memory. head_dim is a multiple of 4.
+//   0  table    read        array<vec2<f32>>  (cos, sin) per position and pair, common/rope.wgsl
+//   1  qkv      read        array<vec4<f32>>  the step's q [token][n_head · head_dim] from element
+//                                             0, k and v [token][n_head_kv · head_dim] from
+//                                             ap.k_base and ap.v_base
+//   2  k_cache  read_write  array<vec4<f32>>  [position][kv head][head_dim], f32
+//   3  v_cache  read_write  array<vec4<f32>>  same layout
+//   4  scores   read_write  array<f32>        scratch, [token][n_head][n_ctx]
+//   5  out      read_write  array<vec4<f32>>  [token][n_head · head_dim]
+//   6  p        uniform     ModelParams       pos, n_head, n_head_kv, head_dim, rope_half,
+//                                             rope_neox, n_ctx, attn_scale
+//   7  ap       uniform     AttentionParams
+// Dispatch: one workgroup of WG per query head (x) and token (z); token t is at position
+// pos + t and sees positions 0 ..= pos + t. Invocations stride over positions for the scores;
+// for the weighted sum of values they split into groups, each group's invocations one vec4 of
+// the head's dimensions each, the groups striding over positions, and the groups' sums are
+// added through workgroup memory. head_dim is a multiple of 4 and at most MAX_HEAD_DIM (the
+// host checks both, and pos + n_tokens <= n_ctx).
 
-@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> k_cache: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> v_cache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> scores: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(5) var<uniform> p: ModelParams;
+struct AttentionParams {
+    k_base: u32,  // element of qkv where the keys start, a multiple of 4
+    v_base: u32,  // element of qkv where the values start, a multiple of 4
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> table: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> k_cache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v_cache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> p: ModelParams;
+@group(0) @binding(7) var<uniform> ap: AttentionParams;
 
 // -f32::MAX written exactly: Chrome (Tint) refuses a literal such as -3.4028235e38 that only rounds to it.
 const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
 
+const MAX_HEAD_DIM: u32 = 256u;
+
+// The workgroup's query, rotated.
+var<workgroup> query: array<vec4<f32>, MAX_HEAD_DIM / 4u>;
+
 // Each invocation's part of the weighted sum of values.
 var<workgroup> partial: array<vec4<f32>, WG>;
+
+// Element `i` of the head that starts at element `head` of qkv (a query or a key), rotated for
+// position `pos`.
+fn rotated(head: u32, i: u32, pos: u32) -> f32 {
+    let rp = rope_pair(i, p.rope_half, p.rope_neox != 0u);
+    let e = head + i;
+    let own = qkv[e / 4u][e % 4u];
+    if (!rp.rotated) {
+        return own;
+    }
+    let partner = head + rp.partner;
+    let cs = table[pos * p.rope_half + rp.pair];
+    return rope_rotate(own, qkv[partner / 4u][partner % 4u], cs, rp.first);
+}
+
+// Elements 4c .. 4c + 3 of that head, rotated.
+fn rotated4(head: u32, c: u32, pos: u32) -> vec4<f32> {
+    return vec4<f32>(rotated(head, 4u * c, pos), rotated(head, 4u * c + 1u, pos),
+                     rotated(head, 4u * c + 2u, pos), rotated(head, 4u * c + 3u, pos));
+}
+
+// Vec4 `c` of KV head `kv_head`'s key at position `pos`: from the cache before the step, else
+// the step's own key, rotated.
+fn key4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
+    let kv_dim = p.n_head_kv * p.head_dim;
+    if (pos < p.pos) {
+        return k_cache[(pos * kv_dim + kv_head * p.head_dim) / 4u + c];
+    }
+    return rotated4(ap.k_base + (pos - p.pos) * kv_dim + kv_head * p.head_dim, c, pos);
+}
+
+// The same for the value.
+fn value4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
+    let kv_dim = p.n_head_kv * p.head_dim;
+    if (pos < p.pos) {
+        return v_cache[(pos * kv_dim + kv_head * p.head_dim) / 4u + c];
+    }
+    return qkv[(ap.v_base + (pos - p.pos) * kv_dim + kv_head * p.head_dim) / 4u + c];
+}
 
 @compute @workgroup_size(WG)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -38,14 +101,26 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let q_dim = p.n_head * hd;
     let kv_head = h / (p.n_head / p.n_head_kv);
     let row = (t * p.n_head + h) * p.n_ctx;
+    let own_pos = p.pos + t;
+
+    for (var c = lid; c < hd / 4u; c += WG) {
+        query[c] = rotated4(t * q_dim + h * hd, c, own_pos);
+    }
+    // The first query head of the KV head appends the token's key and value to the cache.
+    if (h % (p.n_head / p.n_head_kv) == 0u) {
+        let slot = (own_pos * kv_dim + kv_head * hd) / 4u;
+        for (var c = lid; c < hd / 4u; c += WG) {
+            k_cache[slot + c] = key4(own_pos, kv_head, c);
+            v_cache[slot + c] = value4(own_pos, kv_head, c);
+        }
+    }
+    workgroupBarrier();
 
     var local_max = NEG_MAX;
     for (var pos = lid; pos < n_kv; pos += WG) {
-        let kb = (pos * kv_dim + kv_head * hd) / 4u;
-        let qb = (t * q_dim + h * hd) / 4u;
         var s = 0.0;
         for (var i = 0u; i < hd / 4u; i++) {
-            s += dot(q[qb + i], k_cache[kb + i]);
+            s += dot(query[i], key4(pos, kv_head, i));
         }
         s *= p.attn_scale;
         scores[row + pos] = s;
@@ -65,7 +140,6 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
     // The head's vec4 columns, WG at a time (one pass unless head_dim > 4 · WG).
     let columns = hd / 4u;
-    let v_head = (kv_head * hd) / 4u;
     let out_head = (t * q_dim + h * hd) / 4u;
     for (var c0 = 0u; c0 < columns; c0 += WG) {
         let width = min(columns - c0, WG);
@@ -75,7 +149,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         var acc = vec4<f32>(0.0);
         if (g < groups) {
             for (var pos = g; pos < n_kv; pos += groups) {
-                acc += scores[row + pos] * v_cache[pos * (kv_dim / 4u) + v_head + c];
+                acc += scores[row + pos] * value4(pos, kv_head, c);
             }
         }
         partial[lid] = acc;

@@ -8,7 +8,7 @@ use crate::error::GpuError;
 use crate::kernels::{
     self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, MATMUL, MATMUL_TOKENS,
     MATVEC, MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams,
-    Pipelines, RMSNORM, ROPE_APPEND, SUMMARY, SummaryParams,
+    Pipelines, RMSNORM, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -681,10 +681,16 @@ impl GpuBackend {
                 cfg.n_head_kv, cfg.n_head
             )));
         }
-        if !cfg.head_dim.is_multiple_of(4) || !cfg.n_embd.is_multiple_of(32) {
+        if !cfg.head_dim.is_multiple_of(4)
+            || cfg.head_dim > kernels::MAX_HEAD_DIM
+            || !cfg.n_embd.is_multiple_of(32)
+        {
             return Err(GpuError::Unsupported(format!(
-                "head dimension {} and width {} (the kernels need multiples of 4 and 32)",
-                cfg.head_dim, cfg.n_embd
+                "head dimension {} and width {} (the kernels need multiples of 4 and 32, and a \
+                 head dimension of at most {})",
+                cfg.head_dim,
+                cfg.n_embd,
+                kernels::MAX_HEAD_DIM
             )));
         }
         let device = &ctx.device;
@@ -715,8 +721,15 @@ impl GpuBackend {
         let q = Region::floats(&qkv, 0, b * q_dim);
         let k = Region::floats(&qkv, k_base, b * kv_dim);
         let v = Region::floats(&qkv, v_base, b * kv_dim);
-        let q_rot = ld.storage("q_rot", b * q_dim, none);
         let att = ld.storage("att", b * q_dim, none);
+        let attention_params = ld.uniform(
+            "attention",
+            &kernels::AttentionParams {
+                k_base: k_base as u32,
+                v_base: v_base as u32,
+                _pad: [0; 2],
+            },
+        );
         let up_base = aligned(b * cfg.n_ff);
         let gu = ld.storage("gate, up", up_base + b * cfg.n_ff, none);
         let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none);
@@ -823,20 +836,17 @@ impl GpuBackend {
                     attention.push(ld.dispatch_regions(&ADD, "add", &regions, groups, each));
                 }
             }
-            let rope_append = [
-                Region::whole(&table),
-                q.clone(),
-                Region::whole(&q_rot),
-                k.clone(),
-                v.clone(),
-                Region::whole(&k_cache),
-                Region::whole(&v_cache),
-                Region::whole(&params),
+            // RoPE and the KV append happen inside the attention launch.
+            let attend = [
+                &table,
+                &qkv,
+                &k_cache,
+                &v_cache,
+                &scores,
+                &att,
+                &params,
+                &attention_params,
             ];
-            let groups = kernels::groups_for(q_dim);
-            let entry = "rope_append";
-            attention.push(ld.dispatch_regions(&ROPE_APPEND, entry, &rope_append, groups, each));
-            let attend = [&q_rot, &k_cache, &v_cache, &scores, &att, &params];
             let groups = (cfg.n_head as u32, 1);
             attention.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
 

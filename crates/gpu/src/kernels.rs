@@ -139,6 +139,21 @@ pub struct Batch {
 }
 const _: () = assert!(std::mem::size_of::<Batch>() == 16);
 
+/// attention's uniform: where the keys and values start in the q/k/v buffer, in elements
+/// (shaders/attention.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AttentionParams {
+    pub k_base: u32,
+    pub v_base: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<AttentionParams>() == 16);
+
+/// The largest head dimension attention.wgsl takes (its rotated query is held in workgroup
+/// memory).
+pub const MAX_HEAD_DIM: usize = 256;
+
 /// embed's per-part uniform: the token ids one part of a split embedding holds (shaders/embed.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -267,23 +282,14 @@ pub const RMSNORM: Family = Family {
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
 };
-pub const ROPE_APPEND: Family = Family {
-    file: "rope_append.wgsl",
-    enables: "",
-    weights: false,
-    workgroup: WORKGROUP_SIZE,
-    source: include_str!("../../../shaders/rope_append.wgsl"),
-    helpers: &[ROPE, MODEL_PARAMS],
-    bindings: &[R, R, W, R, R, W, W, U],
-};
 pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
     enables: "",
     weights: false,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/attention.wgsl"),
-    helpers: &[REDUCE, MODEL_PARAMS],
-    bindings: &[R, R, R, W, W, U],
+    helpers: &[REDUCE, MODEL_PARAMS, ROPE],
+    bindings: &[R, R, W, W, W, W, U, U],
 };
 pub const ADD: Family = Family {
     file: "add.wgsl",

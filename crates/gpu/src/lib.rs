@@ -1,9 +1,10 @@
 //! The wgpu backend: the llama graph as hand-written WGSL kernels (shaders/) over the quantized
 //! weights, natively on Vulkan/Metal/DX12 (lavapipe in the tests) and in the browser on WebGPU.
 //!
-//! A decode step is six launches per layer, recorded at load and submitted in pieces of
+//! A decode step is five launches per layer, recorded at load and submitted in pieces of
 //! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer q/k/v matvec (one launch over the stacked
-//! matrices, the RMSNorm folded in) → RoPE and KV append → attention → o matvec (+ residual) →
+//! matrices, the RMSNorm folded in) → attention (RoPE and the KV append folded in: each
+//! workgroup rotates its query and the step's keys as it reads them) → o matvec (+ residual) →
 //! gate/up matvec (stacked, norm folded in) → down matvec (silu(gate)·up computed as it reads
 //! its input; + residual), then the LM head (final norm folded in); the rowwise matvec of
 //! software adapters keeps the norms as launches of their own;
