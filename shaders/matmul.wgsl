@@ -1,6 +1,6 @@
-// matmul_<type>: Y = X · Wᵀ for a batch of tokens (prefill): each workgroup computes a tile of WG
-// rows × MM_TOKENS tokens, so each weight block is read from memory once for the tile's tokens
-// (matvec.wgsl reads it once per token). The tile's inputs are staged in workgroup memory
+// matmul_<type>: Y = X · Wᵀ for a batch of tokens (prefill): each workgroup computes a tile of
+// WG rows × MM_TOKENS tokens, so each weight block is read from memory once for the tile's
+// tokens (matvec.wgsl reads it once per token). The tile's inputs are staged in workgroup memory
 // MM_CHUNK elements of each token at a time; every invocation reads them from there.
 //
 // Bindings: matvec.wgsl's (the host places that file before this one; binding 6 is unused):
@@ -103,7 +103,8 @@ fn mm_f32(at: RowAt, b: u32) -> Block {
     var w: Block;
     for (var j = 0u; j < 8u; j++) {
         let k = 32u * b + 4u * j;
-        w[j] = f32_words(w_word(at, k), w_word(at, k + 1u), w_word(at, k + 2u), w_word(at, k + 3u));
+        w[j] = f32_words(w_word(at, k), w_word(at, k + 1u), w_word(at, k + 2u),
+                         w_word(at, k + 3u));
     }
     return w;
 }

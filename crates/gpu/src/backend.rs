@@ -133,7 +133,7 @@ struct Loader<'a> {
     dummy: wgpu::Buffer,
 }
 
-/// A binding: a whole buffer or a range of one (the regions of the q/k/v and gate/up buffers).
+/// A binding: a whole buffer or a range of one (the q, k and v regions of the q/k/v buffer).
 #[derive(Clone)]
 struct Region<'b> {
     buffer: &'b wgpu::Buffer,
