@@ -88,6 +88,7 @@ async function tokscope(page, { backend, threads }) {
     max_tokens: String(N_PREDICT),
     top_n: String(TOP_N),
     backend,
+    threads: String(threads),
   });
   // The page keeps its settings, the backend among them, in the URL hash. It runs the CPU backend on one thread per
   // core (up to 4) where it is cross-origin isolated, so one thread is asked for by serving it without isolation.
