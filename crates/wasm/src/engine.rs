@@ -103,12 +103,12 @@ pub struct Engine {
 }
 
 /// Reads a GGUF file from `model` (a `Blob`, read slice by slice: see `load`) and prepares the model
-/// as `options` say: backend "auto" (WebGPU where the browser has
-/// it, else the CPU), "webgpu" or "cpu"; context (2048 when absent). `pause` is a function
-/// returning a promise that lets the worker handle its messages (see `Yielding`); `progress` is
-/// called with `(loaded, total, phase)` as the file is read (`parse` for the header, then
-/// `upload` or `memory` for the weights uploaded or copied into memory). Rejects with a readable message for files that are not GGUF, truncated,
-/// unreadable or unsupported.
+/// as `options` say: backend "auto" (WebGPU where the browser has it, else the CPU), "webgpu" or
+/// "cpu"; context (2048 when absent); CPU threads (more than one in the threaded build only).
+/// `pause` returns a promise that lets the worker handle its messages (see `Yielding`); `progress`
+/// is called with `(loaded, total, phase)` as the file is read (`parse` for the header, then
+/// `upload` or `memory` for the weights uploaded or copied into memory). Rejects with a readable
+/// message for files that are not GGUF, truncated, unreadable or unsupported.
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
     model: Blob,
