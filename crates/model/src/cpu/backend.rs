@@ -199,10 +199,10 @@ impl CpuBackend {
                     .collect();
                 let group = &weights[i..group_end];
                 let acts = &acts;
-                let threads = self.pool.threads();
+                let shares = self.pool.shares();
                 self.pool.run(&|share| {
                     for (w, out) in group.iter().zip(&ptrs) {
-                        let rows = share_range(w.rows, share, threads, 4);
+                        let rows = share_range(w.rows, share, shares, 4);
                         if rows.is_empty() {
                             continue;
                         }
@@ -246,11 +246,11 @@ impl CpuBackend {
         let (kc, vc) = (&self.cache.k[layer], &self.cache.v[layer]);
         let jobs = n * cfg.n_head;
         let out_ptr = SharedOut(out.as_mut_ptr());
-        let threads = self.pool.threads();
+        let shares = self.pool.shares();
         self.pool.run(&|share| {
             let mut scores = Vec::new();
             let mut acc = vec![0.0f32; hd];
-            for job in share_range(jobs, share, threads, 1) {
+            for job in share_range(jobs, share, shares, 1) {
                 let (t, h) = (job / cfg.n_head, job % cfg.n_head);
                 let kvh = h / group;
                 let len = start + t + 1;
