@@ -124,19 +124,29 @@ fn unit_dot(w: Unit, t: u32) -> f32 {
     return dot(w.a, x_at(base + w.xa)) + dot(w.b, x_at(base + w.xb));
 }
 
-// The folded RMSNorm's 1 / sqrt(mean(x²) + eps) for token t, or 1 without one. Workgroup-wide:
-// call from uniform control flow.
+// One invocation's part of Σ x² over token t's input: vec4s first, first + stride, ...
+fn x_sq_part(t: u32, first: u32, stride: u32) -> f32 {
+    let base = t * (mv.cols / 4u);
+    var sq = 0.0;
+    for (var i = first; i < mv.cols / 4u; i += stride) {
+        let v = x[base + i];
+        sq += dot(v, v);
+    }
+    return sq;
+}
+
+// The folded RMSNorm's 1 / sqrt(mean(x²) + eps), from the input's Σ x².
+fn norm_scale(sq: f32) -> f32 {
+    return 1.0 / sqrt(sq / f32(mv.cols) + mv.eps);
+}
+
+// norm_scale for token t, or 1 without a folded norm. Workgroup-wide: call from uniform control
+// flow.
 fn x_scale(lid: u32, t: u32) -> f32 {
     if (mv.norm == 0u) {
         return 1.0;
     }
-    let base = t * (mv.cols / 4u);
-    var sq = 0.0;
-    for (var i = lid; i < mv.cols / 4u; i += WG) {
-        let v = x[base + i];
-        sq += dot(v, v);
-    }
-    return 1.0 / sqrt(workgroup_sum(lid, sq) / f32(mv.cols) + mv.eps);
+    return norm_scale(workgroup_sum(lid, x_sq_part(t, lid, WG)));
 }
 
 // Q4_0: units per row, and unit `u` of `row` dequantized.

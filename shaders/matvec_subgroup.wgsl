@@ -15,13 +15,7 @@ fn x_scale_sg(lane: u32, sg: u32, t: u32) -> f32 {
     if (mv.norm == 0u) {
         return 1.0;
     }
-    let base = t * (mv.cols / 4u);
-    var sq = 0.0;
-    for (var i = lane; i < mv.cols / 4u; i += sg) {
-        let v = x[base + i];
-        sq += dot(v, v);
-    }
-    return 1.0 / sqrt(subgroupAdd(sq) / f32(mv.cols) + mv.eps);
+    return norm_scale(subgroupAdd(x_sq_part(t, lane, sg)));
 }
 
 @compute @workgroup_size(WG)
