@@ -47,74 +47,46 @@ fn q4_quad(row: u32, i: u32) -> vec4<f32> {
     return q4_high(q);
 }
 
-@compute @workgroup_size(WG)
-fn embed_q4_0(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
-    let d = f32(scales[row * (p.n_embd / QK) + i / 8u]);
-    out[o] = (q4_quad(row, i) - 8.0) * d;
+// Four elements (vec4 `i` of the row) of row `row` of each type, dequantized.
+fn quad_q4_0(row: u32, i: u32) -> vec4<f32> {
+    return (q4_quad(row, i) - 8.0) * f32(scales[row * (p.n_embd / QK) + i / 8u]);
 }
 
-@compute @workgroup_size(WG)
-fn embed_q4_1(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
+fn quad_q4_1(row: u32, i: u32) -> vec4<f32> {
     let b = row * (p.n_embd / QK) + i / 8u;
-    out[o] = q4_quad(row, i) * f32(scales[2u * b]) + f32(scales[2u * b + 1u]);
+    return q4_quad(row, i) * f32(scales[2u * b]) + f32(scales[2u * b + 1u]);
 }
 
-@compute @workgroup_size(WG)
-fn embed_q8_0(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
+fn quad_q8_0(row: u32, i: u32) -> vec4<f32> {
     let d = f32(scales[row * (p.n_embd / QK) + i / 8u]);
-    out[o] = q8_word(quants[row * (p.n_embd / 4u) + i]) * d;
+    return q8_word(quants[row * (p.n_embd / 4u) + i]) * d;
 }
 
-@compute @workgroup_size(WG)
-fn embed_f16(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
+fn quad_f16(row: u32, i: u32) -> vec4<f32> {
     let base = row * (p.n_embd / 2u) + 2u * i;
-    out[o] = f16_words(quants[base], quants[base + 1u]);
+    return f16_words(quants[base], quants[base + 1u]);
 }
 
-@compute @workgroup_size(WG)
-fn embed_bf16(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
+fn quad_bf16(row: u32, i: u32) -> vec4<f32> {
     let base = row * (p.n_embd / 2u) + 2u * i;
-    out[o] = bf16_words(quants[base], quants[base + 1u]);
+    return bf16_words(quants[base], quants[base + 1u]);
 }
 
-@compute @workgroup_size(WG)
-fn embed_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    let row = part_row(gid.z);
-    if (i >= p.n_embd / 4u || row >= part.rows) {
-        return;
-    }
-    let o = gid.z * (p.n_embd / 4u) + i;
+fn quad_f32(row: u32, i: u32) -> vec4<f32> {
     let base = row * p.n_embd + 4u * i;
-    out[o] = f32_words(quants[base], quants[base + 1u], quants[base + 2u], quants[base + 3u]);
+    return f32_words(quants[base], quants[base + 1u], quants[base + 2u], quants[base + 3u]);
 }
+
+// One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
+// type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+//{{#each type}}
+@compute @workgroup_size(WG)
+fn embed_{{T}}(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let row = part_row(gid.z);
+    if (i >= p.n_embd / 4u || row >= part.rows) {
+        return;
+    }
+    out[gid.z * (p.n_embd / 4u) + i] = quad_{{T}}(row, i);
+}
+//{{/each}}

@@ -193,98 +193,25 @@ fn store_tile(tl: Tile, acc: Acc) {
     }
 }
 
+// One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
+// type, {{T}} its suffix, {{WORDS}} and {{SCALES}} its quant words and scales per block;
+// crates/gpu/src/kernels.rs).
+//{{#each type}}
 @compute @workgroup_size(WG)
-fn matmul_q4_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn matmul_{{T}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
     let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols / 8u, mv.cols / QK);
-    let rb = tile_row(tl.row + 1u, mv.cols / 8u, mv.cols / QK);
+    let words_per_row = (mv.cols / QK) * {{WORDS}};
+    let scales_per_row = (mv.cols / QK) * {{SCALES}};
+    let ra = tile_row(tl.row, words_per_row, scales_per_row);
+    let rb = tile_row(tl.row + 1u, words_per_row, scales_per_row);
     var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
         stage(lid, tl.t0, k0);
         for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_q4_0(ra, b), mm_q4_0(rb, b), tl, b, k0);
+            accumulate(&acc, mm_{{T}}(ra, b), mm_{{T}}(rb, b), tl, b, k0);
         }
     }
     store_tile(tl, acc);
 }
-
-@compute @workgroup_size(WG)
-fn matmul_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols / 8u, 2u * (mv.cols / QK));
-    let rb = tile_row(tl.row + 1u, mv.cols / 8u, 2u * (mv.cols / QK));
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, tl.t0, k0);
-        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_q4_1(ra, b), mm_q4_1(rb, b), tl, b, k0);
-        }
-    }
-    store_tile(tl, acc);
-}
-
-@compute @workgroup_size(WG)
-fn matmul_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols / 4u, mv.cols / QK);
-    let rb = tile_row(tl.row + 1u, mv.cols / 4u, mv.cols / QK);
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, tl.t0, k0);
-        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_q8_0(ra, b), mm_q8_0(rb, b), tl, b, k0);
-        }
-    }
-    store_tile(tl, acc);
-}
-
-@compute @workgroup_size(WG)
-fn matmul_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols / 2u, 0u);
-    let rb = tile_row(tl.row + 1u, mv.cols / 2u, 0u);
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, tl.t0, k0);
-        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_f16(ra, b), mm_f16(rb, b), tl, b, k0);
-        }
-    }
-    store_tile(tl, acc);
-}
-
-@compute @workgroup_size(WG)
-fn matmul_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols / 2u, 0u);
-    let rb = tile_row(tl.row + 1u, mv.cols / 2u, 0u);
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, tl.t0, k0);
-        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_bf16(ra, b), mm_bf16(rb, b), tl, b, k0);
-        }
-    }
-    store_tile(tl, acc);
-}
-
-@compute @workgroup_size(WG)
-fn matmul_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let tl = tile(wid, nwg.x, lid);
-    let ra = tile_row(tl.row, mv.cols, 0u);
-    let rb = tile_row(tl.row + 1u, mv.cols, 0u);
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < mv.cols; k0 += MM_CHUNK) {
-        stage(lid, tl.t0, k0);
-        for (var b = k0 / QK; b < min(k0 + MM_CHUNK, mv.cols) / QK; b++) {
-            accumulate(&acc, mm_f32(ra, b), mm_f32(rb, b), tl, b, k0);
-        }
-    }
-    store_tile(tl, acc);
-}
+//{{/each}}

@@ -162,24 +162,6 @@ fn unit_q4_0(row: u32, u: u32) -> Unit {
     return Unit((q4_low(q) - 8.0) * d, (q4_high(q) - 8.0) * d, xa, xa + 4u);
 }
 
-@compute @workgroup_size(WG)
-fn matvec_q4_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    let scale = x_scale(lid, wid.z);
-    var acc = 0.0;
-    for (var u = lid; u < units_q4_0(); u += WG) {
-        acc += unit_dot(unit_q4_0(row, u), wid.z);
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u) {
-        store(wid.z, row, total * scale);
-    }
-}
-
 
 // Q4_1: units per row, and unit `u` of `row` dequantized.
 fn units_q4_1() -> u32 {
@@ -196,24 +178,6 @@ fn unit_q4_1(row: u32, u: u32) -> Unit {
     return Unit(q4_low(q) * d + m, q4_high(q) * d + m, xa, xa + 4u);
 }
 
-@compute @workgroup_size(WG)
-fn matvec_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    let scale = x_scale(lid, wid.z);
-    var acc = 0.0;
-    for (var u = lid; u < units_q4_1(); u += WG) {
-        acc += unit_dot(unit_q4_1(row, u), wid.z);
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u) {
-        store(wid.z, row, total * scale);
-    }
-}
-
 
 // Q8_0: units per row, and unit `u` of `row` dequantized.
 fn units_q8_0() -> u32 {
@@ -223,24 +187,6 @@ fn units_q8_0() -> u32 {
 fn unit_q8_0(row: u32, u: u32) -> Unit {
     let d = f32(scales[row * (mv.cols / QK) + u / 8u]);
     return Unit(q8_word(quants[row * (mv.cols / 4u) + u]) * d, vec4<f32>(0.0), u, u);
-}
-
-@compute @workgroup_size(WG)
-fn matvec_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    let scale = x_scale(lid, wid.z);
-    var acc = 0.0;
-    for (var u = lid; u < units_q8_0(); u += WG) {
-        acc += unit_dot(unit_q8_0(row, u), wid.z);
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u) {
-        store(wid.z, row, total * scale);
-    }
 }
 
 
@@ -254,24 +200,6 @@ fn unit_f16(row: u32, u: u32) -> Unit {
     return Unit(f16_words(quants[k], quants[k + 1u]), vec4<f32>(0.0), u, u);
 }
 
-@compute @workgroup_size(WG)
-fn matvec_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    let scale = x_scale(lid, wid.z);
-    var acc = 0.0;
-    for (var u = lid; u < units_f16(); u += WG) {
-        acc += unit_dot(unit_f16(row, u), wid.z);
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u) {
-        store(wid.z, row, total * scale);
-    }
-}
-
 
 // BF16: units per row, and unit `u` of `row` dequantized.
 fn units_bf16() -> u32 {
@@ -281,24 +209,6 @@ fn units_bf16() -> u32 {
 fn unit_bf16(row: u32, u: u32) -> Unit {
     let k = row * (mv.cols / 2u) + 2u * u;
     return Unit(bf16_words(quants[k], quants[k + 1u]), vec4<f32>(0.0), u, u);
-}
-
-@compute @workgroup_size(WG)
-fn matvec_bf16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
-    if (row >= mv.rows) {
-        return;
-    }
-    let scale = x_scale(lid, wid.z);
-    var acc = 0.0;
-    for (var u = lid; u < units_bf16(); u += WG) {
-        acc += unit_dot(unit_bf16(row, u), wid.z);
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u) {
-        store(wid.z, row, total * scale);
-    }
 }
 
 
@@ -313,24 +223,27 @@ fn unit_f32(row: u32, u: u32) -> Unit {
                 vec4<f32>(0.0), u, u);
 }
 
+// The workgroup variant, one entry point per weight type (`//{{#each type}}`: the host writes
+// the region out once per type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+//{{#each type}}
 @compute @workgroup_size(WG)
-fn matvec_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
+fn matvec_{{T}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
     let row = wid.x + wid.y * nwg.x;
     if (row >= mv.rows) {
         return;
     }
     let scale = x_scale(lid, wid.z);
     var acc = 0.0;
-    for (var u = lid; u < units_f32(); u += WG) {
-        acc += unit_dot(unit_f32(row, u), wid.z);
+    for (var u = lid; u < units_{{T}}(); u += WG) {
+        acc += unit_dot(unit_{{T}}(row, u), wid.z);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
         store(wid.z, row, total * scale);
     }
 }
-
+//{{/each}}
 
 // ---- rowwise variants (lane-interleaved layout, see the heading) ----
 
@@ -473,11 +386,14 @@ fn rw_store(t: u32, rows: RwRows, acc: vec4<f32>) {
     }
 }
 
+// The rowwise variant, one entry point per weight type: {{WORDS}} and {{SCALES}} are the type's
+// quant words and scales per block.
+//{{#each type}}
 @compute @workgroup_size(WG)
-fn matvec_q4_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = mv.cols;
-    let words_per_row = cols / 8u;
-    let scales_per_row = cols / QK;
+    let words_per_row = (cols / QK) * {{WORDS}};
+    let scales_per_row = (cols / QK) * {{SCALES}};
     let rows = rw_rows(gid.x, words_per_row, scales_per_row);
     if (rows.row >= mv.rows) {
         return;
@@ -492,157 +408,13 @@ fn matvec_q4_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
             let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_q4_0(q, s, xv), rw_block_q4_0(q + gq, s + gs, xv),
-                             rw_block_q4_0(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_q4_0(q + 3u * gq, s + 3u * gs, xv));
-            q += 4u * RW_LANES;
-            s += RW_LANES;
+            acc += vec4<f32>(rw_block_{{T}}(q, s, xv), rw_block_{{T}}(q + gq, s + gs, xv),
+                             rw_block_{{T}}(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_{{T}}(q + 3u * gq, s + 3u * gs, xv));
+            q += {{WORDS}} * RW_LANES;
+            s += {{SCALES}} * RW_LANES;
         }
         rw_store(t, rows, acc);
     }
 }
-
-@compute @workgroup_size(WG)
-fn matvec_q4_1_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cols = mv.cols;
-    let words_per_row = cols / 8u;
-    let scales_per_row = 2u * (cols / QK);
-    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
-    if (rows.row >= mv.rows) {
-        return;
-    }
-    // Group g's words and scales start g · RW_LANES rows further on.
-    let gq = RW_LANES * words_per_row;
-    let gs = RW_LANES * scales_per_row;
-    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
-    for (var t = gid.z * TILE; t < t_end; t++) {
-        var acc = vec4<f32>(0.0);
-        var q = rows.q;
-        var s = rows.s;
-        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_q4_1(q, s, xv), rw_block_q4_1(q + gq, s + gs, xv),
-                             rw_block_q4_1(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_q4_1(q + 3u * gq, s + 3u * gs, xv));
-            q += 4u * RW_LANES;
-            s += 2u * RW_LANES;
-        }
-        rw_store(t, rows, acc);
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_q8_0_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cols = mv.cols;
-    let words_per_row = cols / 4u;
-    let scales_per_row = cols / QK;
-    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
-    if (rows.row >= mv.rows) {
-        return;
-    }
-    // Group g's words and scales start g · RW_LANES rows further on.
-    let gq = RW_LANES * words_per_row;
-    let gs = RW_LANES * scales_per_row;
-    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
-    for (var t = gid.z * TILE; t < t_end; t++) {
-        var acc = vec4<f32>(0.0);
-        var q = rows.q;
-        var s = rows.s;
-        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_q8_0(q, s, xv), rw_block_q8_0(q + gq, s + gs, xv),
-                             rw_block_q8_0(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_q8_0(q + 3u * gq, s + 3u * gs, xv));
-            q += 8u * RW_LANES;
-            s += RW_LANES;
-        }
-        rw_store(t, rows, acc);
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_f16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cols = mv.cols;
-    let words_per_row = cols / 2u;
-    let scales_per_row = 0u;
-    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
-    if (rows.row >= mv.rows) {
-        return;
-    }
-    // Group g's words and scales start g · RW_LANES rows further on.
-    let gq = RW_LANES * words_per_row;
-    let gs = RW_LANES * scales_per_row;
-    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
-    for (var t = gid.z * TILE; t < t_end; t++) {
-        var acc = vec4<f32>(0.0);
-        var q = rows.q;
-        var s = rows.s;
-        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_f16(q, s, xv), rw_block_f16(q + gq, s + gs, xv),
-                             rw_block_f16(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_f16(q + 3u * gq, s + 3u * gs, xv));
-            q += 16u * RW_LANES;
-            s += 0u;
-        }
-        rw_store(t, rows, acc);
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_bf16_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cols = mv.cols;
-    let words_per_row = cols / 2u;
-    let scales_per_row = 0u;
-    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
-    if (rows.row >= mv.rows) {
-        return;
-    }
-    // Group g's words and scales start g · RW_LANES rows further on.
-    let gq = RW_LANES * words_per_row;
-    let gs = RW_LANES * scales_per_row;
-    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
-    for (var t = gid.z * TILE; t < t_end; t++) {
-        var acc = vec4<f32>(0.0);
-        var q = rows.q;
-        var s = rows.s;
-        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_bf16(q, s, xv), rw_block_bf16(q + gq, s + gs, xv),
-                             rw_block_bf16(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_bf16(q + 3u * gq, s + 3u * gs, xv));
-            q += 16u * RW_LANES;
-            s += 0u;
-        }
-        rw_store(t, rows, acc);
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_f32_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cols = mv.cols;
-    let words_per_row = cols;
-    let scales_per_row = 0u;
-    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
-    if (rows.row >= mv.rows) {
-        return;
-    }
-    // Group g's words and scales start g · RW_LANES rows further on.
-    let gq = RW_LANES * words_per_row;
-    let gs = RW_LANES * scales_per_row;
-    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
-    for (var t = gid.z * TILE; t < t_end; t++) {
-        var acc = vec4<f32>(0.0);
-        var q = rows.q;
-        var s = rows.s;
-        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb);
-            acc += vec4<f32>(rw_block_f32(q, s, xv), rw_block_f32(q + gq, s + gs, xv),
-                             rw_block_f32(q + 2u * gq, s + 2u * gs, xv),
-                             rw_block_f32(q + 3u * gq, s + 3u * gs, xv));
-            q += 32u * RW_LANES;
-            s += 0u;
-        }
-        rw_store(t, rows, acc);
-    }
-}
+//{{/each}}

@@ -18,20 +18,23 @@ fn x_scale_sg(lane: u32, sg: u32, t: u32) -> f32 {
     return norm_scale(subgroupAdd(x_sq_part(t, lane, sg)));
 }
 
+// One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
+// type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+//{{#each type}}
 @compute @workgroup_size(WG)
-fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
+fn matvec_{{T}}_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
+                        @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32,
+                        @builtin(subgroup_invocation_id) lane: u32,
+                        @builtin(subgroup_size) sg: u32) {
     let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
     let scale = x_scale_sg(lane, sg, wid.z);
     for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
         let row = first + r;
         var acc = 0.0;
         if (row < mv.rows) {
-            for (var u = lane; u < units_q4_0(); u += sg) {
-                acc += unit_dot(unit_q4_0(row, u), wid.z);
+            for (var u = lane; u < units_{{T}}(); u += sg) {
+                acc += unit_dot(unit_{{T}}(row, u), wid.z);
             }
         }
         let total = subgroupAdd(acc);
@@ -40,118 +43,4 @@ fn matvec_q4_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 }
-
-@compute @workgroup_size(WG)
-fn matvec_q4_1_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
-    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
-    let scale = x_scale_sg(lane, sg, wid.z);
-    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
-        let row = first + r;
-        var acc = 0.0;
-        if (row < mv.rows) {
-            for (var u = lane; u < units_q4_1(); u += sg) {
-                acc += unit_dot(unit_q4_1(row, u), wid.z);
-            }
-        }
-        let total = subgroupAdd(acc);
-        if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total * scale);
-        }
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_q8_0_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
-    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
-    let scale = x_scale_sg(lane, sg, wid.z);
-    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
-        let row = first + r;
-        var acc = 0.0;
-        if (row < mv.rows) {
-            for (var u = lane; u < units_q8_0(); u += sg) {
-                acc += unit_dot(unit_q8_0(row, u), wid.z);
-            }
-        }
-        let total = subgroupAdd(acc);
-        if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total * scale);
-        }
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_f16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
-    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
-    let scale = x_scale_sg(lane, sg, wid.z);
-    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
-        let row = first + r;
-        var acc = 0.0;
-        if (row < mv.rows) {
-            for (var u = lane; u < units_f16(); u += sg) {
-                acc += unit_dot(unit_f16(row, u), wid.z);
-            }
-        }
-        let total = subgroupAdd(acc);
-        if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total * scale);
-        }
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_bf16_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
-    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
-    let scale = x_scale_sg(lane, sg, wid.z);
-    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
-        let row = first + r;
-        var acc = 0.0;
-        if (row < mv.rows) {
-            for (var u = lane; u < units_bf16(); u += sg) {
-                acc += unit_dot(unit_bf16(row, u), wid.z);
-            }
-        }
-        let total = subgroupAdd(acc);
-        if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total * scale);
-        }
-    }
-}
-
-@compute @workgroup_size(WG)
-fn matvec_f32_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
-                       @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32,
-                       @builtin(subgroup_invocation_id) lane: u32,
-                       @builtin(subgroup_size) sg: u32) {
-    let first = (wid.x + wid.y * nwg.x) * SG_ROWS;
-    let scale = x_scale_sg(lane, sg, wid.z);
-    for (var r = lid / sg; r < SG_ROWS; r += WG / sg) {
-        let row = first + r;
-        var acc = 0.0;
-        if (row < mv.rows) {
-            for (var u = lane; u < units_f32(); u += sg) {
-                acc += unit_dot(unit_f32(row, u), wid.z);
-            }
-        }
-        let total = subgroupAdd(acc);
-        if (lane == 0u && row < mv.rows) {
-            store(wid.z, row, total * scale);
-        }
-    }
-}
+//{{/each}}

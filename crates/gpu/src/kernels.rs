@@ -2,6 +2,7 @@
 //! layouts and a pipeline cache keyed by variant name (`matvec_q4_1`, which doubles as the label)
 //! and, for the kernels that read weights, the [`Arithmetic`] they dequantize in.
 
+use crate::weights;
 use bytemuck::{Pod, Zeroable};
 use std::collections::HashMap;
 
@@ -329,11 +330,51 @@ impl Family {
             crate::summary::MAX_TOP
         );
         for h in self.helpers {
-            s.push_str(h);
+            s.push_str(&expand_per_type(h));
             s.push('\n');
         }
-        s.push_str(self.source);
+        s.push_str(&expand_per_type(self.source));
         s
+    }
+}
+
+/// Opens and closes a region of a shader that the host writes out once per weight type.
+const EACH_TYPE: &str = "//{{#each type}}";
+const END_EACH: &str = "//{{/each}}";
+
+/// A shader with each region between a `//{{#each type}}` line and a `//{{/each}}` line written
+/// out once per weight type ([`weights::FORMATS`]): `{{T}}` becomes the type's suffix (`q4_1`),
+/// `{{WORDS}}` and `{{SCALES}}` its u32 quant words and scales per block of 32 elements. WGSL has
+/// no generics, and the per-type entry points differ only in these, so each is written once (as
+/// llama.cpp's shader templates do). A region left open runs to the end of the source.
+fn expand_per_type(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut region: Option<String> = None;
+    for line in src.split_inclusive('\n') {
+        match (line.trim(), &mut region) {
+            (EACH_TYPE, None) => region = Some(String::new()),
+            (END_EACH, Some(body)) => {
+                write_per_type(&mut out, body);
+                region = None;
+            }
+            (_, Some(body)) => body.push_str(line),
+            (_, None) => out.push_str(line),
+        }
+    }
+    if let Some(body) = region {
+        write_per_type(&mut out, &body);
+    }
+    out
+}
+
+fn write_per_type(out: &mut String, body: &str) {
+    for f in &weights::FORMATS {
+        out.push_str(
+            &body
+                .replace("{{T}}", f.suffix)
+                .replace("{{WORDS}}", &format!("{}u", f.words))
+                .replace("{{SCALES}}", &format!("{}u", f.scales)),
+        );
     }
 }
 
@@ -460,5 +501,49 @@ mod tests {
             assert!((x as usize) * (y as usize - 1) < rows);
         }
         assert_eq!(groups_for(65), (2, 1));
+    }
+
+    #[test]
+    fn per_type_regions_expand_once_per_type() {
+        let src = "a // {{T}} in a comment\n//{{#each type}}\nfn f_{{T}}() -> u32 { return {{WORDS}} + {{SCALES}}; }\n//{{/each}}\nb\n";
+        let out = expand_per_type(src);
+        assert!(
+            out.starts_with("a // {{T}} in a comment\n") && out.ends_with("}\nb\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn f_q4_1() -> u32 { return 4u + 2u; }"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn f_f32() -> u32 { return 32u + 0u; }"),
+            "{out}"
+        );
+        assert_eq!(out.matches("fn f_").count(), weights::FORMATS.len());
+        assert_eq!(out.matches("{{").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn every_weight_kernel_has_an_entry_point_per_type() {
+        let entries = [
+            (&EMBED, "embed_{}("),
+            (&MATVEC, "matvec_{}("),
+            (&MATVEC, "matvec_{}_rowwise("),
+            (&MATVEC_SUBGROUP, "matvec_{}_subgroup("),
+            (&MATMUL, "matmul_{}("),
+        ];
+        for (family, pattern) in entries {
+            let src = family.full_source(Arithmetic::F32);
+            let code = src.lines().filter(|l| !l.trim_start().starts_with("//"));
+            assert!(
+                code.clone().all(|l| !l.contains("{{")),
+                "{}: a template left unexpanded",
+                family.file
+            );
+            for f in &weights::FORMATS {
+                let entry = format!("fn {}", pattern.replace("{}", f.suffix));
+                assert_eq!(src.matches(&entry).count(), 1, "{}: {entry}", family.file);
+            }
+        }
     }
 }

@@ -44,36 +44,76 @@ impl Packed {
     }
 }
 
-/// The name of a type in kernel variant names (`matvec_q4_1`), or `None` if no kernel reads it.
-pub fn kernel_suffix(ty: GgmlType) -> Option<&'static str> {
-    Some(match ty {
-        GgmlType::Q4_0 => "q4_0",
-        GgmlType::Q4_1 => "q4_1",
-        GgmlType::Q8_0 => "q8_0",
-        GgmlType::F16 => "f16",
-        GgmlType::BF16 => "bf16",
-        GgmlType::F32 => "f32",
-        _ => return None,
-    })
+/// How one weight type is held on the GPU, per block of [`QK`] elements: its name in kernel
+/// variant names (`matvec_q4_1`), its u32 quant words and its scales. One table for the
+/// repacking here and for the kernels, whose per-type entry points the host writes out from
+/// one template each (crates/gpu/src/kernels.rs, `expand_per_type`).
+#[derive(Clone, Copy, Debug)]
+pub struct Format {
+    pub ty: GgmlType,
+    pub suffix: &'static str,
+    pub words: usize,
+    pub scales: usize,
 }
 
-/// u32 quant words per row of `cols` elements.
+/// Every weight type a kernel reads (shaders/common/quant.wgsl describes each layout).
+pub const FORMATS: [Format; 6] = [
+    Format {
+        ty: GgmlType::Q4_0,
+        suffix: "q4_0",
+        words: 4,
+        scales: 1,
+    },
+    Format {
+        ty: GgmlType::Q4_1,
+        suffix: "q4_1",
+        words: 4,
+        scales: 2,
+    },
+    Format {
+        ty: GgmlType::Q8_0,
+        suffix: "q8_0",
+        words: 8,
+        scales: 1,
+    },
+    Format {
+        ty: GgmlType::F16,
+        suffix: "f16",
+        words: 16,
+        scales: 0,
+    },
+    Format {
+        ty: GgmlType::BF16,
+        suffix: "bf16",
+        words: 16,
+        scales: 0,
+    },
+    Format {
+        ty: GgmlType::F32,
+        suffix: "f32",
+        words: 32,
+        scales: 0,
+    },
+];
+
+/// `ty`'s GPU layout, or `None` if no kernel reads it.
+pub fn format(ty: GgmlType) -> Option<&'static Format> {
+    FORMATS.iter().find(|f| f.ty == ty)
+}
+
+/// The name of a type in kernel variant names (`matvec_q4_1`), or `None` if no kernel reads it.
+pub fn kernel_suffix(ty: GgmlType) -> Option<&'static str> {
+    format(ty).map(|f| f.suffix)
+}
+
+/// u32 quant words per row of `cols` elements (a type no kernel reads: one per element).
 pub fn words_per_row(ty: GgmlType, cols: usize) -> usize {
-    match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 => cols / 8,
-        GgmlType::Q8_0 => cols / 4,
-        GgmlType::F16 | GgmlType::BF16 => cols / 2,
-        _ => cols,
-    }
+    format(ty).map_or(cols, |f| cols * f.words / QK)
 }
 
 /// Scales per row of `cols` elements (Q4_1 keeps d and m).
 pub fn scales_per_row(ty: GgmlType, cols: usize) -> usize {
-    match ty {
-        GgmlType::Q4_0 | GgmlType::Q8_0 => cols / QK,
-        GgmlType::Q4_1 => 2 * cols / QK,
-        _ => 0,
-    }
+    format(ty).map_or(0, |f| cols * f.scales / QK)
 }
 
 /// GPU bytes of one row (quants, or f32 scales: the larger binding) that splitting by binding

@@ -130,6 +130,17 @@ fn configurations() -> Vec<(String, TinySpec)> {
             }
         }
     }
+    // BF16 in one shape: its kernels differ from F16's only in the word conversion.
+    for tied in [false, true] {
+        let spec = TinySpec {
+            tied,
+            weight_type: GgmlType::BF16,
+            embd_type: GgmlType::BF16,
+            ..TinySpec::default()
+        };
+        let name = format!("gqa 2 hd 32 {} BF16", if tied { "tied" } else { "untied" });
+        out.push((name, spec));
+    }
     out.push((
         "qwen2 gqa 2 hd 32 untied Q8_0".into(),
         TinySpec {
