@@ -2,12 +2,16 @@
 //! adapter has, plus the bytes a decode step reads, for comparing against the memory-bandwidth
 //! bound on a hardware GPU (tests/bench/README.md).
 //!
+//! Where the adapter has timestamp queries, each configuration also prints where a decode step's
+//! GPU time goes: each kernel's time per step (mean of 16 profiled steps), its weights' bandwidth,
+//! and the launches' sum against the step's span on the GPU and its time seen from the host.
+//!
 //! usage: cargo run --release -p tokscope-gpu --example gpu_speed -- MODEL.gguf [DECODE_TOKENS]
 //! ($VARIANTS and $ARITHMETICS pick some of the configurations, $PREFILL the prompt's length,
 //! $PIECES below.)
 use std::time::Instant;
 
-use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant, StepProfile};
 use tokscope_model::{Backend, LogitsFor, ModelFile};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -92,8 +96,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "{matvec:?} {} ({pieces} per submit): prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions 16..",
                     arithmetic.name()
                 );
+                if gpu.can_profile() {
+                    gpu.truncate(0);
+                    gpu.forward(&prompt[..16], LogitsFor::Last)?;
+                    print_profile(&mut gpu, 1e6 / summary)?;
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// Times 16 decode steps launch by launch and prints the kernels' mean time per step, largest
+/// first; `step_micros` is a step's time seen from the host (the decode speed measured above).
+fn print_profile(gpu: &mut GpuBackend, step_micros: f64) -> Result<(), Box<dyn std::error::Error>> {
+    const STEPS: usize = 16;
+    gpu.profile_step(0)?; // warm-up
+    let profiles: Vec<StepProfile> = (0..STEPS)
+        .map(|i| gpu.profile_step(i as u32 + 1))
+        .collect::<Result<_, _>>()?;
+    // Per label: launches per step, µs per step, weight bytes per step.
+    let mut rows: Vec<(String, usize, f64, u64)> = Vec::new();
+    for launch in profiles.iter().flat_map(|p| &p.launches) {
+        let i = match rows.iter().position(|r| r.0 == launch.label) {
+            Some(i) => i,
+            None => {
+                rows.push((launch.label.clone(), 0, 0.0, 0));
+                rows.len() - 1
+            }
+        };
+        rows[i].1 += 1;
+        rows[i].2 += launch.micros;
+        rows[i].3 += launch.weight_bytes;
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let per_step = STEPS as f64;
+    let sum: f64 = rows.iter().map(|r| r.2).sum::<f64>() / per_step;
+    let span = profiles.iter().map(|p| p.span_micros).sum::<f64>() / per_step;
+    println!("  profile ({STEPS} steps, each launch in a pass of its own):");
+    println!(
+        "  {:<34} {:>8} {:>10} {:>8}",
+        "kernel", "launches", "µs/step", "GB/s"
+    );
+    for (label, n, micros, bytes) in &rows {
+        let gbps = match *bytes {
+            0 => String::new(),
+            b => format!("{:.0}", b as f64 / (micros * 1e3)),
+        };
+        println!(
+            "  {label:<34} {:>8} {:>10.1} {gbps:>8}",
+            *n as f64 / per_step,
+            micros / per_step
+        );
+    }
+    println!(
+        "  launches' sum {sum:.0} µs, GPU span {span:.0} µs (profiled), host step {step_micros:.0} µs (unprofiled)"
+    );
     Ok(())
 }

@@ -46,6 +46,11 @@ struct Dispatch {
     bind_group: wgpu::BindGroup,
     groups: (u32, u32),
     per_token: PerToken,
+    /// What the launch computes, for profiles: the entry point, and a projection's shape
+    /// (`matvec_q4_1 576×1536`).
+    label: String,
+    /// Weight bytes the launch reads (a projection's part), for profiles; 0 for the rest.
+    weight_bytes: u64,
 }
 
 /// A row range of a weight in its own buffers (weights larger than one binding are split).
@@ -445,6 +450,8 @@ impl<'a> Loader<'a> {
             bind_group,
             groups,
             per_token,
+            label: entry.to_string(),
+            weight_bytes: 0,
         }
     }
 
@@ -528,7 +535,10 @@ impl<'a> Loader<'a> {
                     batch,
                     &weight_of_norm,
                 ];
-                out.push(self.dispatch(family, &entry, &buffers, groups, per_token));
+                let mut d = self.dispatch(family, &entry, &buffers, groups, per_token);
+                d.label = format!("{entry} {}×{}", part.rows, w.cols);
+                d.weight_bytes = part.quants.size() + part.scales.size();
+                out.push(d);
             }
         }
     }
@@ -959,7 +969,14 @@ impl GpuBackend {
 
     /// Records and submits one step: `tokens` (at most [`MAX_BATCH`]) at positions `pos..`, then
     /// what `out` asks for, copied to the readback buffer.
-    fn submit_step(&self, tokens: &[u32], pos: usize, out: Option<Output>) {
+    /// With a `timer`, each launch runs in a compute pass of its own between two timestamps.
+    fn submit_step(
+        &self,
+        tokens: &[u32],
+        pos: usize,
+        out: Option<Output>,
+        mut timer: Option<&mut Timer>,
+    ) {
         let n = tokens.len();
         let queue = &self.ctx.queue;
         let params = ModelParams {
@@ -997,6 +1014,7 @@ impl GpuBackend {
                 &mut encoder,
                 launches.by_ref().take(self.launches_per_submit),
                 n,
+                timer.as_deref_mut(),
             );
             if launches.peek().is_some() {
                 let full = std::mem::replace(&mut encoder, new_encoder());
@@ -1011,14 +1029,14 @@ impl GpuBackend {
             Some(Output::All) => n * n_vocab,
             Some(Output::Last) => {
                 encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
-                record(&mut encoder, self.head_last.iter(), 1);
+                record(&mut encoder, self.head_last.iter(), 1, timer);
                 n_vocab
             }
             Some(Output::Summary(p)) => {
                 queue.write_buffer(&self.summary_params, 0, bytemuck::bytes_of(&p));
                 encoder.copy_buffer_to_buffer(&self.x, last, &self.x_last, 0, row);
                 let head = self.head_last.iter().chain(&self.summary);
-                record(&mut encoder, head, 1);
+                record(&mut encoder, head, 1, timer);
                 let bytes = (summary_floats(p.top_n as usize) * 4) as u64;
                 encoder.copy_buffer_to_buffer(&self.summary_out, 0, &self.staging, 0, bytes);
                 0
@@ -1123,15 +1141,12 @@ impl GpuBackend {
         pollster::block_on(self.last_logits_async())
     }
 
-    /// Runs `tokens` in steps of at most [`MAX_BATCH`] and reads back what `out` asks for.
-    async fn run(&mut self, tokens: &[u32], out: Output) -> Result<Vec<f32>, GpuError> {
-        let n = tokens.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if self.len + n > self.n_ctx {
+    /// Errors, before anything runs, if `tokens` would overflow the context or are not in the
+    /// vocabulary, or if the device has failed.
+    fn check(&self, tokens: &[u32]) -> Result<(), GpuError> {
+        if self.len + tokens.len() > self.n_ctx {
             return Err(ModelError::ContextOverflow {
-                needed: self.len + n,
+                needed: self.len + tokens.len(),
                 n_ctx: self.n_ctx,
             }
             .into());
@@ -1143,9 +1158,19 @@ impl GpuBackend {
             }
             .into());
         }
-        if let Some(e) = self.ctx.take_fault() {
-            return Err(e);
+        match self.ctx.take_fault() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
+    }
+
+    /// Runs `tokens` in steps of at most [`MAX_BATCH`] and reads back what `out` asks for.
+    async fn run(&mut self, tokens: &[u32], out: Output) -> Result<Vec<f32>, GpuError> {
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.check(tokens)?;
         let n_vocab = self.cfg.n_vocab;
         let mut result = Vec::new();
         let mut done = 0;
@@ -1155,7 +1180,7 @@ impl GpuBackend {
                 Output::All => Some(Output::All),
                 other => last_chunk.then_some(other),
             };
-            self.submit_step(chunk, self.len + done, step_out);
+            self.submit_step(chunk, self.len + done, step_out, None);
             done += chunk.len();
             let floats = match step_out {
                 None => continue,
@@ -1182,6 +1207,10 @@ impl GpuBackend {
     }
 }
 
+mod profile;
+use profile::Timer;
+pub use profile::{LaunchTime, StepProfile};
+
 /// What a step reads back.
 #[derive(Clone, Copy)]
 enum Output {
@@ -1193,17 +1222,15 @@ enum Output {
     Summary(SummaryParams),
 }
 
-/// Records launches into one compute pass for a step of `n` tokens.
+/// Records launches into one compute pass for a step of `n` tokens; with a `timer`, each into a
+/// pass of its own that the timer's timestamps open and close.
 fn record<'a>(
     encoder: &mut wgpu::CommandEncoder,
     dispatches: impl Iterator<Item = &'a Dispatch>,
     n: usize,
+    timer: Option<&mut Timer>,
 ) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("step"),
-        timestamp_writes: None,
-    });
-    for d in dispatches {
+    let launch = |pass: &mut wgpu::ComputePass, d: &Dispatch| {
         let z = match d.per_token {
             PerToken::Each => n as u32,
             PerToken::Tiles(tile) => (n as u32).div_ceil(tile),
@@ -1211,6 +1238,21 @@ fn record<'a>(
         pass.set_pipeline(&d.pipeline);
         pass.set_bind_group(0, &d.bind_group, &[]);
         pass.dispatch_workgroups(d.groups.0, d.groups.1, z);
+    };
+    let Some(timer) = timer else {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("step"),
+            timestamp_writes: None,
+        });
+        dispatches.for_each(|d| launch(&mut pass, d));
+        return;
+    };
+    for d in dispatches {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&d.label),
+            timestamp_writes: timer.next(d),
+        });
+        launch(&mut pass, d);
     }
 }
 

@@ -34,10 +34,13 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tokscope"),
-                // Subgroup reductions (shaders/matvec_subgroup.wgsl) and f16 arithmetic
-                // (kernels::Arithmetic) where the adapter has them.
+                // Subgroup reductions (shaders/matvec_subgroup.wgsl), f16 arithmetic
+                // (kernels::Arithmetic) and timestamps (GpuBackend::profile_step) where the
+                // adapter has them.
                 required_features: adapter.features()
-                    & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
+                    & (wgpu::Features::SUBGROUP
+                        | wgpu::Features::SHADER_F16
+                        | wgpu::Features::TIMESTAMP_QUERY),
                 required_limits: adapter.limits(),
                 ..Default::default()
             })

@@ -24,7 +24,9 @@ mod step;
 mod summary;
 pub mod weights;
 
-pub use backend::{GpuBackend, LAUNCHES_PER_SUBMIT, LoadOptions, MAX_BATCH, MatvecVariant};
+pub use backend::{
+    GpuBackend, LAUNCHES_PER_SUBMIT, LaunchTime, LoadOptions, MAX_BATCH, MatvecVariant, StepProfile,
+};
 pub use context::GpuContext;
 pub use error::GpuError;
 pub use kernels::Arithmetic;

@@ -33,7 +33,17 @@ pub async fn read_f32(
     staging: &wgpu::Buffer,
     floats: usize,
 ) -> Result<Vec<f32>, GpuError> {
-    let bytes = (floats * 4) as u64;
+    let words = read_u32(device, staging, floats).await?;
+    Ok(words.into_iter().map(f32::from_bits).collect())
+}
+
+/// Copies the first `words` u32 values out of a MAP_READ buffer, waiting for the GPU.
+pub async fn read_u32(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    words: usize,
+) -> Result<Vec<u32>, GpuError> {
+    let bytes = (words * 4) as u64;
     let slot: Slot<Result<(), wgpu::BufferAsyncError>> = Arc::new(Mutex::new((None, None)));
     let sender = slot.clone();
     staging.map_async(wgpu::MapMode::Read, ..bytes, move |result| {
@@ -58,8 +68,8 @@ pub async fn read_f32(
             .get_mapped_range(..bytes)
             .map_err(|e| GpuError::Readback(e.to_string()))?;
         view.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect::<Vec<f32>>()
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect::<Vec<u32>>()
     };
     staging.unmap();
     Ok(out)

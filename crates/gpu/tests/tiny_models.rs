@@ -509,3 +509,65 @@ fn a_step_submitted_in_pieces_gives_the_same_logits() {
         assert!(max_relative(&next, &want, spec.n_vocab) <= 1e-5);
     }
 }
+
+/// A profiled step is a real decode step: it times every launch (the embedding, each layer's
+/// attention, each projection with its weight bytes, the LM head and the summary) and leaves the
+/// token in the cache, so the next step's logits are the CPU backend's for the whole sequence.
+/// lavapipe has timestamp queries; an adapter without them must say so as an error.
+#[test]
+fn a_profiled_step_times_every_launch_and_decodes_the_token() {
+    let ctx = context();
+    let spec = TinySpec::default();
+    let bytes = tiny_llama_gguf(&spec, 5100);
+    let mut backend = gpu(&ctx, &bytes);
+    backend.forward(&PROMPT[..4], LogitsFor::Last).unwrap();
+    if !backend.can_profile() {
+        let e = backend.profile_step(PROMPT[4]).unwrap_err();
+        assert!(e.to_string().contains("timestamp"), "{e}");
+        return;
+    }
+    let profile = backend.profile_step(PROMPT[4]).unwrap();
+    assert_eq!(backend.cache_len(), 5);
+    let count = |prefix: &str| {
+        let n = profile
+            .launches
+            .iter()
+            .filter(|l| l.label.starts_with(prefix));
+        n.count()
+    };
+    assert_eq!(count("embed_q8_0"), 1);
+    assert_eq!(count("attention"), spec.n_layer);
+    assert_eq!(count("summary"), 2);
+    // q/k/v stacked, o, gate/up stacked and down per layer, then the LM head (any variant).
+    let projections = |rows: usize, cols: usize| {
+        let shape = format!(" {rows}×{cols}");
+        let n = profile
+            .launches
+            .iter()
+            .filter(|l| l.label.ends_with(&shape));
+        n.filter(|l| l.label.starts_with("matvec_q8_0")).count()
+    };
+    let (d, kv) = (spec.n_embd, spec.n_head_kv * spec.head_dim);
+    assert_eq!(projections(d + 2 * kv, d), spec.n_layer);
+    assert_eq!(projections(d, d), spec.n_layer);
+    assert_eq!(projections(2 * spec.n_ff, d), spec.n_layer);
+    assert_eq!(projections(d, spec.n_ff), spec.n_layer);
+    assert_eq!(projections(spec.n_vocab, d), 1, "{:?}", profile.launches);
+    for l in &profile.launches {
+        assert!(l.micros.is_finite() && l.micros >= 0.0, "{l:?}");
+        assert_eq!(l.weight_bytes > 0, l.label.starts_with("matvec"), "{l:?}");
+    }
+    let sum: f64 = profile.launches.iter().map(|l| l.micros).sum();
+    assert!(
+        sum > 0.0 && profile.span_micros >= sum,
+        "{sum} {}",
+        profile.span_micros
+    );
+
+    let next = backend.forward(&PROMPT[5..6], LogitsFor::Last).unwrap();
+    let mut reference = cpu(&bytes);
+    let all = reference.forward(&PROMPT[..6], LogitsFor::Last).unwrap();
+    assert!(max_relative(&next, &all, spec.n_vocab) <= BOUND);
+    let e = backend.profile_step(spec.n_vocab as u32).unwrap_err();
+    assert!(e.to_string().contains("vocab"), "{e}");
+}
