@@ -1,6 +1,9 @@
 // attention: one query head of one token against every cached position up to the token's own
 // (causal; grouped-query attention: query head h reads KV head h / (n_head / n_head_kv));
-// softmax in f32. RoPE and the KV append are folded in: the workgroup rotates its own query; the
+// softmax in f32. The positions are split into chunks (common/attn_split.wgsl), one workgroup
+// each, so that a long context fills a GPU of many cores: each writes its chunk's partial
+// softmax, the maximum score m, l = Σ e^(s − m) and o = Σ e^(s − m) · v, and the o
+// projection's matvec combines the chunks as it reads them (shaders/matvec.wgsl). RoPE and the KV append are folded in: the workgroup rotates its own query; the
 // keys and values of the step's tokens (positions pos ..) are read from the step's q/k/v buffer,
 // each key rotated as it is read, and the first query head of each KV head writes its token's
 // rotated key and value into the cache for later steps (no workgroup of this launch reads those
@@ -14,22 +17,27 @@
 //   2  k_cache  read_write  array<vec4<f32>>  [position][kv head][head_dim], f32
 //   3  v_cache  read_write  array<vec4<f32>>  same layout
 //   4  scores   read_write  array<f32>        scratch, [token][n_head][n_ctx]
-//   5  out      read_write  array<vec4<f32>>  [token][n_head · head_dim]
+//   5  out      read_write  array<vec4<f32>>  o per chunk, [chunk][token][n_head · head_dim]
+//                                             (ap.max_chunks chunks), then (m, l, 0, 0) per
+//                                             [chunk][token][n_head]
 //   6  p        uniform     ModelParams       pos, n_head, n_head_kv, head_dim, rope_half,
 //                                             rope_neox, n_ctx, attn_scale
 //   7  ap       uniform     AttentionParams
-// Dispatch: one workgroup of WG per query head (x) and token (z); token t is at position
-// pos + t and sees positions 0 ..= pos + t. Invocations stride over positions for the scores;
+// Dispatch: one workgroup of WG per query head (x), chunk (y: ap.max_chunks) and token (z);
+// token t is at position pos + t and sees positions 0 ..= pos + t, split into
+// attn_chunks(pos + t + 1) chunks; workgroups of chunks past those return at once, and a chunk
+// left empty by the even division writes o = 0, m = NEG_MAX, l = 0. The first chunk's workgroup
+// does the KV append. Invocations stride over the chunk's positions for the scores;
 // for the weighted sum of values they split into groups, each group's invocations one vec4 of
 // the head's dimensions each, the groups striding over positions, and the groups' sums are
 // added through workgroup memory. head_dim is a multiple of 4 and at most MAX_HEAD_DIM (the
 // host checks both, and pos + n_tokens <= n_ctx).
 
 struct AttentionParams {
-    k_base: u32,  // element of qkv where the keys start, a multiple of 4
-    v_base: u32,  // element of qkv where the values start, a multiple of 4
-    _pad0: u32,
-    _pad1: u32,
+    k_base: u32,      // element of qkv where the keys start, a multiple of 4
+    v_base: u32,      // element of qkv where the values start, a multiple of 4
+    chunk_min: u32,   // positions per chunk at least (common/attn_split.wgsl)
+    max_chunks: u32,  // chunks per head and token at most: the dispatch's y
 }
 
 @group(0) @binding(0) var<storage, read> table: array<vec2<f32>>;
@@ -40,9 +48,6 @@ struct AttentionParams {
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> p: ModelParams;
 @group(0) @binding(7) var<uniform> ap: AttentionParams;
-
-// -f32::MAX written exactly: Chrome (Tint) refuses a literal such as -3.4028235e38 that only rounds to it.
-const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
 
 const MAX_HEAD_DIM: u32 = 256u;
 
@@ -94,8 +99,16 @@ fn value4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
+    let chunk = wid.y;
     let t = wid.z;
     let n_kv = p.pos + t + 1u;
+    let chunks = attn_chunks(n_kv, ap.chunk_min, ap.max_chunks);
+    if (chunk >= chunks) {
+        return;
+    }
+    let chunk_len = (n_kv + chunks - 1u) / chunks;
+    let first = min(chunk * chunk_len, n_kv);
+    let end = min(first + chunk_len, n_kv);
     let hd = p.head_dim;
     let kv_dim = p.n_head_kv * hd;
     let q_dim = p.n_head * hd;
@@ -106,8 +119,9 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     for (var c = lid; c < hd / 4u; c += WG) {
         query[c] = rotated4(t * q_dim + h * hd, c, own_pos);
     }
-    // The first query head of the KV head appends the token's key and value to the cache.
-    if (h % (p.n_head / p.n_head_kv) == 0u) {
+    // The first chunk of the first query head of the KV head appends the token's key and value
+    // to the cache.
+    if (chunk == 0u && h % (p.n_head / p.n_head_kv) == 0u) {
         let slot = (own_pos * kv_dim + kv_head * hd) / 4u;
         for (var c = lid; c < hd / 4u; c += WG) {
             k_cache[slot + c] = key4(own_pos, kv_head, c);
@@ -117,7 +131,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     workgroupBarrier();
 
     var local_max = NEG_MAX;
-    for (var pos = lid; pos < n_kv; pos += WG) {
+    for (var pos = first + lid; pos < end; pos += WG) {
         var s = 0.0;
         for (var i = 0u; i < hd / 4u; i++) {
             s += dot(query[i], key4(pos, kv_head, i));
@@ -129,18 +143,22 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let m = workgroup_max(lid, local_max);
 
     var local_sum = 0.0;
-    for (var pos = lid; pos < n_kv; pos += WG) {
+    for (var pos = first + lid; pos < end; pos += WG) {
         let e = exp(scores[row + pos] - m);
         scores[row + pos] = e;
         local_sum += e;
     }
-    let inv = 1.0 / workgroup_sum(lid, local_sum);
+    let l = workgroup_sum(lid, local_sum);
+    if (lid == 0u) {
+        let stats = p.n_tokens * q_dim / 4u * ap.max_chunks;
+        out[stats + (chunk * p.n_tokens + t) * p.n_head + h] = vec4<f32>(m, l, 0.0, 0.0);
+    }
     // Every invocation now reads the weights the others wrote.
     storageBarrier();
 
     // The head's vec4 columns, WG at a time (one pass unless head_dim > 4 · WG).
     let columns = hd / 4u;
-    let out_head = (t * q_dim + h * hd) / 4u;
+    let out_head = ((chunk * p.n_tokens + t) * q_dim + h * hd) / 4u;
     for (var c0 = 0u; c0 < columns; c0 += WG) {
         let width = min(columns - c0, WG);
         let groups = WG / width;
@@ -148,7 +166,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         let g = lid / width;
         var acc = vec4<f32>(0.0);
         if (g < groups) {
-            for (var pos = g; pos < n_kv; pos += groups) {
+            for (var pos = first + g; pos < end; pos += groups) {
                 acc += scores[row + pos] * value4(pos, kv_head, c);
             }
         }
@@ -159,7 +177,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             for (var j = 0u; j < groups; j++) {
                 sum += partial[j * width + lid];
             }
-            out[out_head + c0 + lid] = sum * inv;
+            out[out_head + c0 + lid] = sum;
         }
         workgroupBarrier();
     }

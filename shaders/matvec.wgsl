@@ -7,11 +7,12 @@
 //   1  scales  read        array<st>         block scales (Q4_1: d, m pairs), f32 or f16
 //                                            (common/quant.wgsl); a dummy for F16/BF16/F32
 //   2  x       read        array<vec4<f32>>  the inputs, [token][cols] (mv.swiglu: the gate/up
-//                                            buffer, gate [token][cols] from 0, up from up_base)
+//                                            buffer, gate [token][cols] from 0, up from up_base;
+//                                            mv.attn_head_dim: attention's chunks, combined)
 //   3  y       read_write  array<f32>        the outputs, [token][y_stride]; row r of token t goes
 //                                            to y[t · y_stride + y_offset + r]
 //   4  mv      uniform     MatvecParams
-//   5  batch   uniform     Batch             tokens in this step
+//   5  batch   uniform     Batch             tokens in this step, the first one's position
 //   6  nw      read        array<vec4<f32>>  the folded RMSNorm's weights (mv.norm; else a dummy)
 // Variants (same bindings and per-unit arithmetic; the host picks one per adapter):
 //   matvec_<type>          one workgroup per (row, token): rows = x + y · num_workgroups.x (the
@@ -61,15 +62,22 @@ struct MatvecParams {
     up_base: u32,     // element of x where up starts (mv.swiglu), a multiple of 4
     // 1: the weight is in the rowwise matvec's lane-interleaved layout (read by matmul.wgsl).
     interleaved: u32,
+    // Non-zero: x is attention.wgsl's output, a partial softmax per chunk of positions, and the
+    // input is their combination (the o projection): heads of this many elements, chunks as
+    // attention split them (common/attn_split.wgsl).
+    attn_head_dim: u32,
+    attn_chunk_min: u32,
+    attn_max_chunks: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 struct Batch {
     n_tokens: u32,
+    pos: u32,  // position of the step's first token
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> quants: array<u32>;
@@ -106,9 +114,40 @@ fn store(t: u32, row: u32, total: f32) {
     }
 }
 
-// Input vec4 `i` of x (counted over [token][cols]): x itself, or with the SwiGLU folded in
-// silu(gate) · up, gate at `i` and up at `i + up_base / 4`.
+// Input vec4 `i` of the o projection (counted over [token][cols]): the attention output, its
+// chunks' partial softmaxes (m_c, l_c, o_c) combined as Σ e^(m_c − M) o_c / Σ e^(m_c − M) l_c,
+// M the largest m_c. With one chunk that is o / l.
+fn attention_input(i: u32) -> vec4<f32> {
+    let row4 = mv.cols / 4u;
+    let t = i / row4;
+    let n_head = mv.cols / mv.attn_head_dim;
+    let h = (i % row4) * 4u / mv.attn_head_dim;
+    let chunks = attn_chunks(batch.pos + t + 1u, mv.attn_chunk_min, mv.attn_max_chunks);
+    // Chunk c's o at c · o_stride + i, its (m, l) at stats + c · stats_stride.
+    let o_stride = batch.n_tokens * row4;
+    let stats = mv.attn_max_chunks * o_stride + t * n_head + h;
+    let stats_stride = batch.n_tokens * n_head;
+    var m = NEG_MAX;
+    for (var c = 0u; c < chunks; c++) {
+        m = max(m, x[stats + c * stats_stride].x);
+    }
+    var o = vec4<f32>(0.0);
+    var l = 0.0;
+    for (var c = 0u; c < chunks; c++) {
+        let ml = x[stats + c * stats_stride];
+        let w = exp(ml.x - m);
+        o += w * x[c * o_stride + i];
+        l += w * ml.y;
+    }
+    return o / l;
+}
+
+// Input vec4 `i` of x (counted over [token][cols]): x itself, with the SwiGLU folded in
+// silu(gate) · up, gate at `i` and up at `i + up_base / 4`, or the attention's chunks combined.
 fn x_at(i: u32) -> vec4<f32> {
+    if (mv.attn_head_dim != 0u) {
+        return attention_input(i);
+    }
     let g = x[i];
     if (mv.swiglu == 0u) {
         return g;

@@ -8,10 +8,14 @@
 //!
 //! usage: cargo run --release -p tokscope-gpu --example gpu_speed -- MODEL.gguf [DECODE_TOKENS]
 //! ($VARIANTS and $ARITHMETICS pick some of the configurations, $PREFILL the prompt's length,
-//! $PIECES below.)
+//! $DECODE_AT the position decoding starts at (default 16: attention over a long context shows
+//! at 2000), $SPLIT the attention splits (`gpu,none`: AttentionSplit::GPU and ::NONE; default
+//! the adapter's), $PIECES below.)
 use std::time::Instant;
 
-use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant, StepProfile};
+use tokscope_gpu::{
+    Arithmetic, AttentionSplit, GpuBackend, GpuContext, LoadOptions, MatvecVariant, StepProfile,
+};
 use tokscope_model::{Backend, LogitsFor, ModelFile};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,19 +50,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Prompt tokens prefilled ($PREFILL, default 512).
     let prefill_tokens: u32 = std::env::var("PREFILL").map_or(Ok(512), |v| v.parse())?;
-    let n_ctx = 1024.max(prefill_tokens as usize + 1);
+    let decode_at: usize = std::env::var("DECODE_AT").map_or(Ok(16), |v| v.parse())?;
+    let n_ctx = 1024
+        .max(prefill_tokens as usize + 1)
+        .max(decode_at + decode + 64);
+    let splits: Vec<Option<AttentionSplit>> = match std::env::var("SPLIT") {
+        Ok(v) => v
+            .split(',')
+            .map(|s| match s {
+                "none" => Some(AttentionSplit::NONE),
+                _ => Some(AttentionSplit::GPU),
+            })
+            .collect(),
+        Err(_) => vec![None],
+    };
     for &matvec in &variants {
         for &arithmetic in &arithmetics {
-            for &launches_per_submit in &pieces {
+            for (&launches_per_submit, &attention_split) in pieces
+                .iter()
+                .flat_map(|p| splits.iter().map(move |s| (p, s)))
+            {
                 let options = LoadOptions {
                     matvec: Some(matvec),
                     arithmetic: Some(arithmetic),
                     launches_per_submit,
+                    attention_split,
                     ..LoadOptions::default()
                 };
                 let mut gpu = GpuBackend::with_options(&ctx, &file, n_ctx, options)?;
                 let n_vocab = file.config.n_vocab as u32;
-                let prompt: Vec<u32> = (0..prefill_tokens.max(32))
+                let prompt: Vec<u32> = (0..(prefill_tokens as usize).max(decode_at).max(32) as u32)
                     .map(|i| (100 + i) % n_vocab)
                     .collect();
 
@@ -68,12 +89,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 gpu.forward(&prompt, LogitsFor::Last)?;
                 let prefill = prompt.len() as f64 / t.elapsed().as_secs_f64();
+                let split = attention_split.map_or(String::new(), |s| format!(", split {s:?}"));
 
                 // Decode: one token per step after a 16-token prompt, the summary read back (top 20),
                 // as generate does; then with the full logits read back.
                 let mut run = |summary: bool| -> Result<f64, Box<dyn std::error::Error>> {
                     gpu.truncate(0);
-                    gpu.forward(&prompt[..16], LogitsFor::Last)?;
+                    gpu.forward(&prompt[..decode_at], LogitsFor::Last)?;
                     let t = Instant::now();
                     let mut token = 0u32;
                     for _ in 0..decode {
@@ -93,12 +115,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let pieces =
                     launches_per_submit.map_or("whole step".into(), |p| format!("{p} launches"));
                 println!(
-                    "{matvec:?} {} ({pieces} per submit): prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions 16..",
+                    "{matvec:?} {} ({pieces} per submit{split}): prefill {prefill:.0} tok/s; decode {summary:.0} tok/s (summary read back), {logits:.0} tok/s (logits read back); {decode} tokens at positions {decode_at}..",
                     arithmetic.name()
                 );
                 if gpu.can_profile() {
                     gpu.truncate(0);
-                    gpu.forward(&prompt[..16], LogitsFor::Last)?;
+                    gpu.forward(&prompt[..decode_at], LogitsFor::Last)?;
                     print_profile(&mut gpu, 1e6 / summary)?;
                 }
             }

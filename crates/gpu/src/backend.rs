@@ -6,9 +6,9 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Arithmetic, Batch, EMBED, Family, MATMUL, MATMUL_TOKENS,
-    MATVEC, MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams,
-    Pipelines, RMSNORM, SUMMARY, SummaryParams,
+    self, ADD, ATTENTION, AddParams, Arithmetic, AttentionSplit, Batch, EMBED, Family, MATMUL,
+    MATMUL_TOKENS, MATVEC, MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams,
+    ModelParams, Pipelines, RMSNORM, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -210,6 +210,11 @@ enum Fold<'n> {
     Norm(&'n Norm),
     /// silu(gate) · up of the gate/up buffer, up from this element (`swiglu`).
     SwiGlu { up_base: usize },
+    /// Attention's output, its chunks' partial softmaxes combined (`attn_head_dim`).
+    Attention {
+        head_dim: u32,
+        split: AttentionSplit,
+    },
 }
 
 /// `floats` rounded up to whole 256-byte units: region starts that any adapter can bind at
@@ -503,7 +508,19 @@ impl<'a> Loader<'a> {
                             _ => 0,
                         },
                         interleaved: (self.matvec == MatvecVariant::Rowwise) as u32,
-                        _pad: [0; 2],
+                        attn_head_dim: match fold {
+                            Fold::Attention { head_dim, .. } => head_dim,
+                            _ => 0,
+                        },
+                        attn_chunk_min: match fold {
+                            Fold::Attention { split, .. } => split.min_len,
+                            _ => 0,
+                        },
+                        attn_max_chunks: match fold {
+                            Fold::Attention { split, .. } => split.max_chunks,
+                            _ => 0,
+                        },
+                        _pad: [0; 3],
                     },
                 );
                 let (groups, per_token) = match (mode, self.matvec) {
@@ -586,6 +603,9 @@ pub struct LoadOptions {
     /// for the whole step in one). Submitting a step in pieces lets the GPU start while the host
     /// still records the rest.
     pub launches_per_submit: Option<usize>,
+    /// How attention splits a token's positions over workgroups (default:
+    /// [`AttentionSplit::NONE`] on software adapters, [`AttentionSplit::GPU`] otherwise).
+    pub attention_split: Option<AttentionSplit>,
 }
 
 impl GpuBackend {
@@ -641,12 +661,16 @@ impl GpuBackend {
                 "f16 scales on an adapter without shader-f16".into(),
             ));
         }
+        let split = options.attention_split.unwrap_or(match ctx.is_software() {
+            true => AttentionSplit::NONE,
+            false => AttentionSplit::GPU,
+        });
         let mut gpu = Self::load(
             ctx,
             (file, source),
             n_ctx,
             max_binding,
-            (matvec, arithmetic),
+            (matvec, arithmetic, split),
         )?;
         gpu.launches_per_submit = options
             .launches_per_submit
@@ -660,7 +684,7 @@ impl GpuBackend {
         file: (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
-        kernels: (MatvecVariant, Arithmetic),
+        kernels: (MatvecVariant, Arithmetic, AttentionSplit),
     ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -682,7 +706,7 @@ impl GpuBackend {
         (file, source): (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
-        (matvec, arithmetic): (MatvecVariant, Arithmetic),
+        (matvec, arithmetic, split): (MatvecVariant, Arithmetic, AttentionSplit),
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
         if cfg.kv_dim() > cfg.q_dim() {
@@ -731,13 +755,16 @@ impl GpuBackend {
         let q = Region::floats(&qkv, 0, b * q_dim);
         let k = Region::floats(&qkv, k_base, b * kv_dim);
         let v = Region::floats(&qkv, v_base, b * kv_dim);
-        let att = ld.storage("att", b * q_dim, none);
+        // Attention's output: o per chunk, then (m, l, 0, 0) per chunk, token and head.
+        let chunks = split.max_chunks as usize;
+        let att = ld.storage("att", chunks * b * (q_dim + 4 * cfg.n_head), none);
         let attention_params = ld.uniform(
             "attention",
             &kernels::AttentionParams {
                 k_base: k_base as u32,
                 v_base: v_base as u32,
-                _pad: [0; 2],
+                chunk_min: split.min_len,
+                max_chunks: split.max_chunks,
             },
         );
         let up_base = aligned(b * cfg.n_ff);
@@ -770,7 +797,8 @@ impl GpuBackend {
             "batch of one",
             &Batch {
                 n_tokens: 1,
-                _pad: [0; 3],
+                pos: 0,
+                _pad: [0; 2],
             },
         );
         let each = PerToken::Each;
@@ -857,7 +885,7 @@ impl GpuBackend {
                 &params,
                 &attention_params,
             ];
-            let groups = (cfg.n_head as u32, 1);
+            let groups = (cfg.n_head as u32, split.max_chunks);
             attention.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
 
             for (mode, out) in [
@@ -867,7 +895,8 @@ impl GpuBackend {
                 let input = ld.norm_input((&x, &h), &attn_norm, &params, mode, out);
                 ld.project(&w_qkv, input, &qkv, false, &batch, mode, out);
                 out.extend(attention.iter().cloned());
-                let input = (&att, Fold::None);
+                let head_dim = cfg.head_dim as u32;
+                let input = (&att, Fold::Attention { head_dim, split });
                 ld.project(&wo, input, &x, true, &batch, mode, out);
                 let input = ld.norm_input((&x, &h), &ffn_norm, &params, mode, out);
                 ld.project(&w_gu, input, &gu, false, &batch, mode, out);
@@ -987,7 +1016,8 @@ impl GpuBackend {
         queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let batch = Batch {
             n_tokens: n as u32,
-            _pad: [0; 3],
+            pos: pos as u32,
+            _pad: [0; 2],
         };
         queue.write_buffer(&self.batch, 0, bytemuck::bytes_of(&batch));
         queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));

@@ -127,16 +127,23 @@ pub struct MatvecParams {
     pub up_base: u32,
     /// 1: the weight is in the rowwise matvec's lane-interleaved layout (shaders/matmul.wgsl).
     pub interleaved: u32,
-    pub _pad: [u32; 2],
+    /// Non-zero: x is attention's output, a partial softmax per chunk of positions, combined as
+    /// it is read (the o projection): heads of this many elements, chunks as [`AttentionSplit`].
+    pub attn_head_dim: u32,
+    pub attn_chunk_min: u32,
+    pub attn_max_chunks: u32,
+    pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 80);
 
 /// matvec's per-step uniform: tokens in the step (shaders/matvec.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Batch {
     pub n_tokens: u32,
-    pub _pad: [u32; 3],
+    /// The position of the step's first token (the o projection's attention chunks).
+    pub pos: u32,
+    pub _pad: [u32; 2],
 }
 const _: () = assert!(std::mem::size_of::<Batch>() == 16);
 
@@ -147,9 +154,35 @@ const _: () = assert!(std::mem::size_of::<Batch>() == 16);
 pub struct AttentionParams {
     pub k_base: u32,
     pub v_base: u32,
-    pub _pad: [u32; 2],
+    /// [`AttentionSplit`].
+    pub chunk_min: u32,
+    pub max_chunks: u32,
 }
 const _: () = assert!(std::mem::size_of::<AttentionParams>() == 16);
+
+/// How attention splits a token's cached positions over workgroups (shaders/common/attn_split.wgsl):
+/// chunks of at least `min_len` positions, at most `max_chunks` per head and token. One workgroup
+/// per head leaves most of a large GPU idle at long contexts; each chunk costs a partial softmax
+/// that the o projection combines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionSplit {
+    pub min_len: u32,
+    pub max_chunks: u32,
+}
+
+impl AttentionSplit {
+    /// One workgroup per head and token: adapters that run on the CPU, whose few cores the heads
+    /// already fill, and where every workgroup costs.
+    pub const NONE: Self = Self {
+        min_len: 1 << 30,
+        max_chunks: 1,
+    };
+    /// Hardware GPUs: a 2,048-position context in 16 chunks of 128 per head.
+    pub const GPU: Self = Self {
+        min_len: 128,
+        max_chunks: 16,
+    };
+}
 
 /// The largest head dimension attention.wgsl takes (its rotated query is held in workgroup
 /// memory).
@@ -226,6 +259,7 @@ const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
 const QUANT: &str = include_str!("../../../shaders/common/quant.wgsl");
 const MODEL_PARAMS: &str = include_str!("../../../shaders/common/model_params.wgsl");
 const ROPE: &str = include_str!("../../../shaders/common/rope.wgsl");
+const ATTN_SPLIT: &str = include_str!("../../../shaders/common/attn_split.wgsl");
 
 pub const EMBED: Family = Family {
     file: "embed.wgsl",
@@ -244,7 +278,7 @@ pub const MATVEC: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: MATVEC_SOURCE,
-    helpers: &[REDUCE, QUANT],
+    helpers: &[REDUCE, QUANT, ATTN_SPLIT],
     bindings: &[R, R, R, W, U, U, R],
 };
 /// The subgroup variants: matvec.wgsl's bindings and units, then the subgroup entry points.
@@ -260,7 +294,7 @@ pub const MATVEC_SUBGROUP: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
-    helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
+    helpers: &[REDUCE, QUANT, ATTN_SPLIT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U, R],
 };
 /// The batched matmul: matvec.wgsl's bindings, params and dequantization helpers, then the
@@ -271,7 +305,7 @@ pub const MATMUL: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matmul.wgsl"),
-    helpers: &[REDUCE, QUANT, MATVEC_SOURCE],
+    helpers: &[REDUCE, QUANT, ATTN_SPLIT, MATVEC_SOURCE],
     bindings: &[R, R, R, W, U, U, R],
 };
 pub const RMSNORM: Family = Family {
@@ -289,7 +323,7 @@ pub const ATTENTION: Family = Family {
     weights: false,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/attention.wgsl"),
-    helpers: &[REDUCE, MODEL_PARAMS, ROPE],
+    helpers: &[REDUCE, MODEL_PARAMS, ROPE, ATTN_SPLIT],
     bindings: &[R, R, W, W, W, W, U, U],
 };
 pub const ADD: Family = Family {

@@ -4,7 +4,9 @@
 //! A decode step is five launches per layer, recorded at load and submitted in pieces of
 //! [`LAUNCHES_PER_SUBMIT`]: embedding gather, per layer q/k/v matvec (one launch over the stacked
 //! matrices, the RMSNorm folded in) → attention (RoPE and the KV append folded in: each
-//! workgroup rotates its query and the step's keys as it reads them) → o matvec (+ residual) →
+//! workgroup rotates its query and the step's keys as it reads them; on hardware GPUs a long
+//! context is split into chunks of positions, a workgroup each, whose partial softmaxes the o
+//! matvec combines as it reads them: [`AttentionSplit`]) → o matvec (+ residual) →
 //! gate/up matvec (stacked, norm folded in) → down matvec (silu(gate)·up computed as it reads
 //! its input; + residual), then the LM head (final norm folded in); the rowwise matvec of
 //! software adapters keeps the norms as launches of their own;
@@ -29,7 +31,7 @@ pub use backend::{
 };
 pub use context::GpuContext;
 pub use error::GpuError;
-pub use kernels::Arithmetic;
+pub use kernels::{Arithmetic, AttentionSplit};
 pub use summary::{
     GpuSample, GpuSampling, GpuSummary, MAX_TOP, SampledToken, SummaryRequest, TokenStats,
     Undecided, summarize_logits_async,

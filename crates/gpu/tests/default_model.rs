@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{
+    Arithmetic, AttentionSplit, GpuBackend, GpuContext, LoadOptions, MatvecVariant,
+};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelFile};
 
@@ -65,32 +67,31 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
     let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
     println!("adapter: {}", ctx.describe());
     let mut cpu = CpuBackend::with_context(default_model(), 2, 256).unwrap();
-    // The adapter's own matvec (rowwise on lavapipe), then the workgroup one a hardware GPU takes,
-    // with the RMSNorms folded into the matvecs.
-    check(&ctx, &mut cpu, Arithmetic::F32, None);
-    check(
-        &ctx,
-        &mut cpu,
-        Arithmetic::F32,
-        Some(MatvecVariant::Workgroup),
-    );
+    // The adapter's own kernels (rowwise matvec, attention unsplit on lavapipe), then what a
+    // hardware GPU takes: the workgroup matvec with the RMSNorms folded in, and attention split
+    // over positions (here in chunks of 16, so that these sequences have up to 4).
+    check(&ctx, &mut cpu, Arithmetic::F32, LoadOptions::default());
+    let gpu_like = LoadOptions {
+        matvec: Some(MatvecVariant::Workgroup),
+        attention_split: Some(AttentionSplit {
+            min_len: 16,
+            max_chunks: 16,
+        }),
+        ..LoadOptions::default()
+    };
+    check(&ctx, &mut cpu, Arithmetic::F32, gpu_like);
     if ctx.has_f16() {
-        check(&ctx, &mut cpu, Arithmetic::F16, None);
+        check(&ctx, &mut cpu, Arithmetic::F16, LoadOptions::default());
     } else {
         println!("no shader-f16: f16 scales are not tested");
     }
 }
 
-fn check(
-    ctx: &GpuContext,
-    cpu: &mut CpuBackend,
-    arithmetic: Arithmetic,
-    matvec: Option<MatvecVariant>,
-) {
+fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic, options: LoadOptions) {
+    let matvec = options.matvec;
     let options = LoadOptions {
         arithmetic: Some(arithmetic),
-        matvec,
-        ..LoadOptions::default()
+        ..options
     };
     let mut gpu = GpuBackend::with_options(ctx, &default_model(), 256, options).unwrap();
     let n_vocab = cpu.config().n_vocab;

@@ -14,7 +14,9 @@
 //! as f16: the scales are GGUF's own f16 values and the kernels widen them before any
 //! arithmetic, so its logits must equal the f32 arithmetic's bit for bit.
 use tokscope_gguf::GgmlType;
-use tokscope_gpu::{Arithmetic, GpuBackend, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{
+    Arithmetic, AttentionSplit, GpuBackend, GpuContext, LoadOptions, MatvecVariant,
+};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelBytes, ModelError, ModelFile};
 use tokscope_reference::Reference;
@@ -570,4 +572,74 @@ fn a_profiled_step_times_every_launch_and_decodes_the_token() {
     assert!(max_relative(&next, &all, spec.n_vocab) <= BOUND);
     let e = backend.profile_step(spec.n_vocab as u32).unwrap_err();
     assert!(e.to_string().contains("vocab"), "{e}");
+}
+
+/// Attention split into chunks of positions (one workgroup each, combined by the o projection)
+/// gives the CPU backend's logits: in prefill, where each token of the batch has its own number
+/// of positions, and decoding after it; with chunks left empty by the even division (5 positions
+/// in 4 chunks of 2, 2, 1 and 0 is one of the cases 1-position chunks give); under the matvec
+/// variants (workgroup, rowwise) and the matmul. Hardware GPUs' split (`AttentionSplit::GPU`,
+/// chunks of 128) runs at 600 positions.
+#[test]
+fn attention_split_into_chunks_matches_the_cpu() {
+    let ctx = context();
+    let spec = TinySpec {
+        n_head: 6,
+        n_head_kv: 2,
+        n_embd: 192,
+        n_ff: 448,
+        n_ctx: 1024,
+        ..TinySpec::default()
+    };
+    let bytes = tiny_llama_gguf(&spec, 5200);
+    let n_vocab = spec.n_vocab;
+    let splits = [
+        AttentionSplit {
+            min_len: 1,
+            max_chunks: 4,
+        },
+        AttentionSplit {
+            min_len: 3,
+            max_chunks: 16,
+        },
+    ];
+    let tokens: Vec<u32> = (0..12).map(|i| (i * 7 + 3) % n_vocab as u32).collect();
+    let mut reference = CpuBackend::with_context(file(&bytes), 1, 1024).unwrap();
+    let expected = reference.forward(&tokens, LogitsFor::All).unwrap();
+    for split in splits {
+        for matvec in [MatvecVariant::Workgroup, MatvecVariant::Rowwise] {
+            let options = LoadOptions {
+                arithmetic: Some(Arithmetic::F32),
+                matvec: Some(matvec),
+                attention_split: Some(split),
+                ..LoadOptions::default()
+            };
+            let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 1024, options).unwrap();
+            // Seven tokens in one batch, then five decoded one at a time.
+            let mut got = gpu.forward(&tokens[..7], LogitsFor::All).unwrap();
+            for &t in &tokens[7..] {
+                got.extend(gpu.forward(&[t], LogitsFor::Last).unwrap());
+            }
+            let rel = max_relative(&got, &expected, n_vocab);
+            assert!(rel <= BOUND, "{split:?} {matvec:?}: {rel:.3e}");
+        }
+    }
+
+    let long: Vec<u32> = (0..600).map(|i| (i * 13 + 5) % n_vocab as u32).collect();
+    let mut reference = CpuBackend::with_context(file(&bytes), 1, 1024).unwrap();
+    reference.forward(&long[..596], LogitsFor::Last).unwrap();
+    let options = LoadOptions {
+        arithmetic: Some(Arithmetic::F32),
+        matvec: Some(MatvecVariant::Workgroup),
+        attention_split: Some(AttentionSplit::GPU),
+        ..LoadOptions::default()
+    };
+    let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 1024, options).unwrap();
+    gpu.forward(&long[..596], LogitsFor::Last).unwrap();
+    for &t in &long[596..] {
+        let want = reference.forward(&[t], LogitsFor::Last).unwrap();
+        let got = gpu.forward(&[t], LogitsFor::Last).unwrap();
+        let rel = max_relative(&got, &want, n_vocab);
+        assert!(rel <= BOUND, "600 positions: {rel:.3e}");
+    }
 }

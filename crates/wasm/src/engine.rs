@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use serde::Serialize;
-use tokscope_gpu::{GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{AttentionSplit, GpuContext, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, ModelError};
 use tokscope_session::{
@@ -238,11 +238,15 @@ impl Inner {
                         Some(a) if !a.description.is_empty() => a.description.clone(),
                         _ => ctx.describe(),
                     });
-                    // A CPU-run adapter (SwiftShader) gets the matvec without barriers.
-                    if self.tuning.matvec.is_none()
-                        && self.adapter.as_ref().is_some_and(|a| a.software)
-                    {
-                        self.tuning.matvec = Some(MatvecVariant::Rowwise);
+                    // A CPU-run adapter (SwiftShader) gets the matvec without barriers and
+                    // attention in one workgroup per head (the browser's wgpu cannot tell).
+                    if self.adapter.as_ref().is_some_and(|a| a.software) {
+                        if self.tuning.matvec.is_none() {
+                            self.tuning.matvec = Some(MatvecVariant::Rowwise);
+                        }
+                        self.tuning
+                            .attention_split
+                            .get_or_insert(AttentionSplit::NONE);
                     }
                     self.gpu = Some(ctx);
                 }

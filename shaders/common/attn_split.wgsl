@@ -1,0 +1,12 @@
+// How attention splits one token's cached positions over workgroups (flash-decoding): chunks of
+// at least `min_len` positions, at most `max_chunks`, the positions divided evenly. Each chunk's
+// workgroup writes a partial softmax (shaders/attention.wgsl); the o projection's matvec reads
+// them combined (shaders/matvec.wgsl, `attention_input`). Both sides call this with the same
+// uniforms, so they agree on the chunks.
+
+// -f32::MAX written exactly: Chrome (Tint) refuses a literal such as -3.4028235e38 that only rounds to it.
+const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
+
+fn attn_chunks(n_kv: u32, min_len: u32, max_chunks: u32) -> u32 {
+    return clamp((n_kv + min_len - 1u) / min_len, 1u, max_chunks);
+}
