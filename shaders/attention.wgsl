@@ -25,9 +25,9 @@
 //   7  ap       uniform     AttentionParams
 // Dispatch: one workgroup of WG per query head (x), chunk (y: ap.max_chunks) and token (z);
 // token t is at position pos + t and sees positions 0 ..= pos + t, split into
-// attn_chunks(pos + t + 1) chunks; workgroups of chunks past those return at once, and a chunk
-// left empty by the even division writes o = 0, m = NEG_MAX, l = 0. The first chunk's workgroup
-// does the KV append. Invocations stride over the chunk's positions for the scores;
+// attn_chunks(pos + t + 1, n_tokens) chunks (more than one in decode steps only); workgroups of
+// chunks past those return at once, and a chunk left empty by the even division writes o = 0,
+// m = NEG_MAX, l = 0. The first chunk's workgroup does the KV append. Invocations stride over the chunk's positions for the scores;
 // for the weighted sum of values they split into groups, each group's invocations one vec4 of
 // the head's dimensions each, the groups striding over positions, and the groups' sums are
 // added through workgroup memory. head_dim is a multiple of 4 and at most MAX_HEAD_DIM (the
@@ -102,7 +102,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let chunk = wid.y;
     let t = wid.z;
     let n_kv = p.pos + t + 1u;
-    let chunks = attn_chunks(n_kv, ap.chunk_min, ap.max_chunks);
+    let chunks = attn_chunks(n_kv, p.n_tokens, ap.chunk_min, ap.max_chunks);
     if (chunk >= chunks) {
         return;
     }

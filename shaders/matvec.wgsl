@@ -122,7 +122,8 @@ fn attention_input(i: u32) -> vec4<f32> {
     let t = i / row4;
     let n_head = mv.cols / mv.attn_head_dim;
     let h = (i % row4) * 4u / mv.attn_head_dim;
-    let chunks = attn_chunks(batch.pos + t + 1u, mv.attn_chunk_min, mv.attn_max_chunks);
+    let chunks = attn_chunks(batch.pos + t + 1u, batch.n_tokens, mv.attn_chunk_min,
+                             mv.attn_max_chunks);
     // Chunk c's o at c · o_stride + i, its (m, l) at stats + c · stats_stride.
     let o_stride = batch.n_tokens * row4;
     let stats = mv.attn_max_chunks * o_stride + t * n_head + h;

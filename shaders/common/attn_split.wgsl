@@ -7,6 +7,11 @@
 // -f32::MAX written exactly: Chrome (Tint) refuses a literal such as -3.4028235e38 that only rounds to it.
 const NEG_MAX: f32 = -3.40282346638528859811704183484516925440e38;
 
-fn attn_chunks(n_kv: u32, min_len: u32, max_chunks: u32) -> u32 {
+// Chunks for a token that sees `n_kv` positions in a step of `n_tokens`. Only a decode step (one
+// token) is split: a batch's tokens and heads already give the GPU enough workgroups.
+fn attn_chunks(n_kv: u32, n_tokens: u32, min_len: u32, max_chunks: u32) -> u32 {
+    if (n_tokens > 1u) {
+        return 1u;
+    }
     return clamp((n_kv + min_len - 1u) / min_len, 1u, max_chunks);
 }

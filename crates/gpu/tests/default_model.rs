@@ -67,19 +67,24 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
     let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
     println!("adapter: {}", ctx.describe());
     let mut cpu = CpuBackend::with_context(default_model(), 2, 256).unwrap();
-    // The adapter's own kernels (rowwise matvec, attention unsplit on lavapipe), then what a
-    // hardware GPU takes: the workgroup matvec with the RMSNorms folded in, and attention split
-    // over positions (here in chunks of 16, so that these sequences have up to 4).
+    // The adapter's own kernels (rowwise matvec, attention unsplit on lavapipe), then the
+    // workgroup matvec a hardware GPU takes, with the RMSNorms folded in; then decode steps
+    // with attention split over positions as on a hardware GPU, here in chunks of 16 so that
+    // these sequences have up to 4 (decoded one token at a time: batches are not split).
     check(&ctx, &mut cpu, Arithmetic::F32, LoadOptions::default());
-    let gpu_like = LoadOptions {
+    let workgroup = LoadOptions {
         matvec: Some(MatvecVariant::Workgroup),
+        ..LoadOptions::default()
+    };
+    check(&ctx, &mut cpu, Arithmetic::F32, workgroup);
+    let split = LoadOptions {
         attention_split: Some(AttentionSplit {
             min_len: 16,
             max_chunks: 16,
         }),
         ..LoadOptions::default()
     };
-    check(&ctx, &mut cpu, Arithmetic::F32, gpu_like);
+    check(&ctx, &mut cpu, Arithmetic::F32, split);
     if ctx.has_f16() {
         check(&ctx, &mut cpu, Arithmetic::F16, LoadOptions::default());
     } else {
@@ -93,6 +98,7 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic, options
         arithmetic: Some(arithmetic),
         ..options
     };
+    let split = options.attention_split;
     let mut gpu = GpuBackend::with_options(ctx, &default_model(), 256, options).unwrap();
     let n_vocab = cpu.config().n_vocab;
     let (mut checked, mut worst_kl, mut top1_checked) = (0, 0.0f64, 0);
@@ -104,7 +110,13 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic, options
         cpu.truncate(0);
         gpu.truncate(0);
         let want = cpu.forward(&seq[..n], LogitsFor::All).unwrap();
-        let got = gpu.forward(&seq[..n], LogitsFor::All).unwrap();
+        let got = match split {
+            None => gpu.forward(&seq[..n], LogitsFor::All).unwrap(),
+            Some(_) => seq[..n]
+                .iter()
+                .flat_map(|&t| gpu.forward(&[t], LogitsFor::Last).unwrap())
+                .collect(),
+        };
         for (pos, (w, g)) in want
             .chunks_exact(n_vocab)
             .zip(got.chunks_exact(n_vocab))
@@ -195,7 +207,7 @@ fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic, options
         }
     }
     println!(
-        "{arithmetic:?}, {matvec:?} matvec: {checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}"
+        "{arithmetic:?}, {matvec:?} matvec, attention split {split:?}: {checked} positions, worst KL {worst_kl:.3e}, top-1 checked at {top1_checked}"
     );
     assert_eq!(checked, POSITIONS);
 }
