@@ -1,11 +1,14 @@
 // attention: one query head of one token against every cached position up to the token's own
 // (causal; grouped-query attention: query head h reads KV head h / (n_head / n_head_kv));
-// softmax in f32. The positions are split into chunks (common/attn_split.wgsl), one workgroup
+// softmax in f32. Where the host splits attention (ap.max_chunks > 1, hardware GPUs), the
+// positions of a decode step are split into chunks (common/attn_split.wgsl), one workgroup
 // each, so that a long context fills a GPU of many cores: each writes its chunk's partial
 // softmax, the maximum score m, l = Σ e^(s − m) and o = Σ e^(s − m) · v, and the o
-// projection's matvec combines the chunks as it reads them (shaders/matvec.wgsl). RoPE and the KV append are folded in: the workgroup rotates its own query; the
-// keys and values of the step's tokens (positions pos ..) are read from the step's q/k/v buffer,
-// each key rotated as it is read, and the first query head of each KV head writes its token's
+// projection's matvec combines the chunks as it reads them (shaders/matvec.wgsl, ATTN_INPUT).
+// Unsplit (ap.max_chunks = 1), the workgroup writes the output itself, o / l.
+// RoPE and the KV append are folded in: the workgroup rotates its own query; the keys and
+// values of the step's tokens (positions pos ..) are read from the step's q/k/v buffer, each
+// key rotated as it is read, and the first query head of each KV head writes its token's
 // rotated key and value into the cache for later steps (no workgroup of this launch reads those
 // slots, so there is no race). Rotation as common/rope.wgsl, the same arithmetic either way.
 //
@@ -177,7 +180,13 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             for (var j = 0u; j < groups; j++) {
                 sum += partial[j * width + lid];
             }
-            out[out_head + c0 + lid] = sum;
+            // Unsplit (one chunk at most), the output itself; else the chunk's o, which the o
+            // projection combines.
+            if (ap.max_chunks == 1u) {
+                out[out_head + c0 + lid] = sum / l;
+            } else {
+                out[out_head + c0 + lid] = sum;
+            }
         }
         workgroupBarrier();
     }

@@ -62,9 +62,8 @@ struct MatvecParams {
     up_base: u32,     // element of x where up starts (mv.swiglu), a multiple of 4
     // 1: the weight is in the rowwise matvec's lane-interleaved layout (read by matmul.wgsl).
     interleaved: u32,
-    // Non-zero: x is attention.wgsl's output, a partial softmax per chunk of positions, and the
-    // input is their combination (the o projection): heads of this many elements, chunks as
-    // attention split them (common/attn_split.wgsl).
+    // With ATTN_INPUT (the o projection where attention is split): heads of this many
+    // elements, and the chunks as attention split them (common/attn_split.wgsl).
     attn_head_dim: u32,
     attn_chunk_min: u32,
     attn_max_chunks: u32,
@@ -114,6 +113,11 @@ fn store(t: u32, row: u32, total: f32) {
     }
 }
 
+// True in the o projection's pipeline where attention is split (crates/gpu/src/backend.rs): x is
+// then attention's chunks, combined by `attention_input`. A pipeline constant, so the other
+// matvecs carry no trace of the combine (on SwiftShader even an untaken branch to it cost 40%).
+override ATTN_INPUT: bool = false;
+
 // Input vec4 `i` of the o projection (counted over [token][cols]): the attention output, its
 // chunks' partial softmaxes (m_c, l_c, o_c) combined as Σ e^(m_c − M) o_c / Σ e^(m_c − M) l_c,
 // M the largest m_c. With one chunk that is o / l.
@@ -146,7 +150,7 @@ fn attention_input(i: u32) -> vec4<f32> {
 // Input vec4 `i` of x (counted over [token][cols]): x itself, with the SwiGLU folded in
 // silu(gate) · up, gate at `i` and up at `i + up_base / 4`, or the attention's chunks combined.
 fn x_at(i: u32) -> vec4<f32> {
-    if (mv.attn_head_dim != 0u) {
+    if (ATTN_INPUT) {
         return attention_input(i);
     }
     let g = x[i];

@@ -432,11 +432,23 @@ impl<'a> Loader<'a> {
         groups: (u32, u32),
         per_token: PerToken,
     ) -> Dispatch {
+        self.dispatch_with(family, (entry, &[]), regions, groups, per_token)
+    }
+
+    /// [`Loader::dispatch_regions`] of a pipeline with values for its `override` constants.
+    fn dispatch_with(
+        &mut self,
+        family: &Family,
+        (entry, constants): (&str, &[(&str, f64)]),
+        regions: &[Region],
+        groups: (u32, u32),
+        per_token: PerToken,
+    ) -> Dispatch {
         let kernel = self
             .pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(family, entry, self.arithmetic);
+            .get_with(family, entry, self.arithmetic, constants);
         let entries: Vec<wgpu::BindGroupEntry> = regions
             .iter()
             .enumerate()
@@ -552,7 +564,14 @@ impl<'a> Loader<'a> {
                     batch,
                     &weight_of_norm,
                 ];
-                let mut d = self.dispatch(family, &entry, &buffers, groups, per_token);
+                // The o projection of split attention reads the chunks combined.
+                let constants: &[(&str, f64)] = match fold {
+                    Fold::Attention { .. } => &[("ATTN_INPUT", 1.0)],
+                    _ => &[],
+                };
+                let regions: Vec<Region> = buffers.iter().map(|&b| Region::whole(b)).collect();
+                let mut d =
+                    self.dispatch_with(family, (&entry, constants), &regions, groups, per_token);
                 d.label = format!("{entry} {}×{}", part.rows, w.cols);
                 d.weight_bytes = part.quants.size() + part.scales.size();
                 out.push(d);
@@ -895,8 +914,13 @@ impl GpuBackend {
                 let input = ld.norm_input((&x, &h), &attn_norm, &params, mode, out);
                 ld.project(&w_qkv, input, &qkv, false, &batch, mode, out);
                 out.extend(attention.iter().cloned());
+                // Split, attention leaves a partial softmax per chunk, which the o projection
+                // combines; unsplit, the output itself.
                 let head_dim = cfg.head_dim as u32;
-                let input = (&att, Fold::Attention { head_dim, split });
+                let input = match split.max_chunks {
+                    1 => (&att, Fold::None),
+                    _ => (&att, Fold::Attention { head_dim, split }),
+                };
                 ld.project(&wo, input, &x, true, &batch, mode, out);
                 let input = ld.norm_input((&x, &h), &ffn_norm, &params, mode, out);
                 ld.project(&w_gu, input, &gu, false, &batch, mode, out);

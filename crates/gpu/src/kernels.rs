@@ -439,15 +439,30 @@ impl Pipelines {
     /// The pipeline of entry point `entry` (the variant name) of `family`, built for
     /// `arithmetic` if the family reads weights (ignored otherwise).
     pub fn get(&mut self, family: &Family, entry: &str, arithmetic: Arithmetic) -> Kernel {
+        self.get_with(family, entry, arithmetic, &[])
+    }
+
+    /// [`Pipelines::get`] with values for the module's pipeline-overridable constants
+    /// (`override` in WGSL), which name the pipeline too: `matvec_q4_1.f32+ATTN_INPUT=1`.
+    pub fn get_with(
+        &mut self,
+        family: &Family,
+        entry: &str,
+        arithmetic: Arithmetic,
+        constants: &[(&str, f64)],
+    ) -> Kernel {
         let arithmetic = if family.weights {
             arithmetic
         } else {
             Arithmetic::F32
         };
-        let label = match family.weights {
+        let mut label = match family.weights {
             true => format!("{entry}.{}", arithmetic.name()),
             false => entry.to_string(),
         };
+        for (name, value) in constants {
+            label.push_str(&format!("+{name}={value}"));
+        }
         if let Some(k) = self.kernels.get(&label) {
             return k.clone();
         }
@@ -486,7 +501,10 @@ impl Pipelines {
             layout: Some(&pipeline_layout),
             module,
             entry_point: Some(entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                ..Default::default()
+            },
             cache: None,
         });
         let kernel = Kernel { pipeline, layout };

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use tokscope_dist::SamplingParams;
-use tokscope_gpu::{LoadOptions, MatvecVariant};
+use tokscope_gpu::{AttentionSplit, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::Precision;
 use tokscope_session::{
     BranchOptions, CompareMode, CompareOptions, GenerateOptions, ModeName, Prompt,
@@ -126,6 +126,10 @@ pub struct LoadRequest {
     pub adapter: Option<AdapterHint>,
     /// Overrides the engine's choice of GPU matvec (benchmarks).
     pub matvec: Option<MatvecChoice>,
+    /// Overrides how GPU attention splits a decode step's positions (benchmarks and tests; the
+    /// engine's choice: unsplit on an adapter that runs on the CPU, else
+    /// `tokscope_gpu::AttentionSplit::GPU`).
+    pub attention_split: Option<AttentionSplitChoice>,
     /// The CPU backend's arithmetic; exact when absent.
     pub precision: Option<PrecisionChoice>,
     /// CPU threads (1 when absent); more than one runs only in the threaded build, which the
@@ -140,10 +144,19 @@ impl Default for LoadRequest {
             backend: BackendChoice::Auto,
             adapter: None,
             matvec: None,
+            attention_split: None,
             precision: None,
             threads: 1,
         }
     }
+}
+
+/// Chunks of at least `min_len` positions, at most `max_chunks` (1: unsplit), one workgroup each
+/// (see `tokscope_gpu::AttentionSplit`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Tsify)]
+pub struct AttentionSplitChoice {
+    pub min_len: u32,
+    pub max_chunks: u32,
 }
 
 /// Which compute backend runs the model.
@@ -202,8 +215,13 @@ impl LoadRequest {
             MatvecChoice::Rowwise => MatvecVariant::Rowwise,
             MatvecChoice::Subgroup => MatvecVariant::Subgroup,
         });
+        let attention_split = self.attention_split.map(|s| AttentionSplit {
+            min_len: s.min_len.clamp(1, AttentionSplit::NONE.min_len),
+            max_chunks: s.max_chunks.clamp(1, 64),
+        });
         LoadOptions {
             matvec,
+            attention_split,
             ..LoadOptions::default()
         }
     }
@@ -498,7 +516,13 @@ mod tests {
         assert_eq!((r.n_ctx, r.backend), (Some(512), BackendChoice::Webgpu));
         assert!(r.adapter.as_ref().unwrap().software);
         assert_eq!(r.tuning().matvec, None);
-        let r: LoadRequest = serde_json::from_str(r#"{"matvec":"rowwise"}"#).unwrap();
+        assert_eq!(r.tuning().attention_split, None);
+        let r: LoadRequest = serde_json::from_str(
+            r#"{"matvec":"rowwise","attention_split":{"min_len":0,"max_chunks":8}}"#,
+        )
+        .unwrap();
+        let split = r.tuning().attention_split.unwrap();
+        assert_eq!((split.min_len, split.max_chunks), (1, 8));
         assert_eq!(r.backend, BackendChoice::Auto);
         assert_eq!(r.tuning().matvec, Some(MatvecVariant::Rowwise));
         let bad = serde_json::from_str::<LoadRequest>(r#"{"matvec":"fast"}"#).unwrap_err();
