@@ -30,8 +30,9 @@
 // token t is at position pos + t and sees positions 0 ..= pos + t, split into
 // attn_chunks(pos + t + 1, n_tokens) chunks (more than one in decode steps only); workgroups of
 // chunks past those return at once, and a chunk left empty by the even division writes o = 0,
-// m = NEG_MAX, l = 0. The first chunk's workgroup does the KV append. Invocations stride over the chunk's positions for the scores;
-// for the weighted sum of values they split into groups, each group's invocations one vec4 of
+// m = NEG_MAX, l = 0. The first chunk's workgroup does the KV append. Invocations stride over
+// the chunk's positions for the scores; for the weighted sum of values they split into groups,
+// each group's invocations one vec4 of
 // the head's dimensions each, the groups striding over positions, and the groups' sums are
 // added through workgroup memory. head_dim is a multiple of 4 and at most MAX_HEAD_DIM (the
 // host checks both, and pos + n_tokens <= n_ctx).

@@ -501,6 +501,15 @@ impl<'a> Loader<'a> {
                 Fold::Norm(n) => Some(n),
                 _ => None,
             };
+            // The o projection of split attention reads the chunks combined (its pipeline's
+            // ATTN_INPUT), heads of this size split so.
+            let ([head_dim, chunk_min, max_chunks], constants): (_, &[(&str, f64)]) = match fold {
+                Fold::Attention { head_dim, split } => (
+                    [head_dim, split.min_len, split.max_chunks],
+                    &[("ATTN_INPUT", 1.0)],
+                ),
+                _ => ([0; 3], &[]),
+            };
             for part in &w.parts {
                 let params = self.uniform(
                     &entry,
@@ -520,18 +529,9 @@ impl<'a> Loader<'a> {
                             _ => 0,
                         },
                         interleaved: (self.matvec == MatvecVariant::Rowwise) as u32,
-                        attn_head_dim: match fold {
-                            Fold::Attention { head_dim, .. } => head_dim,
-                            _ => 0,
-                        },
-                        attn_chunk_min: match fold {
-                            Fold::Attention { split, .. } => split.min_len,
-                            _ => 0,
-                        },
-                        attn_max_chunks: match fold {
-                            Fold::Attention { split, .. } => split.max_chunks,
-                            _ => 0,
-                        },
+                        attn_head_dim: head_dim,
+                        attn_chunk_min: chunk_min,
+                        attn_max_chunks: max_chunks,
                         _pad: [0; 3],
                     },
                 );
@@ -564,11 +564,6 @@ impl<'a> Loader<'a> {
                     batch,
                     &weight_of_norm,
                 ];
-                // The o projection of split attention reads the chunks combined.
-                let constants: &[(&str, f64)] = match fold {
-                    Fold::Attention { .. } => &[("ATTN_INPUT", 1.0)],
-                    _ => &[],
-                };
                 let regions: Vec<Region> = buffers.iter().map(|&b| Region::whole(b)).collect();
                 let mut d =
                     self.dispatch_with(family, (&entry, constants), &regions, groups, per_token);

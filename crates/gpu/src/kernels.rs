@@ -127,8 +127,9 @@ pub struct MatvecParams {
     pub up_base: u32,
     /// 1: the weight is in the rowwise matvec's lane-interleaved layout (shaders/matmul.wgsl).
     pub interleaved: u32,
-    /// Non-zero: x is attention's output, a partial softmax per chunk of positions, combined as
-    /// it is read (the o projection): heads of this many elements, chunks as [`AttentionSplit`].
+    /// Where the pipeline's `ATTN_INPUT` is set (the o projection of split attention, whose x is
+    /// a partial softmax per chunk of positions, combined as it is read): heads of this many
+    /// elements, chunks as [`AttentionSplit`]. Unread otherwise.
     pub attn_head_dim: u32,
     pub attn_chunk_min: u32,
     pub attn_max_chunks: u32,

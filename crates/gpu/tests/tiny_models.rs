@@ -576,7 +576,7 @@ fn a_profiled_step_times_every_launch_and_decodes_the_token() {
 
 /// Attention split into chunks of positions (one workgroup each, combined by the o projection)
 /// gives the CPU backend's logits when decoding, including chunks left empty by the even
-/// division (5 positions in 4 chunks of 2, 2, 1 and 0, one of the cases 1-position chunks give),
+/// division (with chunks of 1, at most 4: 9 positions in chunks of 3, 3, 3 and 0),
 /// under the workgroup and rowwise matvecs; a batch before it (the matmul, which reads one chunk
 /// per token: batches are not split) gives them too. Hardware GPUs' split
 /// (`AttentionSplit::GPU`, chunks of at least 128) runs at 600 positions.

@@ -239,7 +239,8 @@ impl Inner {
                         _ => ctx.describe(),
                     });
                     // A CPU-run adapter (SwiftShader) gets the matvec without barriers and
-                    // attention in one workgroup per head (the browser's wgpu cannot tell).
+                    // attention in one workgroup per head. The browser's wgpu sees only the
+                    // fallback flag; the page's hint also knows software adapters by name.
                     if self.adapter.as_ref().is_some_and(|a| a.software) {
                         if self.tuning.matvec.is_none() {
                             self.tuning.matvec = Some(MatvecVariant::Rowwise);

@@ -217,6 +217,8 @@ impl LoadRequest {
         });
         let attention_split = self.attention_split.map(|s| AttentionSplit {
             min_len: s.min_len.clamp(1, AttentionSplit::NONE.min_len),
+            // Attention's output buffer grows with the chunks: far more than a GPU has cores
+            // would only cost memory.
             max_chunks: s.max_chunks.clamp(1, 64),
         });
         LoadOptions {

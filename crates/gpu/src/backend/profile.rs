@@ -70,16 +70,17 @@ impl Timer {
         queue: &wgpu::Queue,
     ) -> Result<StepProfile, GpuError> {
         let count = 2 * self.launches.len() as u32;
-        let bytes = u64::from(count) * 8;
+        // Buffers may not be empty: at least one timestamp's room.
+        let bytes = (u64::from(count) * 8).max(8);
         let resolved = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("profile resolve"),
-            size: bytes.max(8),
+            size: bytes,
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("profile staging"),
-            size: bytes.max(8),
+            size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -87,7 +88,7 @@ impl Timer {
             label: Some("profile"),
         });
         encoder.resolve_query_set(&self.set, 0..count, &resolved, 0);
-        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes.max(8));
+        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
         queue.submit([encoder.finish()]);
         let words = readback::read_u32(device, &staging, 2 * count as usize).await?;
         let ticks: Vec<u64> = words
