@@ -154,8 +154,8 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     }
     let l = workgroup_sum(lid, local_sum);
     if (lid == 0u) {
-        let stats = p.n_tokens * q_dim / 4u * ap.max_chunks;
-        out[stats + (chunk * p.n_tokens + t) * p.n_head + h] = vec4<f32>(m, l, 0.0, 0.0);
+        let stats = attn_stats_at(chunk, t, h, p.n_tokens, p.n_head, q_dim / 4u, ap.max_chunks);
+        out[stats] = vec4<f32>(m, l, 0.0, 0.0);
     }
     // Every invocation now reads the weights the others wrote.
     storageBarrier();

@@ -128,18 +128,18 @@ fn attention_input(i: u32) -> vec4<f32> {
     let h = (i % row4) * 4u / mv.attn_head_dim;
     let chunks = attn_chunks(batch.pos + t + 1u, batch.n_tokens, mv.attn_chunk_min,
                              mv.attn_max_chunks);
-    // Chunk c's o at c · o_stride + i, its (m, l) at stats + c · stats_stride.
+    // Chunk c's o at c · o_stride + i, its (m, l) where attn_stats_at says.
     let o_stride = batch.n_tokens * row4;
-    let stats = mv.attn_max_chunks * o_stride + t * n_head + h;
-    let stats_stride = batch.n_tokens * n_head;
+    let n = batch.n_tokens;
+    let max_chunks = mv.attn_max_chunks;
     var m = NEG_MAX;
     for (var c = 0u; c < chunks; c++) {
-        m = max(m, x[stats + c * stats_stride].x);
+        m = max(m, x[attn_stats_at(c, t, h, n, n_head, row4, max_chunks)].x);
     }
     var o = vec4<f32>(0.0);
     var l = 0.0;
     for (var c = 0u; c < chunks; c++) {
-        let ml = x[stats + c * stats_stride];
+        let ml = x[attn_stats_at(c, t, h, n, n_head, row4, max_chunks)];
         let w = exp(ml.x - m);
         o += w * x[c * o_stride + i];
         l += w * ml.y;

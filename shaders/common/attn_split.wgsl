@@ -15,3 +15,10 @@ fn attn_chunks(n_kv: u32, n_tokens: u32, min_len: u32, max_chunks: u32) -> u32 {
     }
     return clamp((n_kv + min_len - 1u) / min_len, 1u, max_chunks);
 }
+
+// Where chunk c's (m, l, 0, 0) for token t and head h sits in attention's output (a vec4 index):
+// after every chunk's o ([chunk][token][row4 vec4s]), [chunk][token][head].
+fn attn_stats_at(c: u32, t: u32, h: u32, n_tokens: u32, n_head: u32, row4: u32,
+                 max_chunks: u32) -> u32 {
+    return max_chunks * n_tokens * row4 + (c * n_tokens + t) * n_head + h;
+}
