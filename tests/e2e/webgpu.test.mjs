@@ -30,6 +30,8 @@ test('32 tokens generate on WebGPU with the CPU backend’s distributions', asyn
   await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt, max_tokens: 32, temperature: 0.8, top_k: 40, top_p: 1, seed: 3, top_n: 5 });
   const backend = await page.getByTestId('backend').innerText();
   assert.match(backend, /^webgpu/, `the model runs on WebGPU: ${backend}`);
+  // The worker asks for the device's subgroups itself (wgpu cannot in the browser); SwiftShader has them.
+  assert.match(backend, /subgroups/, `the kernels use the adapter's subgroups: ${backend}`);
   const done = await runToDone(page);
   assert.equal(done.tokens, 32);
   assert.equal(done.stop, 'length');

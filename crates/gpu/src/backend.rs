@@ -7,8 +7,9 @@ use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
     self, ADD, ATTENTION, AddParams, Arithmetic, AttentionSplit, Batch, EMBED, Family, MATMUL,
-    MATMUL_TOKENS, MATVEC, MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams,
-    ModelParams, Pipelines, RMSNORM, SUMMARY, SummaryParams,
+    MATMUL_TOKENS, MATVEC, MATVEC_ROWWISE, MATVEC_ROWWISE_SUBGROUP, MATVEC_SUBGROUP,
+    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, SUMMARY,
+    SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -74,6 +75,8 @@ struct GpuWeight {
 pub struct GpuBackend {
     ctx: GpuContext,
     arithmetic: Arithmetic,
+    /// Kernels use subgroup operations ([`LoadOptions::subgroups`]).
+    subgroups: bool,
     cfg: Config,
     n_ctx: usize,
     len: usize,
@@ -133,6 +136,8 @@ struct Loader<'a> {
     pipelines: &'a Mutex<Pipelines>,
     max_binding: u64,
     matvec: MatvecVariant,
+    /// The rowwise matvec's kernels: [`MATVEC_ROWWISE_SUBGROUP`] where the device has subgroups.
+    rowwise: &'static Family,
     arithmetic: Arithmetic,
     /// A 16-byte buffer bound where a kernel's layout has a binding the weight type does not use.
     dummy: wgpu::Buffer,
@@ -492,7 +497,7 @@ impl<'a> Loader<'a> {
             let (family, entry) = match (mode, self.matvec) {
                 (Mode::Batched, _) => (&MATMUL, format!("matmul_{suffix}")),
                 (_, MatvecVariant::Workgroup) => (&MATVEC, format!("matvec_{suffix}")),
-                (_, MatvecVariant::Rowwise) => (&MATVEC, format!("matvec_{suffix}_rowwise")),
+                (_, MatvecVariant::Rowwise) => (self.rowwise, format!("matvec_{suffix}_rowwise")),
                 (_, MatvecVariant::Subgroup) => {
                     (&MATVEC_SUBGROUP, format!("matvec_{suffix}_subgroup"))
                 }
@@ -620,6 +625,18 @@ pub struct LoadOptions {
     /// How attention splits a token's positions over workgroups (default:
     /// [`AttentionSplit::NONE`] on software adapters, [`AttentionSplit::GPU`] otherwise).
     pub attention_split: Option<AttentionSplit>,
+    /// Whether kernels may use subgroup operations (default: where the device has them;
+    /// `Some(false)` runs the fallbacks, as on an adapter without them).
+    pub subgroups: Option<bool>,
+}
+
+/// The kernels a load settled on from [`LoadOptions`] and the adapter.
+#[derive(Clone, Copy)]
+struct KernelChoice {
+    matvec: MatvecVariant,
+    arithmetic: Arithmetic,
+    split: AttentionSplit,
+    subgroups: bool,
 }
 
 impl GpuBackend {
@@ -661,7 +678,8 @@ impl GpuBackend {
         } else {
             MatvecVariant::Workgroup
         });
-        if matvec == MatvecVariant::Subgroup && !ctx.has_subgroups() {
+        let subgroups = ctx.has_subgroups() && options.subgroups != Some(false);
+        if matvec == MatvecVariant::Subgroup && !subgroups {
             return Err(GpuError::Unsupported(
                 "the subgroup matvec on an adapter without subgroups".into(),
             ));
@@ -684,7 +702,12 @@ impl GpuBackend {
             (file, source),
             n_ctx,
             max_binding,
-            (matvec, arithmetic, split),
+            KernelChoice {
+                matvec,
+                arithmetic,
+                split,
+                subgroups,
+            },
         )?;
         gpu.launches_per_submit = options
             .launches_per_submit
@@ -698,7 +721,7 @@ impl GpuBackend {
         file: (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
-        kernels: (MatvecVariant, Arithmetic, AttentionSplit),
+        kernels: KernelChoice,
     ) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -720,7 +743,12 @@ impl GpuBackend {
         (file, source): (&ModelFile, &dyn TensorSource),
         n_ctx: usize,
         max_binding: u64,
-        (matvec, arithmetic, split): (MatvecVariant, Arithmetic, AttentionSplit),
+        KernelChoice {
+            matvec,
+            arithmetic,
+            split,
+            subgroups,
+        }: KernelChoice,
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
         if cfg.kv_dim() > cfg.q_dim() {
@@ -749,6 +777,10 @@ impl GpuBackend {
             pipelines: &ctx.pipelines,
             max_binding,
             matvec,
+            rowwise: match subgroups {
+                true => &MATVEC_ROWWISE_SUBGROUP,
+                false => &MATVEC_ROWWISE,
+            },
             arithmetic,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused binding"),
@@ -985,6 +1017,7 @@ impl GpuBackend {
         Ok(Self {
             ctx: ctx.clone(),
             arithmetic,
+            subgroups,
             cfg,
             n_ctx,
             len: 0,
@@ -1373,9 +1406,10 @@ impl Backend for GpuBackend {
 
     fn describe(&self) -> String {
         format!(
-            "gpu: {} ({} scales, f32 arithmetic)",
+            "gpu: {} ({} scales, f32 arithmetic{})",
             self.ctx.describe(),
-            self.arithmetic().name()
+            self.arithmetic().name(),
+            if self.subgroups { ", subgroups" } else { "" }
         )
     }
 }

@@ -16,6 +16,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub(crate) pipelines: Arc<Mutex<Pipelines>>,
     fault: Arc<Mutex<Option<GpuError>>>,
+    /// The device has `subgroups` without wgpu knowing ([`GpuContext::device_has_subgroups`]).
+    web_subgroups: bool,
 }
 
 impl GpuContext {
@@ -70,6 +72,7 @@ impl GpuContext {
             queue,
             info,
             fault,
+            web_subgroups: false,
         })
     }
 
@@ -87,7 +90,14 @@ impl GpuContext {
 
     /// True when the device runs subgroup operations (`subgroupAdd`).
     pub fn has_subgroups(&self) -> bool {
-        self.device.features().contains(wgpu::Features::SUBGROUP)
+        self.web_subgroups || self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// Says that the browser's device has WebGPU's `subgroups` feature, which wgpu 30's WebGPU
+    /// backend can neither request nor report (gfx-rs/wgpu#10146): the page adds it to the
+    /// device request itself (web/src/worker.ts) and tells the engine so.
+    pub fn device_has_subgroups(&mut self) {
+        self.web_subgroups = true;
     }
 
     /// True when the device runs f16 arithmetic in shaders (WebGPU's `shader-f16`).

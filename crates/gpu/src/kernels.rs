@@ -282,20 +282,58 @@ pub const MATVEC: Family = Family {
     helpers: &[REDUCE, QUANT, ATTN_SPLIT],
     bindings: &[R, R, R, W, U, U, R],
 };
+/// The directives a module with subgroup operations opens with. Browsers want the WGSL extension
+/// enabled, and check that subgroup operations run in subgroup-uniform control flow, which
+/// these kernels ensure otherwise than the analysis can see (whole SIMD groups return together);
+/// naga (native) takes subgroup operations without the extension and refuses the directive.
+const SUBGROUPS: &str = if cfg!(target_arch = "wasm32") {
+    "enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n"
+} else {
+    ""
+};
 /// The subgroup variants: matvec.wgsl's bindings and units, then the subgroup entry points.
 pub const MATVEC_SUBGROUP: Family = Family {
     file: "matvec_subgroup.wgsl",
-    // Browsers want the WGSL extension enabled; naga (native) takes subgroup operations without
-    // it and refuses the directive.
-    enables: if cfg!(target_arch = "wasm32") {
-        "enable subgroups;\n"
-    } else {
-        ""
-    },
+    enables: SUBGROUPS,
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
     helpers: &[REDUCE, QUANT, ATTN_SPLIT, MATVEC_SOURCE],
+    bindings: &[R, R, R, W, U, U, R],
+};
+const MATVEC_ROWWISE_SOURCE: &str = include_str!("../../../shaders/matvec_rowwise.wgsl");
+/// The rowwise variants (adapters that run on the CPU): matvec.wgsl's bindings and inputs, each
+/// invocation loading the inputs itself.
+pub const MATVEC_ROWWISE: Family = Family {
+    file: "matvec_rowwise.wgsl",
+    enables: "",
+    weights: true,
+    workgroup: WORKGROUP_SIZE,
+    source: MATVEC_ROWWISE_SOURCE,
+    helpers: &[
+        REDUCE,
+        QUANT,
+        ATTN_SPLIT,
+        MATVEC_SOURCE,
+        include_str!("../../../shaders/common/rowwise_x.wgsl"),
+    ],
+    bindings: &[R, R, R, W, U, U, R],
+};
+/// [`MATVEC_ROWWISE`] where the adapter has subgroups: a SIMD group's lanes share the inputs'
+/// loads (shaders/common/rowwise_x_subgroup.wgsl; SwiftShader's Q4_1 matvecs 3-4× faster).
+pub const MATVEC_ROWWISE_SUBGROUP: Family = Family {
+    file: "matvec_rowwise.wgsl+subgroup",
+    enables: SUBGROUPS,
+    weights: true,
+    workgroup: WORKGROUP_SIZE,
+    source: MATVEC_ROWWISE_SOURCE,
+    helpers: &[
+        REDUCE,
+        QUANT,
+        ATTN_SPLIT,
+        MATVEC_SOURCE,
+        include_str!("../../../shaders/common/rowwise_x_subgroup.wgsl"),
+    ],
     bindings: &[R, R, R, W, U, U, R],
 };
 /// The batched matmul: matvec.wgsl's bindings, params and dequantization helpers, then the
@@ -420,12 +458,12 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compiled pipelines, each built once: modules by file, pipelines by label (the entry point,
+/// Compiled pipelines, each built once: modules by file, pipelines by file and label (the entry point,
 /// with the arithmetic appended for kernels that read weights: `matvec_q4_1.f16`).
 pub struct Pipelines {
     device: wgpu::Device,
     modules: HashMap<(&'static str, Arithmetic), wgpu::ShaderModule>,
-    kernels: HashMap<String, Kernel>,
+    kernels: HashMap<(&'static str, String), Kernel>,
 }
 
 impl Pipelines {
@@ -464,7 +502,8 @@ impl Pipelines {
         for (name, value) in constants {
             label.push_str(&format!("+{name}={value}"));
         }
-        if let Some(k) = self.kernels.get(&label) {
+        // Families may share entry point names (the rowwise matvec's two input loaders).
+        if let Some(k) = self.kernels.get(&(family.file, label.clone())) {
             return k.clone();
         }
         let device = &self.device;
@@ -509,7 +548,7 @@ impl Pipelines {
             cache: None,
         });
         let kernel = Kernel { pipeline, layout };
-        self.kernels.insert(label, kernel.clone());
+        self.kernels.insert((family.file, label), kernel.clone());
         kernel
     }
 }
@@ -581,7 +620,8 @@ mod tests {
         let entries = [
             (&EMBED, "embed_{}("),
             (&MATVEC, "matvec_{}("),
-            (&MATVEC, "matvec_{}_rowwise("),
+            (&MATVEC_ROWWISE, "matvec_{}_rowwise("),
+            (&MATVEC_ROWWISE_SUBGROUP, "matvec_{}_rowwise("),
             (&MATVEC_SUBGROUP, "matvec_{}_subgroup("),
             (&MATMUL, "matmul_{}("),
         ];

@@ -67,14 +67,45 @@ fn max_relative(a: &[f32], b: &[f32], n_vocab: usize) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The matvec variants this adapter runs (subgroups only where it has them).
-fn variants(ctx: &GpuContext) -> Vec<MatvecVariant> {
-    let mut v = vec![MatvecVariant::Workgroup, MatvecVariant::Rowwise];
+/// A matvec variant, and whether its kernels may use subgroups.
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    matvec: MatvecVariant,
+    subgroups: bool,
+}
+
+impl Variant {
+    fn options(self, arithmetic: Arithmetic) -> LoadOptions {
+        LoadOptions {
+            matvec: Some(self.matvec),
+            subgroups: Some(self.subgroups),
+            arithmetic: Some(arithmetic),
+            ..LoadOptions::default()
+        }
+    }
+}
+
+/// The matvec variants this adapter runs: each without subgroups, and, where it has them, the
+/// subgroup matvec and the rowwise one sharing its input loads over a SIMD group.
+fn variants(ctx: &GpuContext) -> Vec<Variant> {
+    let plain = |matvec| Variant {
+        matvec,
+        subgroups: false,
+    };
+    let mut v = vec![
+        plain(MatvecVariant::Workgroup),
+        plain(MatvecVariant::Rowwise),
+    ];
     if ctx.has_subgroups() {
-        v.push(MatvecVariant::Subgroup);
+        for matvec in [MatvecVariant::Rowwise, MatvecVariant::Subgroup] {
+            v.push(Variant {
+                matvec,
+                subgroups: true,
+            });
+        }
     } else {
         println!(
-            "no subgroups on {}: the subgroup matvec is not tested",
+            "no subgroups on {}: the subgroup kernels are not tested",
             ctx.describe()
         );
     }
@@ -153,8 +184,17 @@ fn configurations() -> Vec<(String, TinySpec)> {
     out
 }
 
+/// The logits of `tokens` decoded one at a time (a matvec per projection, as generation runs).
+fn decoded(backend: &mut GpuBackend, tokens: &[u32]) -> Vec<f32> {
+    let mut out = Vec::new();
+    for &token in tokens {
+        out.extend(backend.forward(&[token], LogitsFor::Last).unwrap());
+    }
+    out
+}
+
 #[test]
-fn prefill_logits_match_the_cpu_backend() {
+fn prefill_and_decode_logits_match_the_cpu_backend() {
     let ctx = context();
     println!("adapter: {}", ctx.describe());
     let mut failures = Vec::new();
@@ -165,11 +205,7 @@ fn prefill_logits_match_the_cpu_backend() {
         for variant in variants(&ctx) {
             let mut f32_logits = None;
             for arithmetic in arithmetics(&ctx) {
-                let options = LoadOptions {
-                    matvec: Some(variant),
-                    arithmetic: Some(arithmetic),
-                    ..LoadOptions::default()
-                };
+                let options = variant.options(arithmetic);
                 let mut backend =
                     GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
                 assert_eq!(backend.arithmetic(), arithmetic);
@@ -178,6 +214,15 @@ fn prefill_logits_match_the_cpu_backend() {
                 println!("{name:<34} {variant:?} {arithmetic:?} {rel:>10.3e}");
                 if rel.is_nan() || rel > BOUND {
                     failures.push(format!("{name} {variant:?} {arithmetic:?}: {rel:.3e}"));
+                }
+                let mut stepwise =
+                    GpuBackend::with_options(&ctx, &file(&bytes), 64, options).unwrap();
+                let rel = max_relative(&decoded(&mut stepwise, &PROMPT), &want, spec.n_vocab);
+                println!("{name:<34} {variant:?} {arithmetic:?} {rel:>10.3e} (decoded)");
+                if rel.is_nan() || rel > BOUND {
+                    failures.push(format!(
+                        "{name} {variant:?} {arithmetic:?} decoded: {rel:.3e}"
+                    ));
                 }
                 match &f32_logits {
                     None => f32_logits = Some(got),
@@ -337,11 +382,7 @@ fn prompts_longer_than_a_batch_match_the_cpu_backend() {
     let last = &want[(n - 1) * spec.n_vocab..];
     for variant in variants(&ctx) {
         for arithmetic in arithmetics(&ctx) {
-            let options = LoadOptions {
-                matvec: Some(variant),
-                arithmetic: Some(arithmetic),
-                ..LoadOptions::default()
-            };
+            let options = variant.options(arithmetic);
             let mut gpu = GpuBackend::with_options(&ctx, &file(&bytes), 128, options).unwrap();
             let all = gpu.forward(&tokens, LogitsFor::All).unwrap();
             let rel = max_relative(&all, &want, spec.n_vocab);

@@ -233,7 +233,10 @@ impl Inner {
         self.facts.backend_note = None;
         if want == Kind::WebGpu && self.gpu.is_none() {
             match GpuContext::new().await {
-                Ok(ctx) => {
+                Ok(mut ctx) => {
+                    if self.adapter.as_ref().is_some_and(|a| a.subgroups) {
+                        ctx.device_has_subgroups();
+                    }
                     self.facts.webgpu = Some(match &self.adapter {
                         Some(a) if !a.description.is_empty() => a.description.clone(),
                         _ => ctx.describe(),

@@ -197,6 +197,9 @@ pub struct AdapterHint {
     pub description: String,
     /// True for an adapter that runs on the CPU (SwiftShader, a fallback adapter).
     pub software: bool,
+    /// True where the worker has the device requested with WebGPU's `subgroups` feature, which
+    /// wgpu cannot do itself in the browser (gfx-rs/wgpu#10146).
+    pub subgroups: bool,
 }
 
 impl LoadRequest {
@@ -517,6 +520,10 @@ mod tests {
         .unwrap();
         assert_eq!((r.n_ctx, r.backend), (Some(512), BackendChoice::Webgpu));
         assert!(r.adapter.as_ref().unwrap().software);
+        assert!(
+            !r.adapter.as_ref().unwrap().subgroups,
+            "subgroups unless the page says so"
+        );
         assert_eq!(r.tuning().matvec, None);
         assert_eq!(r.tuning().attention_split, None);
         let r: LoadRequest = serde_json::from_str(

@@ -1,0 +1,195 @@
+// matvec_<type>_rowwise: the matvec of matvec.wgsl (its bindings, params and input helpers,
+// which the host places before this file) for adapters that run on the CPU (lavapipe,
+// SwiftShader): each invocation computes whole rows, with no barriers (a barrier there costs a
+// coroutine switch per SIMD group) and no cross-lane sums.
+//
+// Dispatch: one invocation per RW_GROUPS row groups of RW_LANES rows and tile of TILE tokens:
+// ceil(rows / (RW_LANES · RW_GROUPS)) · RW_LANES invocations in x (WG per workgroup),
+// ceil(n_tokens / TILE) workgroups in z. Invocations past `rows` and tokens past the last return
+// at once, a SIMD group of RW_LANES invocations together. `cols` is a multiple of 32.
+//
+// Layout (crates/gpu/src/weights.rs, `interleave`): rows in groups of RW_LANES (the SIMD width
+// of a software adapter), padded with zero rows to a multiple of RW_LANES · RW_GROUPS; word w of
+// row r at ((r / RW_LANES) · words_per_row + w) · RW_LANES + r % RW_LANES, scales likewise.
+// Invocation i takes lane i % RW_LANES of groups RW_GROUPS · (i / RW_LANES) + g, so a SIMD
+// group's loads are adjacent words; each loop iteration reads a whole block of 32 weights.
+//
+// Cost on SwiftShader: every storage load of a value that may differ between lanes is a gather
+// of one 32-bit element per lane, whatever the addresses, so a kernel costs about one gather per
+// 32-bit element it loads per SIMD group. The block's 32 inputs are the same in every lane: each
+// invocation loading them all cost 73% of the matvec's time, which `rw_inputs` cuts where the
+// adapter has subgroups (common/rowwise_x_subgroup.wgsl).
+
+// Nibble pairs of a Q4 word as f32: the low nibbles of its four bytes, and the high nibbles in
+// place (16 · nibble). Converted from i32: unsigned conversion takes several instructions on
+// a CPU's SIMD units (SwiftShader), signed one.
+fn q4_lo(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xfu)));
+}
+
+fn q4_hi16(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u)
+                                        & vec4<u32>(0xf0u)));
+}
+
+// Σ nibble · x over one Q4 block of one row: word w (at q + w · RW_LANES) holds elements 4w..4w+3
+// in its low nibbles and 16+4w.. in its high ones. The high nibbles are read as 16 · nibble and
+// their sum scaled by 1/16, exact in f32. Unrolled by hand: a software adapter's compiler
+// may keep a loop.
+fn rw_q4_sum(q: u32, xv: XBlock) -> f32 {
+    let q0 = quants[q];
+    let q1 = quants[q + RW_LANES];
+    let q2 = quants[q + 2u * RW_LANES];
+    let q3 = quants[q + 3u * RW_LANES];
+    let lo = (dot(q4_lo(q0), xv.x0) + dot(q4_lo(q1), xv.x1))
+           + (dot(q4_lo(q2), xv.x2) + dot(q4_lo(q3), xv.x3));
+    let hi = (dot(q4_hi16(q0), xv.x4) + dot(q4_hi16(q1), xv.x5))
+           + (dot(q4_hi16(q2), xv.x6) + dot(q4_hi16(q3), xv.x7));
+    return lo + hi * 0.0625;
+}
+
+// The four signed bytes of a Q8_0 word by constant shifts.
+fn q8_i(q: u32) -> vec4<f32> {
+    let s = bitcast<i32>(q);
+    return vec4<f32>(vec4<i32>(s << 24u, s << 16u, s << 8u, s) >> vec4<u32>(24u));
+}
+
+// One block's contribution to one row: `q` and `s` index the row's first quant word and scale
+// of the block, `xv` the block's inputs.
+fn rw_block_q4_0(q: u32, s: u32, xv: XBlock) -> f32 {
+    return f32(scales[s]) * (rw_q4_sum(q, xv) - 8.0 * xv.sum);
+}
+
+fn rw_block_q4_1(q: u32, s: u32, xv: XBlock) -> f32 {
+    return f32(scales[s]) * rw_q4_sum(q, xv) + f32(scales[s + RW_LANES]) * xv.sum;
+}
+
+fn rw_block_q8_0(q: u32, s: u32, xv: XBlock) -> f32 {
+    let a = (dot(q8_i(quants[q]), xv.x0) + dot(q8_i(quants[q + RW_LANES]), xv.x1))
+          + (dot(q8_i(quants[q + 2u * RW_LANES]), xv.x2)
+             + dot(q8_i(quants[q + 3u * RW_LANES]), xv.x3));
+    let b = (dot(q8_i(quants[q + 4u * RW_LANES]), xv.x4)
+             + dot(q8_i(quants[q + 5u * RW_LANES]), xv.x5))
+          + (dot(q8_i(quants[q + 6u * RW_LANES]), xv.x6)
+             + dot(q8_i(quants[q + 7u * RW_LANES]), xv.x7));
+    return f32(scales[s]) * (a + b);
+}
+
+// Float types: eight vec4s of elements per block, element k·4.. of the block from `words(q, k)`.
+fn rw_f16(q: u32, k: u32) -> vec4<f32> {
+    return f16_words(quants[q + 2u * k * RW_LANES], quants[q + (2u * k + 1u) * RW_LANES]);
+}
+
+fn rw_bf16(q: u32, k: u32) -> vec4<f32> {
+    return bf16_words(quants[q + 2u * k * RW_LANES], quants[q + (2u * k + 1u) * RW_LANES]);
+}
+
+fn rw_f32(q: u32, k: u32) -> vec4<f32> {
+    let i = q + 4u * k * RW_LANES;
+    return f32_words(quants[i], quants[i + RW_LANES], quants[i + 2u * RW_LANES],
+                     quants[i + 3u * RW_LANES]);
+}
+
+fn rw_block_f16(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_f16(q, 0u), xv.x0) + dot(rw_f16(q, 1u), xv.x1))
+            + (dot(rw_f16(q, 2u), xv.x2) + dot(rw_f16(q, 3u), xv.x3)))
+         + ((dot(rw_f16(q, 4u), xv.x4) + dot(rw_f16(q, 5u), xv.x5))
+            + (dot(rw_f16(q, 6u), xv.x6) + dot(rw_f16(q, 7u), xv.x7)));
+}
+
+fn rw_block_bf16(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_bf16(q, 0u), xv.x0) + dot(rw_bf16(q, 1u), xv.x1))
+            + (dot(rw_bf16(q, 2u), xv.x2) + dot(rw_bf16(q, 3u), xv.x3)))
+         + ((dot(rw_bf16(q, 4u), xv.x4) + dot(rw_bf16(q, 5u), xv.x5))
+            + (dot(rw_bf16(q, 6u), xv.x6) + dot(rw_bf16(q, 7u), xv.x7)));
+}
+
+fn rw_block_f32(q: u32, s: u32, xv: XBlock) -> f32 {
+    return ((dot(rw_f32(q, 0u), xv.x0) + dot(rw_f32(q, 1u), xv.x1))
+            + (dot(rw_f32(q, 2u), xv.x2) + dot(rw_f32(q, 3u), xv.x3)))
+         + ((dot(rw_f32(q, 4u), xv.x4) + dot(rw_f32(q, 5u), xv.x5))
+            + (dot(rw_f32(q, 6u), xv.x6) + dot(rw_f32(q, 7u), xv.x7)));
+}
+
+// The 32 inputs of one block, loaded once per block and shared by every row an invocation
+// computes (`rw_inputs`: common/rowwise_x.wgsl or common/rowwise_x_subgroup.wgsl), and their sum
+// (Q4's m and offset terms use it).
+struct XBlock {
+    x0: vec4<f32>,
+    x1: vec4<f32>,
+    x2: vec4<f32>,
+    x3: vec4<f32>,
+    x4: vec4<f32>,
+    x5: vec4<f32>,
+    x6: vec4<f32>,
+    x7: vec4<f32>,
+    sum: f32,
+}
+
+fn rw_x(xb: u32, lane: u32) -> XBlock {
+    var v = rw_inputs(xb, lane);
+    let s = (v.x0 + v.x1) + (v.x2 + v.x3) + ((v.x4 + v.x5) + (v.x6 + v.x7));
+    v.sum = dot(s, vec4<f32>(1.0));
+    return v;
+}
+
+// Where invocation `i`'s rows start: the first quant word and scale of its first row, and that
+// row's index (its other rows follow every RW_LANES).
+struct RwRows {
+    q: u32,
+    s: u32,
+    row: u32,
+}
+
+fn rw_rows(i: u32, words_per_row: u32, scales_per_row: u32) -> RwRows {
+    let group = (i / RW_LANES) * RW_GROUPS;
+    let lane = i % RW_LANES;
+    return RwRows(group * RW_LANES * words_per_row + lane,
+                  group * RW_LANES * scales_per_row + lane,
+                  group * RW_LANES + lane);
+}
+
+// Stores invocation rows' totals (rows past `rows` are padding).
+fn rw_store(t: u32, rows: RwRows, acc: vec4<f32>) {
+    for (var g = 0u; g < RW_GROUPS; g++) {
+        let row = rows.row + g * RW_LANES;
+        if (row < mv.rows) {
+            store(t, row, acc[g]);
+        }
+    }
+}
+
+// The rowwise variant, one entry point per weight type: {{WORDS}} and {{SCALES}} are the type's
+// quant words and scales per block.
+//{{#each type}}
+@compute @workgroup_size(WG)
+fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = (cols / QK) * {{WORDS}};
+    let scales_per_row = (cols / QK) * {{SCALES}};
+    let rows = rw_rows(gid.x, words_per_row, scales_per_row);
+    let lane = gid.x % RW_LANES;
+    // The whole SIMD group or none of it (rw_inputs may share loads between its lanes).
+    if (rows.row - lane >= mv.rows) {
+        return;
+    }
+    // Group g's words and scales start g · RW_LANES rows further on.
+    let gq = RW_LANES * words_per_row;
+    let gs = RW_LANES * scales_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        var q = rows.q;
+        var s = rows.s;
+        for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
+            let xv = rw_x(xb, lane);
+            acc += vec4<f32>(rw_block_{{T}}(q, s, xv), rw_block_{{T}}(q + gq, s + gs, xv),
+                             rw_block_{{T}}(q + 2u * gq, s + 2u * gs, xv),
+                             rw_block_{{T}}(q + 3u * gq, s + 3u * gs, xv));
+            q += {{WORDS}} * RW_LANES;
+            s += {{SCALES}} * RW_LANES;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+//{{/each}}
