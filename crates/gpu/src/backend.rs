@@ -77,6 +77,8 @@ pub struct GpuBackend {
     arithmetic: Arithmetic,
     /// Kernels use subgroup operations ([`LoadOptions::subgroups`]).
     subgroups: bool,
+    /// [`LoadOptions::gpu_summary`].
+    pub(crate) gpu_summary: bool,
     cfg: Config,
     n_ctx: usize,
     len: usize,
@@ -628,6 +630,10 @@ pub struct LoadOptions {
     /// Whether kernels may use subgroup operations (default: where the device has them;
     /// `Some(false)` runs the fallbacks, as on an adapter without them).
     pub subgroups: Option<bool>,
+    /// Whether a generation step's distribution is summarized on the GPU (default: yes), or its
+    /// logits read back for the host to summarize: faster on SwiftShader, where each of the
+    /// summary's workgroup barriers costs a coroutine switch per SIMD group.
+    pub gpu_summary: Option<bool>,
 }
 
 /// The kernels a load settled on from [`LoadOptions`] and the adapter.
@@ -709,6 +715,7 @@ impl GpuBackend {
                 subgroups,
             },
         )?;
+        gpu.gpu_summary = options.gpu_summary.unwrap_or(true);
         gpu.launches_per_submit = options
             .launches_per_submit
             .unwrap_or(LAUNCHES_PER_SUBMIT)
@@ -1018,6 +1025,7 @@ impl GpuBackend {
             ctx: ctx.clone(),
             arithmetic,
             subgroups,
+            gpu_summary: true,
             cfg,
             n_ctx,
             len: 0,

@@ -1,6 +1,7 @@
 //! A decode step answered on the GPU ([`Backend::forward_step_async`]): the summary kernel gives
 //! the top tokens, entropy and the drawn token, so the step reads back a few hundred bytes; the
-//! logits come back only where the kernel cannot decide the draw.
+//! logits come back only where the kernel cannot decide the draw, or where the backend was loaded
+//! without it ([`crate::LoadOptions::gpu_summary`]).
 
 use tokscope_dist::SamplingParams;
 use tokscope_model::{Drawn, LogitsFor, StepAnswer, StepOutput, StepQuery};
@@ -16,7 +17,7 @@ impl GpuBackend {
         tokens: &[u32],
         query: &StepQuery,
     ) -> Result<StepOutput, GpuError> {
-        if query.top_n > MAX_TOP {
+        if query.top_n > MAX_TOP || !self.gpu_summary {
             let logits = self.forward_async(tokens, LogitsFor::Last).await?;
             return Ok(StepOutput::Logits(logits));
         }

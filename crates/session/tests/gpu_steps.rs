@@ -88,7 +88,7 @@ fn gpu_drawn_steps_equal_the_cpu_steps() {
 
 #[test]
 fn the_gpu_answers_a_step_query_with_a_summary_and_hands_back_logits_otherwise() {
-    use tokscope_model::{Backend, Draw, StepOutput, StepQuery};
+    use tokscope_model::{Backend, Draw, LogitsFor, StepOutput, StepQuery};
     let file = common::default_model();
     let ctx = GpuContext::new_blocking().expect("a WebGPU adapter (lavapipe in CI)");
     let mut gpu = tokscope_gpu::GpuBackend::new(&ctx, &file, 64).unwrap();
@@ -115,6 +115,17 @@ fn the_gpu_answers_a_step_query_with_a_summary_and_hands_back_logits_otherwise()
     };
     let out = pollster::block_on(gpu.forward_step_async(&[28], &wide)).unwrap();
     assert!(matches!(out, StepOutput::Logits(l) if l.len() == file.config.n_vocab));
+    // Loaded without the GPU summary (as the page loads SwiftShader), every step hands back
+    // logits, the same ones.
+    let options = tokscope_gpu::LoadOptions {
+        gpu_summary: Some(false),
+        ..Default::default()
+    };
+    let mut host = tokscope_gpu::GpuBackend::with_options(&ctx, &file, 64, options).unwrap();
+    let mut plain = tokscope_gpu::GpuBackend::new(&ctx, &file, 64).unwrap();
+    let out = pollster::block_on(host.forward_step_async(&[1, 504, 3458], &query)).unwrap();
+    let want = plain.forward(&[1, 504, 3458], LogitsFor::Last).unwrap();
+    assert!(matches!(out, StepOutput::Logits(l) if l == want));
 }
 
 #[test]
