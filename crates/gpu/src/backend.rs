@@ -6,10 +6,10 @@
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::kernels::{
-    self, ADD, ATTENTION, AddParams, Arithmetic, AttentionSplit, Batch, EMBED, Family, MATMUL,
-    MATMUL_TOKENS, MATVEC, MATVEC_ROWWISE, MATVEC_ROWWISE_SUBGROUP, MATVEC_SUBGROUP,
-    MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines, RMSNORM, SUMMARY,
-    SummaryParams,
+    self, ADD, ATTENTION, ATTENTION_LANES, AddParams, Arithmetic, AttentionSplit, Batch, EMBED,
+    Family, MATMUL, MATMUL_TOKENS, MATVEC, MATVEC_ROWWISE, MATVEC_ROWWISE_SUBGROUP,
+    MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines,
+    RMSNORM, SUMMARY, SummaryParams,
 };
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
@@ -939,7 +939,13 @@ impl GpuBackend {
                 &attention_params,
             ];
             let groups = (cfg.n_head as u32, split.max_chunks);
-            attention.push(ld.dispatch(&ATTENTION, "attention", &attend, groups, each));
+            // Adapters that run on the CPU (the rowwise matvec's) take attention without
+            // barriers where they have subgroups.
+            let (family, entry) = match matvec == MatvecVariant::Rowwise && subgroups {
+                true => (&ATTENTION_LANES, "attention_lanes"),
+                false => (&ATTENTION, "attention"),
+            };
+            attention.push(ld.dispatch(family, entry, &attend, groups, each));
 
             for (mode, out) in [
                 (Mode::Decode, &mut layers),

@@ -356,14 +356,26 @@ pub const RMSNORM: Family = Family {
     helpers: &[REDUCE, MODEL_PARAMS],
     bindings: &[R, R, W, U],
 };
+const ATTENTION_SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
 pub const ATTENTION: Family = Family {
     file: "attention.wgsl",
     enables: "",
     weights: false,
     workgroup: WORKGROUP_SIZE,
-    source: include_str!("../../../shaders/attention.wgsl"),
+    source: ATTENTION_SOURCE,
     helpers: &[REDUCE, MODEL_PARAMS, ROPE, ATTN_SPLIT],
     bindings: &[R, R, W, W, W, W, U, U],
+};
+/// Attention as one SIMD group per head, chunk and token, without barriers: the rowwise matvec's
+/// companion on adapters that run on the CPU and have subgroups.
+pub const ATTENTION_LANES: Family = Family {
+    file: "attention_lanes.wgsl",
+    enables: SUBGROUPS,
+    weights: false,
+    workgroup: RW_LANES,
+    source: include_str!("../../../shaders/attention_lanes.wgsl"),
+    helpers: &[REDUCE, MODEL_PARAMS, ROPE, ATTN_SPLIT, ATTENTION_SOURCE],
+    bindings: ATTENTION.bindings,
 };
 pub const ADD: Family = Family {
     file: "add.wgsl",
