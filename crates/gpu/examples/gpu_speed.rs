@@ -161,9 +161,11 @@ fn print_profile(gpu: &mut GpuBackend, step_micros: f64) -> Result<(), Box<dyn s
         "kernel", "launches", "µs/step", "GB/s"
     );
     for (label, n, micros, bytes) in &rows {
-        let gbps = match *bytes {
-            0 => String::new(),
-            b => format!("{:.0}", b as f64 / (micros * 1e3)),
+        // Software adapters read weights at a few GB/s: keep their digits.
+        let gbps = match *bytes as f64 / (micros * 1e3) {
+            0.0 => String::new(),
+            g if g < 10.0 => format!("{g:.2}"),
+            g => format!("{g:.0}"),
         };
         println!(
             "  {label:<34} {:>8} {:>10.1} {gbps:>8}",

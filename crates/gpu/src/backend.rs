@@ -140,6 +140,8 @@ struct Loader<'a> {
     matvec: MatvecVariant,
     /// The rowwise matvec's kernels: [`MATVEC_ROWWISE_SUBGROUP`] where the device has subgroups.
     rowwise: &'static Family,
+    /// Batched steps use the rowwise matvec too (rowwise with subgroups), not the matmul.
+    rowwise_batches: bool,
     arithmetic: Arithmetic,
     /// A 16-byte buffer bound where a kernel's layout has a binding the weight type does not use.
     dummy: wgpu::Buffer,
@@ -496,8 +498,12 @@ impl<'a> Loader<'a> {
     ) {
         for (w, place) in weights {
             let suffix = kernel_suffix(w.ty).unwrap_or("f32");
-            let (family, entry) = match (mode, self.matvec) {
-                (Mode::Batched, _) => (&MATMUL, format!("matmul_{suffix}")),
+            // Batches take the tiled matmul, except where the rowwise matvec shares its loads
+            // over subgroups (SwiftShader): there the matmul's barriers cost more than the
+            // matvec's tiles of tokens save.
+            let matmul = mode == Mode::Batched && !self.rowwise_batches;
+            let (family, entry) = match (matmul, self.matvec) {
+                (true, _) => (&MATMUL, format!("matmul_{suffix}")),
                 (_, MatvecVariant::Workgroup) => (&MATVEC, format!("matvec_{suffix}")),
                 (_, MatvecVariant::Rowwise) => (self.rowwise, format!("matvec_{suffix}_rowwise")),
                 (_, MatvecVariant::Subgroup) => {
@@ -542,8 +548,8 @@ impl<'a> Loader<'a> {
                         _pad: [0; 3],
                     },
                 );
-                let (groups, per_token) = match (mode, self.matvec) {
-                    (Mode::Batched, _) => {
+                let (groups, per_token) = match (matmul, self.matvec) {
+                    (true, _) => {
                         let tiles = part.rows.div_ceil(kernels::WORKGROUP_SIZE as usize);
                         let grid = kernels::groups_per_row(tiles);
                         (grid, PerToken::Tiles(MATMUL_TOKENS))
@@ -788,6 +794,7 @@ impl GpuBackend {
                 true => &MATVEC_ROWWISE_SUBGROUP,
                 false => &MATVEC_ROWWISE,
             },
+            rowwise_batches: matvec == MatvecVariant::Rowwise && subgroups,
             arithmetic,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused binding"),
