@@ -5,7 +5,8 @@
 // each, so that a long context fills a GPU of many cores: each writes its chunk's partial
 // softmax, the maximum score m, l = Σ e^(s − m) and o = Σ e^(s − m) · v, and the o
 // projection's matvec combines the chunks as it reads them (shaders/matvec.wgsl, ATTN_INPUT).
-// Unsplit (ap.max_chunks = 1), the workgroup writes the output itself, o / l.
+// Unsplit (ap.max_chunks = 1), the workgroup writes the output itself, o / l. CPU-run adapters
+// with subgroups take attention_lanes.wgsl instead: the same results without barriers.
 // RoPE and the KV append are folded in: the workgroup rotates its own query; the keys and
 // values of the step's tokens (positions pos ..) are read from the step's q/k/v buffer, each
 // key rotated as it is read, and the first query head of each KV head writes its token's

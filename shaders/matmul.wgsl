@@ -1,4 +1,5 @@
-// matmul_<type>: Y = X · Wᵀ for a batch of tokens (prefill): each workgroup computes a tile of
+// matmul_<type>: Y = X · Wᵀ for a batch of tokens (prefill; CPU-run adapters with subgroups take
+// matvec_rowwise.wgsl's tiles instead): each workgroup computes a tile of
 // WG rows × MM_TOKENS tokens, so each weight block is read from memory once for the tile's
 // tokens (matvec.wgsl reads it once per token). The tile's inputs are staged in workgroup memory
 // MM_CHUNK elements of each token at a time; every invocation reads them from there.

@@ -20,8 +20,8 @@
 //                            token = z; WG invocations (common/reduce.wgsl) stride over the row's
 //                            units, then a workgroup-memory sum. For GPUs.
 //   matvec_<type>_subgroup   matvec_subgroup.wgsl: subgroup sums instead.
-//   matvec_<type>_rowwise    matvec_rowwise.wgsl: an invocation per rows, no barriers, for
-//                            adapters that run on the CPU.
+//   matvec_<type>_rowwise    matvec_rowwise.wgsl: each invocation computes whole rows, no
+//                            barriers, for adapters that run on the CPU.
 // Weights larger than one storage binding are split into row ranges, one dispatch each.
 //
 // A unit is the piece of a row one loop iteration handles: one quant word (Q4: 8 elements,

@@ -6,7 +6,9 @@
 // Dispatch: one invocation per RW_GROUPS row groups of RW_LANES rows and tile of TILE tokens:
 // ceil(rows / (RW_LANES · RW_GROUPS)) · RW_LANES invocations in x (WG per workgroup),
 // ceil(n_tokens / TILE) workgroups in z. Invocations past `rows` and tokens past the last return
-// at once, a SIMD group of RW_LANES invocations together. `cols` is a multiple of 32.
+// at once, a SIMD group of RW_LANES invocations together. `cols` is a multiple of 32. Where the
+// adapter has subgroups it takes batched steps too (prefill: each weight block read once per
+// tile of tokens), instead of matmul.wgsl and its barriers.
 //
 // Layout (crates/gpu/src/weights.rs, `interleave`): rows in groups of RW_LANES (the SIMD width
 // of a software adapter), padded with zero rows to a multiple of RW_LANES · RW_GROUPS; word w of
