@@ -101,19 +101,33 @@ fn value4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
     return qkv[(ap.v_base + (pos - p.pos) * kv_dim + kv_head * p.head_dim) / 4u + c];
 }
 
+// The positions chunk `chunk` of token `t` attends to, first ..< end, and how many chunks the
+// token's positions were split into (a workgroup whose chunk is past them returns).
+struct Span {
+    first: u32,
+    end: u32,
+    chunks: u32,
+}
+
+fn chunk_span(chunk: u32, t: u32) -> Span {
+    let n_kv = p.pos + t + 1u;
+    let chunks = attn_chunks(n_kv, p.n_tokens, ap.chunk_min, ap.max_chunks);
+    let chunk_len = (n_kv + chunks - 1u) / chunks;
+    let first = min(chunk * chunk_len, n_kv);
+    return Span(first, min(first + chunk_len, n_kv), chunks);
+}
+
 @compute @workgroup_size(WG)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let chunk = wid.y;
     let t = wid.z;
-    let n_kv = p.pos + t + 1u;
-    let chunks = attn_chunks(n_kv, p.n_tokens, ap.chunk_min, ap.max_chunks);
-    if (chunk >= chunks) {
+    let span = chunk_span(chunk, t);
+    if (chunk >= span.chunks) {
         return;
     }
-    let chunk_len = (n_kv + chunks - 1u) / chunks;
-    let first = min(chunk * chunk_len, n_kv);
-    let end = min(first + chunk_len, n_kv);
+    let first = span.first;
+    let end = span.end;
     let hd = p.head_dim;
     let kv_dim = p.n_head_kv * hd;
     let q_dim = p.n_head * hd;

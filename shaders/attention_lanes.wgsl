@@ -19,14 +19,12 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>,
     let h = wid.x;
     let chunk = wid.y;
     let t = wid.z;
-    let n_kv = p.pos + t + 1u;
-    let chunks = attn_chunks(n_kv, p.n_tokens, ap.chunk_min, ap.max_chunks);
-    if (chunk >= chunks) {
+    let span = chunk_span(chunk, t);
+    if (chunk >= span.chunks) {
         return;
     }
-    let chunk_len = (n_kv + chunks - 1u) / chunks;
-    let first = min(chunk * chunk_len, n_kv);
-    let end = min(first + chunk_len, n_kv);
+    let first = span.first;
+    let end = span.end;
     let hd = p.head_dim;
     let columns = hd / 4u;
     let kv_dim = p.n_head_kv * hd;

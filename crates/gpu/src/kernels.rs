@@ -320,13 +320,10 @@ pub const MATVEC_ROWWISE: Family = Family {
     bindings: &[R, R, R, W, U, U, R],
 };
 /// [`MATVEC_ROWWISE`] where the adapter has subgroups: a SIMD group's lanes share the inputs'
-/// loads (shaders/common/rowwise_x_subgroup.wgsl; SwiftShader's Q4_1 matvecs 3-4× faster).
+/// loads (shaders/common/rowwise_x_subgroup.wgsl; SwiftShader's Q4_1 matvecs 2.4× faster).
 pub const MATVEC_ROWWISE_SUBGROUP: Family = Family {
     file: "matvec_rowwise.wgsl+subgroup",
     enables: SUBGROUPS,
-    weights: true,
-    workgroup: WORKGROUP_SIZE,
-    source: MATVEC_ROWWISE_SOURCE,
     helpers: &[
         REDUCE,
         QUANT,
@@ -334,7 +331,7 @@ pub const MATVEC_ROWWISE_SUBGROUP: Family = Family {
         MATVEC_SOURCE,
         include_str!("../../../shaders/common/rowwise_x_subgroup.wgsl"),
     ],
-    bindings: &[R, R, R, W, U, U, R],
+    ..MATVEC_ROWWISE
 };
 /// The batched matmul: matvec.wgsl's bindings, params and dequantization helpers, then the
 /// tiled entry points.
