@@ -23,6 +23,9 @@ pub struct GpuContext {
 impl GpuContext {
     /// Finds the best adapter (a discrete GPU before an integrated one, a software one last) and
     /// opens a device with the adapter's own limits, so large weights fit in few buffers.
+    // In the browser wgpu's types are neither Send nor Sync, and the context's Arcs are shared
+    // within the one worker only; natively they are shared across threads.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn new() -> Result<Self, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance

@@ -57,7 +57,20 @@ fn clippy() -> Result<()> {
         "--",
         "-D",
         "warnings",
-    ]))
+    ]))?;
+    // The browser's build compiles other code (wgpu's WebGPU backend, the worker bridge).
+    run(cmd("cargo")
+        .env("RUSTFLAGS", artifacts::WASM_RUSTFLAGS)
+        .args([
+            "clippy",
+            "-p",
+            "tokscope-wasm",
+            "--target",
+            setup::WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]))
 }
 
 fn cargo_test() -> Result<()> {
