@@ -82,22 +82,30 @@ fn rotated4(head: u32, c: u32, pos: u32) -> vec4<f32> {
                      rotated(head, 4u * c + 2u, pos), rotated(head, 4u * c + 3u, pos));
 }
 
-// Vec4 `c` of KV head `kv_head`'s key at position `pos`: from the cache before the step, else
-// the step's own key, rotated.
+// Vec4 `c` of KV head `kv_head`'s key and value at a position before the step's: from the cache.
+fn cached_key4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
+    return k_cache[(pos * p.n_head_kv * p.head_dim + kv_head * p.head_dim) / 4u + c];
+}
+
+fn cached_value4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
+    return v_cache[(pos * p.n_head_kv * p.head_dim + kv_head * p.head_dim) / 4u + c];
+}
+
+// The same at any position: from the cache before the step, else the step's own key, rotated,
+// and value.
 fn key4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
-    let kv_dim = p.n_head_kv * p.head_dim;
     if (pos < p.pos) {
-        return k_cache[(pos * kv_dim + kv_head * p.head_dim) / 4u + c];
+        return cached_key4(pos, kv_head, c);
     }
+    let kv_dim = p.n_head_kv * p.head_dim;
     return rotated4(ap.k_base + (pos - p.pos) * kv_dim + kv_head * p.head_dim, c, pos);
 }
 
-// The same for the value.
 fn value4(pos: u32, kv_head: u32, c: u32) -> vec4<f32> {
-    let kv_dim = p.n_head_kv * p.head_dim;
     if (pos < p.pos) {
-        return v_cache[(pos * kv_dim + kv_head * p.head_dim) / 4u + c];
+        return cached_value4(pos, kv_head, c);
     }
+    let kv_dim = p.n_head_kv * p.head_dim;
     return qkv[(ap.v_base + (pos - p.pos) * kv_dim + kv_head * p.head_dim) / 4u + c];
 }
 

@@ -13,6 +13,14 @@
 // vec4s each.
 const LANE_COLUMNS: u32 = MAX_HEAD_DIM / 16u;
 
+// The score of one position from the lanes' partial dot products, stored in the scratch. Every
+// lane stores the same score, so each reads back its own store later without a barrier.
+fn store_score(i: u32, part: f32) -> f32 {
+    let s = subgroupAdd(part) * p.attn_scale;
+    scores[i] = s;
+    return s;
+}
+
 @compute @workgroup_size(WG)
 fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>,
                    @builtin(local_invocation_index) lane: u32) {
@@ -47,22 +55,36 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 
+    // Positions before the step's come from the cache, in loops of their own: SwiftShader runs
+    // the code of a branch even where no lane takes it, and key4's rotation of the step's own
+    // keys would cost every cached position.
+    let cached_end = clamp(p.pos, first, end);
     var m = NEG_MAX;
-    for (var pos = first; pos < end; pos++) {
+    for (var pos = first; pos < cached_end; pos++) {
+        var part = 0.0;
+        for (var i = 0u; lane + 4u * i < columns; i++) {
+            part += dot(q[i], cached_key4(pos, kv_head, lane + 4u * i));
+        }
+        m = max(m, store_score(row + pos, part));
+    }
+    for (var pos = cached_end; pos < end; pos++) {
         var part = 0.0;
         for (var i = 0u; lane + 4u * i < columns; i++) {
             part += dot(q[i], key4(pos, kv_head, lane + 4u * i));
         }
-        // Every lane stores the same score, so each reads back its own store below without a
-        // barrier.
-        let s = subgroupAdd(part) * p.attn_scale;
-        scores[row + pos] = s;
-        m = max(m, s);
+        m = max(m, store_score(row + pos, part));
     }
 
     var o: array<vec4<f32>, LANE_COLUMNS>;
     var l = 0.0;
-    for (var pos = first; pos < end; pos++) {
+    for (var pos = first; pos < cached_end; pos++) {
+        let e = exp(scores[row + pos] - m);
+        l += e;
+        for (var i = 0u; lane + 4u * i < columns; i++) {
+            o[i] += e * cached_value4(pos, kv_head, lane + 4u * i);
+        }
+    }
+    for (var pos = cached_end; pos < end; pos++) {
         let e = exp(scores[row + pos] - m);
         l += e;
         for (var i = 0u; lane + 4u * i < columns; i++) {

@@ -7,7 +7,7 @@
 // Bindings: matvec.wgsl's (the host places that file before this one; binding 6 is unused):
 //   0 quants, 1 scales (row-major, or the rowwise matvec's lane-interleaved layout where
 //   mv.interleaved is 1), 2 x [token][cols], 3 y, 4 mv, 5 batch. The input is x as it is (a
-//   batch's RMSNorm is a launch of its own: mv.norm must be 0) or, with mv.swiglu, silu(gate) · up
+//   batch's RMSNorm is a launch of its own: mv.norm must be 0) or, with SWIGLU, silu(gate) · up
 //   (staged once per element and token).
 // Dispatch: one workgroup per WG rows (x, folded into y past 65535 as in matvec.wgsl), one per
 // MM_TOKENS tokens in z. Invocation i computes two adjacent rows, 2 · (i % (WG / 2)) and the

@@ -6,7 +6,7 @@
 //   0  quants  read        array<u32>        the weight's quant words, row-major (common/quant.wgsl)
 //   1  scales  read        array<st>         block scales (Q4_1: d, m pairs), f32 or f16
 //                                            (common/quant.wgsl); a dummy for F16/BF16/F32
-//   2  x       read        array<vec4<f32>>  the inputs, [token][cols] (mv.swiglu: the gate/up
+//   2  x       read        array<vec4<f32>>  the inputs, [token][cols] (SWIGLU: the gate/up
 //                                            buffer, gate [token][cols] from 0, up from up_base;
 //                                            mv.attn_head_dim: attention's chunks, combined)
 //   3  y       read_write  array<f32>        the outputs, [token][y_stride]; row r of token t goes
@@ -45,10 +45,7 @@ struct MatvecParams {
     // (y = (W · (x ⊙ nw)) / sqrt(mean(x²) + eps)); the workgroup and subgroup variants only.
     norm: u32,
     eps: f32,
-    // 1: the SwiGLU folded in (the down projection): x holds gate and up, and the input is
-    // silu(gate) · up, computed where it is read (as silu_mul computed it, in f32).
-    swiglu: u32,
-    up_base: u32,     // element of x where up starts (mv.swiglu), a multiple of 4
+    up_base: u32,     // with SWIGLU: element of x where up starts, a multiple of 4
     // 1: the weight is in the rowwise matvec's lane-interleaved layout (read by matmul.wgsl).
     interleaved: u32,
     // With ATTN_INPUT (the o projection where attention is split): heads of this many
@@ -59,6 +56,7 @@ struct MatvecParams {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
 }
 
 struct Batch {
@@ -102,6 +100,12 @@ fn store(t: u32, row: u32, total: f32) {
     }
 }
 
+// True in the down projection's pipeline: the SwiGLU folded in, x holds gate and up, and the
+// input is silu(gate) · up, computed where it is read (as silu_mul computed it, in f32). A
+// pipeline constant, as ATTN_INPUT below: the untaken branch cost the other matvecs 12-17% on
+// SwiftShader, which runs the code of a branch no lane takes.
+override SWIGLU: bool = false;
+
 // True in the o projection's pipeline where attention is split (crates/gpu/src/backend.rs): x is
 // then attention's chunks, combined by `attention_input`. A pipeline constant, so the other
 // matvecs carry no trace of the combine (on SwiftShader even an untaken branch to it cost 40%).
@@ -143,7 +147,7 @@ fn x_at(i: u32) -> vec4<f32> {
         return attention_input(i);
     }
     let g = x[i];
-    if (mv.swiglu == 0u) {
+    if (!SWIGLU) {
         return g;
     }
     return g / (1.0 + exp(-g)) * x[i + mv.up_base / 4u];

@@ -217,7 +217,8 @@ enum Fold<'n> {
     None,
     /// The RMSNorm of the residual stream (`norm`).
     Norm(&'n Norm),
-    /// silu(gate) · up of the gate/up buffer, up from this element (`swiglu`).
+    /// silu(gate) · up of the gate/up buffer, up from this element (the pipeline constant
+    /// `SWIGLU`).
     SwiGlu { up_base: usize },
     /// Attention's output, its chunks' partial softmaxes combined (`attn_head_dim`).
     Attention {
@@ -515,12 +516,15 @@ impl<'a> Loader<'a> {
                 _ => None,
             };
             // The o projection of split attention reads the chunks combined (its pipeline's
-            // ATTN_INPUT), heads of this size split so.
+            // ATTN_INPUT), heads of this size split so; the down projection reads silu(gate) · up
+            // (its pipeline's SWIGLU). Pipeline constants leave the other matvecs without the
+            // branch.
             let ([head_dim, chunk_min, max_chunks], constants): (_, &[(&str, f64)]) = match fold {
                 Fold::Attention { head_dim, split } => (
                     [head_dim, split.min_len, split.max_chunks],
                     &[("ATTN_INPUT", 1.0)],
                 ),
+                Fold::SwiGlu { .. } => ([0; 3], &[("SWIGLU", 1.0)]),
                 _ => ([0; 3], &[]),
             };
             for part in &w.parts {
@@ -536,7 +540,6 @@ impl<'a> Loader<'a> {
                         seg_base: place.seg_base.map(|v| v as u32),
                         norm: norm.is_some() as u32,
                         eps: norm.map_or(0.0, |n| n.eps),
-                        swiglu: matches!(fold, Fold::SwiGlu { .. }) as u32,
                         up_base: match fold {
                             Fold::SwiGlu { up_base } => up_base as u32,
                             _ => 0,
@@ -545,7 +548,7 @@ impl<'a> Loader<'a> {
                         attn_head_dim: head_dim,
                         attn_chunk_min: chunk_min,
                         attn_max_chunks: max_chunks,
-                        _pad: [0; 3],
+                        _pad: [0; 4],
                     },
                 );
                 let (groups, per_token) = match (matmul, self.matvec) {

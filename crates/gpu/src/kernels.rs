@@ -121,9 +121,8 @@ pub struct MatvecParams {
     /// 1: RMSNorm folded in (x is the residual stream, binding 6 the norm's weights).
     pub norm: u32,
     pub eps: f32,
-    /// 1: the SwiGLU folded in (x is the gate/up buffer, the input silu(gate) · up), up from
-    /// element `up_base`: the down projection reads the feed-forward's product itself.
-    pub swiglu: u32,
+    /// Where the pipeline's `SWIGLU` is set (the down projection, whose x is the gate/up buffer
+    /// and its input silu(gate) · up): the element where up starts.
     pub up_base: u32,
     /// 1: the weight is in the rowwise matvec's lane-interleaved layout (shaders/matmul.wgsl).
     pub interleaved: u32,
@@ -133,7 +132,7 @@ pub struct MatvecParams {
     pub attn_head_dim: u32,
     pub attn_chunk_min: u32,
     pub attn_max_chunks: u32,
-    pub _pad: [u32; 3],
+    pub _pad: [u32; 4],
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 80);
 
