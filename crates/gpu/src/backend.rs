@@ -786,6 +786,10 @@ impl GpuBackend {
             )));
         }
         let device = &ctx.device;
+        // Adapters that run on the CPU (the rowwise matvec's) with subgroups: there the matmul's and
+        // attention.wgsl's barriers cost more than the rowwise matvec's tiles and
+        // attention_lanes.wgsl, which share loads over a SIMD group instead.
+        let cpu_lanes = matvec == MatvecVariant::Rowwise && subgroups;
         let mut ld = Loader {
             device,
             file,
@@ -797,7 +801,7 @@ impl GpuBackend {
                 true => &MATVEC_ROWWISE_SUBGROUP,
                 false => &MATVEC_ROWWISE,
             },
-            rowwise_batches: matvec == MatvecVariant::Rowwise && subgroups,
+            rowwise_batches: cpu_lanes,
             arithmetic,
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused binding"),
@@ -949,9 +953,7 @@ impl GpuBackend {
                 &attention_params,
             ];
             let groups = (cfg.n_head as u32, split.max_chunks);
-            // Adapters that run on the CPU (the rowwise matvec's) take attention without
-            // barriers where they have subgroups.
-            let (family, entry) = match matvec == MatvecVariant::Rowwise && subgroups {
+            let (family, entry) = match cpu_lanes {
                 true => (&ATTENTION_LANES, "attention_lanes"),
                 false => (&ATTENTION, "attention"),
             };

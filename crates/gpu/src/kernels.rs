@@ -466,8 +466,8 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compiled pipelines, each built once: modules by file, pipelines by file and label (the entry point,
-/// with the arithmetic appended for kernels that read weights: `matvec_q4_1.f16`).
+/// Compiled pipelines, each built once: modules by file, pipelines by file and label (the entry
+/// point, with the arithmetic appended for kernels that read weights: `matvec_q4_1.f16`).
 pub struct Pipelines {
     device: wgpu::Device,
     modules: HashMap<(&'static str, Arithmetic), wgpu::ShaderModule>,
