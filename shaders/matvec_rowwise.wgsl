@@ -22,22 +22,28 @@
 // invocation loading them all cost 73% of the matvec's time, which `rw_inputs` cuts where the
 // adapter has subgroups (common/rowwise_x_subgroup.wgsl).
 
-// Nibble pairs of a Q4 word as f32: the low nibbles of its four bytes, and the high nibbles in
-// place (16 · nibble). Converted from i32: unsigned conversion takes several instructions on
-// a CPU's SIMD units (SwiftShader), signed one.
+// SwiftShader's compiler (Subzero) shifts vectors only by a literal amount, which a SPIR-V
+// shift never is there: it runs every shift lane by lane, and shifts were most of these kernels'
+// arithmetic. So quants are unpacked with masks and multiplies, each element read in place,
+// scaled by a power of two that the inputs (rw_q4_inputs) or the block's scale undo exactly.
+
+// The nibbles of a Q4 word in place: the low nibbles of its four bytes (elements 4w..4w+3 of the
+// block, times 2^0, 2^8, 2^16, 2^24) and the high ones (16+4w.., times 2^4 .. 2^28), as f32
+// (exact). The top nibble would be negative as an i32: it is read as nibble - 8 (bit 31
+// flipped), and XBlock.top adds the 8 back.
 fn q4_lo(q: u32) -> vec4<f32> {
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xfu)));
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q & 0xfu, q & 0xf00u, q & 0xf0000u,
+                                                  q & 0xf000000u)));
 }
 
-fn q4_hi16(q: u32) -> vec4<f32> {
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u)
-                                        & vec4<u32>(0xf0u)));
+fn q4_hi(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q & 0xf0u, q & 0xf000u, q & 0xf00000u,
+                                                  (q & 0xf0000000u) ^ 0x80000000u)));
 }
 
-// Σ nibble · x over one Q4 block of one row: word w (at q + w · RW_LANES) holds elements 4w..4w+3
-// in its low nibbles and 16+4w.. in its high ones. The high nibbles are read as 16 · nibble and
-// their sum scaled by 1/16, exact in f32. Unrolled by hand: a software adapter's compiler
-// may keep a loop.
+// Σ nibble · x over one Q4 block of one row, from inputs scaled by rw_q4_inputs: word w (at
+// q + w · RW_LANES) holds elements 4w..4w+3 in its low nibbles and 16+4w.. in its high ones.
+// Unrolled by hand: a software adapter's compiler may keep a loop.
 fn rw_q4_sum(q: u32, xv: XBlock) -> f32 {
     let q0 = quants[q];
     let q1 = quants[q + RW_LANES];
@@ -45,15 +51,17 @@ fn rw_q4_sum(q: u32, xv: XBlock) -> f32 {
     let q3 = quants[q + 3u * RW_LANES];
     let lo = (dot(q4_lo(q0), xv.x0) + dot(q4_lo(q1), xv.x1))
            + (dot(q4_lo(q2), xv.x2) + dot(q4_lo(q3), xv.x3));
-    let hi = (dot(q4_hi16(q0), xv.x4) + dot(q4_hi16(q1), xv.x5))
-           + (dot(q4_hi16(q2), xv.x6) + dot(q4_hi16(q3), xv.x7));
-    return lo + hi * 0.0625;
+    let hi = (dot(q4_hi(q0), xv.x4) + dot(q4_hi(q1), xv.x5))
+           + (dot(q4_hi(q2), xv.x6) + dot(q4_hi(q3), xv.x7));
+    return (lo + hi) + xv.top;
 }
 
-// The four signed bytes of a Q8_0 word by constant shifts.
+// The four signed bytes of a Q8_0 word, each moved to the top byte by a multiply and read as an
+// i32: byte · 2^24, which rw_block_q8_0 undoes. (A multiply by a single power of two would
+// become a shift again in SwiftShader's SPIR-V optimizer; these four differ.)
 fn q8_i(q: u32) -> vec4<f32> {
-    let s = bitcast<i32>(q);
-    return vec4<f32>(vec4<i32>(s << 24u, s << 16u, s << 8u, s) >> vec4<u32>(24u));
+    let s = vec4<i32>(bitcast<i32>(q)) * vec4<i32>(16777216, 65536, 256, 1);
+    return vec4<f32>(s & vec4<i32>(bitcast<i32>(0xff000000u)));
 }
 
 // One block's contribution to one row: `q` and `s` index the row's first quant word and scale
@@ -74,7 +82,7 @@ fn rw_block_q8_0(q: u32, s: u32, xv: XBlock) -> f32 {
              + dot(q8_i(quants[q + 5u * RW_LANES]), xv.x5))
           + (dot(q8_i(quants[q + 6u * RW_LANES]), xv.x6)
              + dot(q8_i(quants[q + 7u * RW_LANES]), xv.x7));
-    return f32(scales[s]) * (a + b);
+    return f32(scales[s]) * ((a + b) * 5.9604644775390625e-8);
 }
 
 // Float types: eight vec4s of elements per block, element k·4.. of the block from `words(q, k)`.
@@ -126,6 +134,9 @@ struct XBlock {
     x6: vec4<f32>,
     x7: vec4<f32>,
     sum: f32,
+    // 8 · the inputs of the block's top nibbles (elements 19, 23, 27, 31), which rw_q4_sum
+    // reads as nibble - 8: set by rw_q4_inputs, 0 for the other types.
+    top: f32,
 }
 
 fn rw_x(xb: u32, lane: u32) -> XBlock {
@@ -133,6 +144,49 @@ fn rw_x(xb: u32, lane: u32) -> XBlock {
     let s = (v.x0 + v.x1) + (v.x2 + v.x3) + ((v.x4 + v.x5) + (v.x6 + v.x7));
     v.sum = dot(s, vec4<f32>(1.0));
     return v;
+}
+
+// The inputs as rw_q4_sum reads them: each divided by the power of two its nibble is read at
+// (exact), once per block and invocation instead of once per row.
+fn rw_q4_inputs(xb: u32, lane: u32) -> XBlock {
+    var v = rw_x(xb, lane);
+    v.top = 8.0 * ((v.x4.w + v.x5.w) + (v.x6.w + v.x7.w));
+    let lo = vec4<f32>(1.0, 0.00390625, 1.52587890625e-5, 5.9604644775390625e-8);
+    let hi = lo * 0.0625;
+    v.x0 *= lo;
+    v.x1 *= lo;
+    v.x2 *= lo;
+    v.x3 *= lo;
+    v.x4 *= hi;
+    v.x5 *= hi;
+    v.x6 *= hi;
+    v.x7 *= hi;
+    return v;
+}
+
+// Each type's inputs: the entry points call rw_x_{{T}}.
+fn rw_x_q4_0(xb: u32, lane: u32) -> XBlock {
+    return rw_q4_inputs(xb, lane);
+}
+
+fn rw_x_q4_1(xb: u32, lane: u32) -> XBlock {
+    return rw_q4_inputs(xb, lane);
+}
+
+fn rw_x_q8_0(xb: u32, lane: u32) -> XBlock {
+    return rw_x(xb, lane);
+}
+
+fn rw_x_f16(xb: u32, lane: u32) -> XBlock {
+    return rw_x(xb, lane);
+}
+
+fn rw_x_bf16(xb: u32, lane: u32) -> XBlock {
+    return rw_x(xb, lane);
+}
+
+fn rw_x_f32(xb: u32, lane: u32) -> XBlock {
+    return rw_x(xb, lane);
 }
 
 // Where invocation `i`'s rows start: the first quant word and scale of its first row, and that
@@ -184,7 +238,7 @@ fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         var q = rows.q;
         var s = rows.s;
         for (var xb = t * (cols / 4u); xb < (t + 1u) * (cols / 4u); xb += 8u) {
-            let xv = rw_x(xb, lane);
+            let xv = rw_x_{{T}}(xb, lane);
             acc += vec4<f32>(rw_block_{{T}}(q, s, xv), rw_block_{{T}}(q + gq, s + gs, xv),
                              rw_block_{{T}}(q + 2u * gq, s + 2u * gs, xv),
                              rw_block_{{T}}(q + 3u * gq, s + 3u * gs, xv));

@@ -10,5 +10,5 @@ fn rw_inputs(xb: u32, lane: u32) -> XBlock {
     let b = x_at(xb + 4u + lane);
     return XBlock(subgroupBroadcast(a, 0u), subgroupBroadcast(a, 1u), subgroupBroadcast(a, 2u),
                   subgroupBroadcast(a, 3u), subgroupBroadcast(b, 0u), subgroupBroadcast(b, 1u),
-                  subgroupBroadcast(b, 2u), subgroupBroadcast(b, 3u), 0.0);
+                  subgroupBroadcast(b, 2u), subgroupBroadcast(b, 3u), 0.0, 0.0);
 }
