@@ -7,8 +7,9 @@
 // ceil(rows / (RW_LANES · RW_GROUPS)) · RW_LANES invocations in x (WG per workgroup),
 // ceil(n_tokens / TILE) workgroups in z. Invocations past `rows` and tokens past the last return
 // at once, a SIMD group of RW_LANES invocations together. `cols` is a multiple of 32. Where the
-// adapter has subgroups it takes batched steps too (prefill: each weight block read once per
-// tile of tokens), instead of matmul.wgsl and its barriers.
+// adapter has subgroups it takes batched steps too (prefill: a tile's tokens one after another),
+// instead of matmul.wgsl and its barriers. (Loading each weight block once for all of a tile's
+// tokens was no faster on SwiftShader: the loads overlap the arithmetic; tests/bench/README.md.)
 //
 // Layout (crates/gpu/src/weights.rs, `interleave`): rows in groups of RW_LANES (the SIMD width
 // of a software adapter), padded with zero rows to a multiple of RW_LANES · RW_GROUPS; word w of
@@ -23,9 +24,10 @@
 // adapter has subgroups (common/rowwise_x_subgroup.wgsl).
 
 // SwiftShader's compiler (Subzero) shifts vectors only by a literal amount, which a SPIR-V
-// shift never is there: it runs every shift lane by lane, and shifts were most of these kernels'
-// arithmetic. So quants are unpacked with masks and multiplies, each element read in place,
-// scaled by a power of two that the inputs (rw_q4_inputs) or the block's scale undo exactly.
+// shift never is there: it runs every shift lane by lane (without them the Q8_0 LM head takes a
+// third of its former time). So quants are unpacked with masks and multiplies, each element read
+// in place, scaled by a power of two that the inputs (rw_q4_inputs) or the block's scale undo
+// exactly.
 
 // The nibbles of a Q4 word in place: the low nibbles of its four bytes (elements 4w..4w+3 of the
 // block, times 2^0, 2^8, 2^16, 2^24) and the high ones (16+4w.., times 2^4 .. 2^28), as f32
