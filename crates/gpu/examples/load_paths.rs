@@ -16,12 +16,12 @@ const WORDS: u32 = 144;
 /// Texels per texture row: two groups of 4 matrix rows, 36 texels each per matrix row.
 const WIDTH: u32 = 2 * WORDS;
 
+/// The kernels, after `const W` (WORDS).
 const KERNELS: &str = r#"
 @group(0) @binding(0) var<storage, read> words: array<u32>;
 @group(0) @binding(1) var<storage, read> quads: array<vec4<u32>>;
 @group(0) @binding(2) var texels: texture_2d<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
-const W: u32 = 144u;
 
 // Indices count up by constants: SwiftShader runs a shift (a multiply by a power of two
 // becomes one) or a division lane by lane, which would dwarf the loads.
@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("load paths"),
-        source: wgpu::ShaderSource::Wgsl(KERNELS.into()),
+        source: wgpu::ShaderSource::Wgsl(format!("const W: u32 = {WORDS}u;\n{KERNELS}").into()),
     });
     let mb = n as f64 * 4.0 / 1e6;
     for (entry, binding) in [
