@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::types::GgmlType;
+
 pub type Result<T> = std::result::Result<T, GgufError>;
 
 /// Why a byte slice is not a GGUF file this crate can read.
@@ -40,6 +42,16 @@ pub enum GgufError {
     UnknownTensorType {
         name: String,
         type_id: u32,
+        offset: usize,
+    },
+    /// A type id ggml once assigned and has since removed (as ggml, no layout is assumed for it).
+    #[error(
+        "tensor {name:?} has ggml type {ty} (id {}) at offset {offset}, which ggml has removed: convert the file again with a current llama.cpp",
+        ty.id()
+    )]
+    RemovedTensorType {
+        name: String,
+        ty: GgmlType,
         offset: usize,
     },
     #[error("tensor {name:?} data offset {offset} is not a multiple of the alignment {alignment}")]

@@ -1,5 +1,6 @@
-//! GGUF: the file format of llama.cpp models. A zero-copy reader for v2 and v3, the ggml block
-//! formats tokscope computes with, and a writer that tests use to make tiny models.
+//! GGUF: the file format of llama.cpp models. A zero-copy reader for v2 and v3, the table of ggml
+//! tensor types, the block formats tokscope decodes, and a writer that tests use to make tiny
+//! models.
 
 pub mod blocks;
 pub mod error;
@@ -8,9 +9,9 @@ pub mod reader;
 pub mod types;
 pub mod writer;
 
-pub use blocks::BlockError;
+pub use blocks::{BlockError, Decoder, Scale};
 pub use error::{GgufError, Result};
 pub use metadata::{Metadata, Value, ValueType};
 pub use reader::{Gguf, Header, PrefixParse, TensorInfo};
-pub use types::GgmlType;
+pub use types::{GgmlType, TypeInfo};
 pub use writer::GgufWriter;

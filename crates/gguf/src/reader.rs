@@ -209,14 +209,23 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
         }
         let type_at = r.pos;
         let type_id = r.u32()?;
-        let ggml_type = GgmlType::from_id(type_id);
-        if ggml_type.block_layout().is_none() {
-            return Err(GgufError::UnknownTensorType {
-                name,
-                type_id,
-                offset: type_at,
-            });
-        }
+        let ggml_type = match GgmlType::from_id(type_id) {
+            Some(t) if t.is_removed() => {
+                return Err(GgufError::RemovedTensorType {
+                    name,
+                    ty: t,
+                    offset: type_at,
+                });
+            }
+            Some(t) => t,
+            None => {
+                return Err(GgufError::UnknownTensorType {
+                    name,
+                    type_id,
+                    offset: type_at,
+                });
+            }
+        };
         let rel_offset = r.u64()?;
         if !names.insert(name.clone()) {
             return Err(GgufError::DuplicateTensor { name, offset: at });

@@ -1,87 +1,202 @@
-//! ggml tensor element types: the on-disk block layout each one uses.
+//! ggml tensor element types: one table row per type id ggml has assigned, with the block layout
+//! and, where tokscope implements it, the block decoder.
 
 use std::fmt;
 
-/// A ggml tensor type as stored in a GGUF tensor directory.
+use crate::blocks::{self, Decoder};
+
+/// A ggml tensor type, by the id ggml gave it (ggml's `enum ggml_type`).
 ///
-/// Only the types tokscope can compute with get a variant; any other id is kept as
-/// `Other` so that a model can be parsed and reported before it is refused.
+/// Every id ggml has assigned has a variant, including the ones ggml has since removed (their row
+/// has no layout, and a file that uses them is refused as ggml refuses it). Whether tokscope can
+/// decode or compute with a type is a question for the table ([`GgmlType::decoder`]) and the
+/// model loader, not for parsing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[allow(non_camel_case_types)]
 pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q8_0,
-    Q8_1,
-    BF16,
-    /// A type id this crate knows by name but cannot compute with (K-quants, IQ types, ...).
-    Other(u32),
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q4_1 = 3,
+    /// Removed from ggml.
+    Q4_2 = 4,
+    /// Removed from ggml.
+    Q4_3 = 5,
+    Q5_0 = 6,
+    Q5_1 = 7,
+    Q8_0 = 8,
+    Q8_1 = 9,
+    Q2_K = 10,
+    Q3_K = 11,
+    Q4_K = 12,
+    Q5_K = 13,
+    Q6_K = 14,
+    Q8_K = 15,
+    IQ2_XXS = 16,
+    IQ2_XS = 17,
+    IQ3_XXS = 18,
+    IQ1_S = 19,
+    IQ4_NL = 20,
+    IQ3_S = 21,
+    IQ2_S = 22,
+    IQ4_XS = 23,
+    I8 = 24,
+    I16 = 25,
+    I32 = 26,
+    I64 = 27,
+    F64 = 28,
+    IQ1_M = 29,
+    BF16 = 30,
+    /// Removed from GGUF files (ggml repacks Q4_0 at load instead).
+    Q4_0_4_4 = 31,
+    /// Removed, as `Q4_0_4_4`.
+    Q4_0_4_8 = 32,
+    /// Removed, as `Q4_0_4_4`.
+    Q4_0_8_8 = 33,
+    TQ1_0 = 34,
+    TQ2_0 = 35,
+    /// Removed from GGUF files (ggml repacks IQ4_NL at load instead).
+    IQ4_NL_4_4 = 36,
+    /// Removed, as `IQ4_NL_4_4`.
+    IQ4_NL_4_8 = 37,
+    /// Removed, as `IQ4_NL_4_4`.
+    IQ4_NL_8_8 = 38,
+    MXFP4 = 39,
+    NVFP4 = 40,
+    Q1_0 = 41,
+    Q2_0 = 42,
 }
 
+/// One row of the type table.
+#[derive(Clone, Copy, Debug)]
+pub struct TypeInfo {
+    pub ty: GgmlType,
+    /// The name llama.cpp prints (gguf-py's `GGMLQuantizationType` spelling).
+    pub name: &'static str,
+    /// (elements per block, bytes per block); None for a type ggml has removed.
+    pub layout: Option<(usize, usize)>,
+    /// How to turn a block into f32 values, where tokscope implements it.
+    pub decoder: Option<Decoder>,
+}
+
+const fn row(
+    ty: GgmlType,
+    name: &'static str,
+    block: usize,
+    bytes: usize,
+    decoder: Option<Decoder>,
+) -> TypeInfo {
+    TypeInfo {
+        ty,
+        name,
+        layout: Some((block, bytes)),
+        decoder,
+    }
+}
+
+const fn removed(ty: GgmlType, name: &'static str) -> TypeInfo {
+    TypeInfo {
+        ty,
+        name,
+        layout: None,
+        decoder: None,
+    }
+}
+
+use GgmlType as T;
+
+/// Indexed by type id. Layouts are ggml's `type_traits` (`blck_size`, `type_size`) as of ggml's
+/// `GGML_TYPE_COUNT = 43`.
+static TABLE: [TypeInfo; 43] = [
+    row(T::F32, "F32", 1, 4, Some(blocks::basic::F32)),
+    row(T::F16, "F16", 1, 2, Some(blocks::basic::F16)),
+    row(T::Q4_0, "Q4_0", 32, 18, Some(blocks::basic::Q4_0)),
+    row(T::Q4_1, "Q4_1", 32, 20, Some(blocks::basic::Q4_1)),
+    removed(T::Q4_2, "Q4_2"),
+    removed(T::Q4_3, "Q4_3"),
+    row(T::Q5_0, "Q5_0", 32, 22, Some(blocks::basic::Q5_0)),
+    row(T::Q5_1, "Q5_1", 32, 24, Some(blocks::basic::Q5_1)),
+    row(T::Q8_0, "Q8_0", 32, 34, Some(blocks::basic::Q8_0)),
+    row(T::Q8_1, "Q8_1", 32, 36, Some(blocks::basic::Q8_1)),
+    row(T::Q2_K, "Q2_K", 256, 84, Some(blocks::kquants::Q2_K)),
+    row(T::Q3_K, "Q3_K", 256, 110, Some(blocks::kquants::Q3_K)),
+    row(T::Q4_K, "Q4_K", 256, 144, Some(blocks::kquants::Q4_K)),
+    row(T::Q5_K, "Q5_K", 256, 176, Some(blocks::kquants::Q5_K)),
+    row(T::Q6_K, "Q6_K", 256, 210, Some(blocks::kquants::Q6_K)),
+    row(T::Q8_K, "Q8_K", 256, 292, Some(blocks::kquants::Q8_K)),
+    row(T::IQ2_XXS, "IQ2_XXS", 256, 66, None),
+    row(T::IQ2_XS, "IQ2_XS", 256, 74, None),
+    row(T::IQ3_XXS, "IQ3_XXS", 256, 98, None),
+    row(T::IQ1_S, "IQ1_S", 256, 50, None),
+    row(T::IQ4_NL, "IQ4_NL", 32, 18, Some(blocks::iquants::IQ4_NL)),
+    row(T::IQ3_S, "IQ3_S", 256, 110, None),
+    row(T::IQ2_S, "IQ2_S", 256, 82, None),
+    row(T::IQ4_XS, "IQ4_XS", 256, 136, Some(blocks::iquants::IQ4_XS)),
+    row(T::I8, "I8", 1, 1, None),
+    row(T::I16, "I16", 1, 2, None),
+    row(T::I32, "I32", 1, 4, None),
+    row(T::I64, "I64", 1, 8, None),
+    row(T::F64, "F64", 1, 8, None),
+    row(T::IQ1_M, "IQ1_M", 256, 56, None),
+    row(T::BF16, "BF16", 1, 2, Some(blocks::basic::BF16)),
+    removed(T::Q4_0_4_4, "Q4_0_4_4"),
+    removed(T::Q4_0_4_8, "Q4_0_4_8"),
+    removed(T::Q4_0_8_8, "Q4_0_8_8"),
+    row(T::TQ1_0, "TQ1_0", 256, 54, None),
+    row(T::TQ2_0, "TQ2_0", 256, 66, None),
+    removed(T::IQ4_NL_4_4, "IQ4_NL_4_4"),
+    removed(T::IQ4_NL_4_8, "IQ4_NL_4_8"),
+    removed(T::IQ4_NL_8_8, "IQ4_NL_8_8"),
+    row(T::MXFP4, "MXFP4", 32, 17, None),
+    row(T::NVFP4, "NVFP4", 64, 36, None),
+    row(T::Q1_0, "Q1_0", 128, 18, None),
+    row(T::Q2_0, "Q2_0", 64, 18, None),
+];
+
 impl GgmlType {
-    /// Maps a raw ggml type id. Ids that ggml never assigned are rejected by the caller.
-    pub fn from_id(id: u32) -> Self {
-        match id {
-            0 => Self::F32,
-            1 => Self::F16,
-            2 => Self::Q4_0,
-            3 => Self::Q4_1,
-            8 => Self::Q8_0,
-            9 => Self::Q8_1,
-            30 => Self::BF16,
-            other => Self::Other(other),
-        }
+    /// Every type, in id order.
+    pub fn all() -> impl Iterator<Item = GgmlType> {
+        TABLE.iter().map(|r| r.ty)
+    }
+
+    /// The type with this id, or None for an id ggml never assigned.
+    pub fn from_id(id: u32) -> Option<Self> {
+        TABLE.get(id as usize).map(|r| r.ty)
     }
 
     /// The raw ggml type id, as written in a GGUF file.
     pub fn id(self) -> u32 {
-        match self {
-            Self::F32 => 0,
-            Self::F16 => 1,
-            Self::Q4_0 => 2,
-            Self::Q4_1 => 3,
-            Self::Q8_0 => 8,
-            Self::Q8_1 => 9,
-            Self::BF16 => 30,
-            Self::Other(id) => id,
-        }
+        self as u32
     }
 
-    /// (elements per block, bytes per block), or None for a type whose layout is unknown here.
-    pub fn block_layout(self) -> Option<(usize, usize)> {
-        Some(match self {
-            Self::F32 => (1, 4),
-            Self::F16 | Self::BF16 => (1, 2),
-            Self::Q4_0 => (32, 18),
-            Self::Q4_1 => (32, 20),
-            Self::Q8_0 => (32, 34),
-            Self::Q8_1 => (32, 36),
-            Self::Other(id) => return other_layout(id),
-        })
-    }
-
-    /// True for the types whose dequantize and dot product this crate implements.
-    pub fn is_supported(self) -> bool {
-        !matches!(self, Self::Other(_))
+    /// This type's row of the table.
+    pub fn info(self) -> &'static TypeInfo {
+        &TABLE[self as usize]
     }
 
     /// The name llama.cpp uses for the type (shown in model facts and errors).
-    pub fn name(self) -> String {
-        match self {
-            Self::F32 => "F32".into(),
-            Self::F16 => "F16".into(),
-            Self::Q4_0 => "Q4_0".into(),
-            Self::Q4_1 => "Q4_1".into(),
-            Self::Q8_0 => "Q8_0".into(),
-            Self::Q8_1 => "Q8_1".into(),
-            Self::BF16 => "BF16".into(),
-            Self::Other(id) => other_name(id).map_or_else(|| format!("type {id}"), str::to_string),
-        }
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// (elements per block, bytes per block), or None for a type ggml has removed.
+    pub fn block_layout(self) -> Option<(usize, usize)> {
+        self.info().layout
+    }
+
+    /// True for a type ggml has removed: no file can hold it.
+    pub fn is_removed(self) -> bool {
+        self.block_layout().is_none()
+    }
+
+    /// The block decoder, for the types tokscope can dequantize.
+    pub fn decoder(self) -> Option<Decoder> {
+        self.info().decoder
     }
 
     /// Bytes needed for `n_elements` of this type, or None if the count is not a whole number of
-    /// blocks, the layout is unknown, or the size overflows.
+    /// blocks, the type was removed, or the size overflows.
     pub fn bytes_for(self, n_elements: u64) -> Option<u64> {
         let (block, size) = self.block_layout()?;
         if !n_elements.is_multiple_of(block as u64) {
@@ -93,55 +208,20 @@ impl GgmlType {
 
 impl fmt::Display for GgmlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
+        f.write_str(self.name())
     }
 }
 
-/// Layouts of the ggml types tokscope does not compute with yet, so their sizes can still be
-/// checked against the file (K-quants are 256-element super-blocks).
-fn other_layout(id: u32) -> Option<(usize, usize)> {
-    Some(match id {
-        6 => (32, 22),   // Q5_0
-        7 => (32, 24),   // Q5_1
-        10 => (256, 84), // Q2_K
-        11 => (256, 110),
-        12 => (256, 144),
-        13 => (256, 176),
-        14 => (256, 210),
-        15 => (256, 292),
-        24 => (1, 1), // I8
-        25 => (1, 2), // I16
-        26 => (1, 4), // I32
-        27 => (1, 8), // I64
-        28 => (1, 8), // F64
-        _ => return None,
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn other_name(id: u32) -> Option<&'static str> {
-    Some(match id {
-        6 => "Q5_0",
-        7 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        16 => "IQ2_XXS",
-        17 => "IQ2_XS",
-        18 => "IQ3_XXS",
-        19 => "IQ1_S",
-        20 => "IQ4_NL",
-        21 => "IQ3_S",
-        22 => "IQ2_S",
-        23 => "IQ4_XS",
-        24 => "I8",
-        25 => "I16",
-        26 => "I32",
-        27 => "I64",
-        28 => "F64",
-        29 => "IQ1_M",
-        _ => return None,
-    })
+    #[test]
+    fn rows_sit_at_their_ids() {
+        for (id, r) in TABLE.iter().enumerate() {
+            assert_eq!(r.ty.id() as usize, id, "{}", r.name);
+            assert_eq!(format!("{:?}", r.ty), r.name);
+        }
+        assert_eq!(GgmlType::from_id(TABLE.len() as u32), None);
+    }
 }

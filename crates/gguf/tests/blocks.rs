@@ -223,8 +223,8 @@ fn length_and_type_errors() {
         })
     );
     assert_eq!(
-        dequantize_row(GgmlType::Other(12), &[0; 144], &mut out),
-        Err(BlockError::Unsupported(GgmlType::Other(12)))
+        dequantize_row(GgmlType::IQ2_XXS, &[0; 66], &mut [0.0; 256]),
+        Err(BlockError::Unsupported(GgmlType::IQ2_XXS))
     );
     assert_eq!(
         quantize_row(GgmlType::Q4_1, &[0.0; 33]),
@@ -234,8 +234,8 @@ fn length_and_type_errors() {
         })
     );
     assert_eq!(quantize_row(GgmlType::F16, &[1.0; 3]).unwrap().len(), 6);
-    let message = BlockError::Unsupported(GgmlType::Other(12)).to_string();
-    assert!(message.contains("Q4_K"), "{message}");
+    let message = BlockError::Unsupported(GgmlType::IQ2_XXS).to_string();
+    assert!(message.contains("IQ2_XXS"), "{message}");
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn vec_dot_types_follow_llama_cpp() {
     assert_eq!(vec_dot_type(F16), Some(F16));
     assert_eq!(vec_dot_type(BF16), Some(BF16));
     assert_eq!(vec_dot_type(F32), Some(F32));
-    assert_eq!(vec_dot_type(Other(12)), None);
+    assert_eq!(vec_dot_type(Q4_K), None);
 }
 
 #[test]

@@ -192,19 +192,75 @@ fn unknown_value_type() {
 
 #[test]
 fn unknown_tensor_types() {
-    // 4 and 5 were Q4_2 and Q4_3 (removed), 16 is IQ2_XXS (layout unknown here), 31 is past the end.
-    for type_id in [4, 5, 16, 31, u32::MAX] {
+    // 43 is past the last id ggml has assigned.
+    for type_id in [43, 1000, u32::MAX] {
         let mut f = File::header(3, 1, 0);
         f.str("t").u32(1).u64(32);
         let at = f.pos();
         f.u32(type_id).u64(0).pad(32).zeros(256);
+        let e = parse_err(&f.0);
         assert_eq!(
-            parse_err(&f.0),
+            e,
             GgufError::UnknownTensorType {
                 name: "t".into(),
                 type_id,
                 offset: at
             }
+        );
+        assert!(e.to_string().contains(&type_id.to_string()), "{e}");
+    }
+}
+
+#[test]
+fn removed_tensor_types() {
+    // Q4_2 and Q4_3, the Q4_0 and IQ4_NL repackings: ggml refuses them in files, and so no
+    // layout is assumed for them here.
+    for (type_id, name) in [
+        (4, "Q4_2"),
+        (5, "Q4_3"),
+        (31, "Q4_0_4_4"),
+        (33, "Q4_0_8_8"),
+        (38, "IQ4_NL_8_8"),
+    ] {
+        let mut f = File::header(3, 1, 0);
+        f.str("t").u32(1).u64(32);
+        let at = f.pos();
+        f.u32(type_id).u64(0).pad(32).zeros(256);
+        let e = parse_err(&f.0);
+        assert_eq!(
+            e,
+            GgufError::RemovedTensorType {
+                name: "t".into(),
+                ty: GgmlType::from_id(type_id).unwrap(),
+                offset: at
+            }
+        );
+        let message = e.to_string();
+        assert!(
+            message.contains(name) && message.contains("removed"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn every_assigned_type_parses_whether_or_not_it_decodes() {
+    // One block of each type that ggml still assigns: the file's sizes are checked against the
+    // type's layout, decodable or not.
+    for ty in GgmlType::all().filter(|t| !t.is_removed()) {
+        let (block, bytes) = ty.block_layout().unwrap();
+        let mut f = File::header(3, 1, 0);
+        f.tensor("t", &[block as u64], ty.id(), 0)
+            .pad(32)
+            .zeros(bytes);
+        let g = Gguf::parse(&f.0).unwrap_or_else(|e| panic!("{ty}: {e}"));
+        let t = &g.tensors[0];
+        assert_eq!((t.ggml_type, t.n_bytes), (ty, bytes as u64), "{ty}");
+        // One byte short of the block is refused as a tensor running past the file.
+        let short = &f.0[..f.0.len() - 1];
+        assert!(
+            matches!(Gguf::parse(short), Err(GgufError::TensorOutOfBounds { .. })),
+            "{ty}"
         );
     }
 }

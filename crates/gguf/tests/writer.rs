@@ -112,12 +112,12 @@ fn every_tensor_type_round_trips() {
         w.tensor_f32(&format!("w.{t}"), &dims, *t, &sample(192, i as u32))
             .unwrap();
     }
-    // Types without a block implementation go in raw: a Q4_K tensor of one 256-element block,
+    // Types without a quantizer go in raw: a Q4_K tensor of one 256-element block,
     // and a 4-dimensional I32 tensor.
     let q4k: Vec<u8> = (0..144).map(|i| i as u8).collect();
-    w.tensor_raw("w.Q4_K", &[256], GgmlType::Other(12), q4k.clone());
+    w.tensor_raw("w.Q4_K", &[256], GgmlType::Q4_K, q4k.clone());
     let i32s: Vec<u8> = (0..2 * 3 * 4 * 5 * 4).map(|i| (i * 7) as u8).collect();
-    w.tensor_raw("w.I32", &[2, 3, 4, 5], GgmlType::Other(26), i32s.clone());
+    w.tensor_raw("w.I32", &[2, 3, 4, 5], GgmlType::I32, i32s.clone());
     let bytes = w.to_bytes();
 
     let g = Gguf::parse(&bytes).unwrap();
@@ -169,7 +169,7 @@ fn tensor_f32_checks_its_input() {
             .is_err()
     );
     assert!(
-        w.tensor_f32("c", &[256], GgmlType::Other(12), &[0.0; 256])
+        w.tensor_f32("c", &[256], GgmlType::Q4_K, &[0.0; 256])
             .is_err()
     );
     let g_bytes = w.to_bytes();

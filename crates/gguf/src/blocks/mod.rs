@@ -1,11 +1,20 @@
-//! The ggml block formats tokscope computes with: their byte layouts, llama.cpp's reference
-//! quantizers, dequantization, and the scalar reference dot products that faster kernels are
-//! checked against.
+//! The ggml block formats: dequantization of every format tokscope decodes (one decoder per
+//! format, in `basic`, `kquants` and `iquants`, run by one shared row loop), the checks a loader
+//! runs on a weight's blocks, and for the formats tokscope computes with, their byte layouts,
+//! llama.cpp's reference quantizers and the scalar reference dot products that faster kernels
+//! are checked against.
 //!
 //! Every block is an alignment-1 `#[repr(C)]` struct whose f16 fields are kept as little-endian
 //! bits, so any byte slice of a tensor casts to a block slice (`bytemuck::cast_slice`) without an
 //! alignment requirement. Semantics and order of operations follow llama.cpp's `ggml-quants.c`
 //! (`quantize_row_*_ref`, `dequantize_row_*`) and the generic `ggml_vec_dot_*` of its CPU backend.
+//! In every decoder but Q8_K's, the products of an f16 scale and small integers are exact in f32,
+//! so a value has at most one rounding (the added minimum): any order of operations, fused or not,
+//! gives ggml's bits.
+
+pub(crate) mod basic;
+pub(crate) mod iquants;
+pub(crate) mod kquants;
 
 use bytemuck::{Pod, Zeroable};
 use half::{bf16, f16};
@@ -64,11 +73,66 @@ const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
 const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 36);
 const _: () = assert!(std::mem::align_of::<BlockQ8_1>() == 1);
 
+/// How one format's blocks become f32 values: a row of a type is decoded block by block.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoder {
+    /// Decodes one block: `block` is exactly the type's bytes per block, `out` its elements.
+    pub decode: fn(block: &[u8], out: &mut [f32]),
+    /// The block's float scales, each checked to be finite before the block is decoded.
+    pub scales: &'static [Scale],
+}
+
+impl Decoder {
+    pub(crate) const fn new(decode: fn(&[u8], &mut [f32]), scales: &'static [Scale]) -> Self {
+        Self { decode, scales }
+    }
+}
+
+/// A float scale inside a block, by its byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    F16(usize),
+    F32(usize),
+}
+
+impl Scale {
+    fn offset(self) -> usize {
+        match self {
+            Scale::F16(o) | Scale::F32(o) => o,
+        }
+    }
+
+    fn read(self, block: &[u8]) -> f32 {
+        match self {
+            Scale::F16(o) => f16_at(block, o),
+            Scale::F32(o) => {
+                f32::from_le_bytes([block[o], block[o + 1], block[o + 2], block[o + 3]])
+            }
+        }
+    }
+}
+
+/// The little-endian f16 at byte `o` of a block, as f32.
+fn f16_at(block: &[u8], o: usize) -> f32 {
+    f16_bits_to_f32([block[o], block[o + 1]])
+}
+
 /// Why a row could not be converted.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq)]
 pub enum BlockError {
     #[error("ggml type {0} has no block implementation here")]
     Unsupported(GgmlType),
+    /// A scale that is NaN or infinite: every value of its block would be garbage.
+    #[error(
+        "{ty} block {block} has a non-finite scale ({value}) at byte {offset}: the weights are corrupt"
+    )]
+    NonFiniteScale {
+        ty: GgmlType,
+        block: usize,
+        /// Byte offset from the start of the checked bytes.
+        offset: usize,
+        value: f32,
+    },
     /// A byte count that is not the size of the row, or an element count that is not a whole
     /// number of blocks (`expected` is then the next whole-block count).
     #[error("length mismatch: expected {expected}, found {found}")]
@@ -112,15 +176,15 @@ pub fn vec_dot_type(t: GgmlType) -> Option<GgmlType> {
         GgmlType::Q4_0 | GgmlType::Q8_0 => Some(GgmlType::Q8_0),
         GgmlType::Q4_1 => Some(GgmlType::Q8_1),
         GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => Some(t),
-        GgmlType::Q8_1 | GgmlType::Other(_) => None,
+        _ => None,
     }
 }
 
-/// Bytes of a row of `n` elements of a supported type, or the error that says why not.
+/// Bytes of a row of `n` elements of a decodable type, or the error that says why not.
 fn row_bytes(t: GgmlType, n: usize) -> Result<usize, BlockError> {
     let (block, _) = t
         .block_layout()
-        .filter(|_| t.is_supported())
+        .filter(|_| t.decoder().is_some())
         .ok_or(BlockError::Unsupported(t))?;
     t.bytes_for(n as u64)
         .and_then(|b| usize::try_from(b).ok())
@@ -130,8 +194,8 @@ fn row_bytes(t: GgmlType, n: usize) -> Result<usize, BlockError> {
         })
 }
 
-/// Decodes one row: `src` must be exactly `t.bytes_for(dst.len())` bytes.
-/// Supports F32, F16, BF16, Q4_0, Q4_1, Q8_0 and Q8_1.
+/// Decodes one row: `src` must be exactly `t.bytes_for(dst.len())` bytes of a type with a
+/// decoder ([`GgmlType::decoder`]), and every block's scales finite.
 pub fn dequantize_row(t: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), BlockError> {
     let expected = row_bytes(t, dst.len())?;
     if src.len() != expected {
@@ -140,64 +204,43 @@ pub fn dequantize_row(t: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Bl
             found: src.len(),
         });
     }
-    match t {
-        GgmlType::F32 => {
-            for (y, x) in dst.iter_mut().zip(src.chunks_exact(4)) {
-                *y = f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
-            }
-        }
-        GgmlType::F16 => {
-            for (y, x) in dst.iter_mut().zip(src.chunks_exact(2)) {
-                *y = f16_bits_to_f32([x[0], x[1]]);
-            }
-        }
-        GgmlType::BF16 => {
-            for (y, x) in dst.iter_mut().zip(src.chunks_exact(2)) {
-                *y = bf16_bits_to_f32([x[0], x[1]]);
-            }
-        }
-        GgmlType::Q4_0 => {
-            let blocks: &[BlockQ4_0] = bytemuck::cast_slice(src);
-            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
-                let d = f16_bits_to_f32(b.d);
-                for (j, &q) in b.qs.iter().enumerate() {
-                    y[j] = ((q & 0x0f) as i32 - 8) as f32 * d;
-                    y[j + QK / 2] = ((q >> 4) as i32 - 8) as f32 * d;
-                }
-            }
-        }
-        GgmlType::Q4_1 => {
-            let blocks: &[BlockQ4_1] = bytemuck::cast_slice(src);
-            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
-                let d = f16_bits_to_f32(b.d);
-                let m = f16_bits_to_f32(b.m);
-                for (j, &q) in b.qs.iter().enumerate() {
-                    y[j] = (q & 0x0f) as f32 * d + m;
-                    y[j + QK / 2] = (q >> 4) as f32 * d + m;
-                }
-            }
-        }
-        GgmlType::Q8_0 => {
-            let blocks: &[BlockQ8_0] = bytemuck::cast_slice(src);
-            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
-                let d = f16_bits_to_f32(b.d);
-                for (y, &q) in y.iter_mut().zip(&b.qs) {
-                    *y = q as f32 * d;
-                }
-            }
-        }
-        GgmlType::Q8_1 => {
-            let blocks: &[BlockQ8_1] = bytemuck::cast_slice(src);
-            for (b, y) in blocks.iter().zip(dst.chunks_exact_mut(QK)) {
-                let d = f16_bits_to_f32(b.d);
-                for (y, &q) in y.iter_mut().zip(&b.qs) {
-                    *y = q as f32 * d;
-                }
-            }
-        }
-        GgmlType::Other(_) => return Err(BlockError::Unsupported(t)),
+    let decoder = check_blocks(t, src)?;
+    let (block, bytes) = t.block_layout().ok_or(BlockError::Unsupported(t))?;
+    for (b, y) in src.chunks_exact(bytes).zip(dst.chunks_exact_mut(block)) {
+        (decoder.decode)(b, y);
     }
     Ok(())
+}
+
+/// Checks `src` as a run of whole blocks of `t` whose scales are all finite, without decoding it:
+/// what a loader runs on a weight before computing with it. Returns the type's decoder.
+pub fn check_blocks(t: GgmlType, src: &[u8]) -> Result<Decoder, BlockError> {
+    let (decoder, (_, bytes)) = t
+        .decoder()
+        .zip(t.block_layout())
+        .ok_or(BlockError::Unsupported(t))?;
+    if !src.len().is_multiple_of(bytes) {
+        return Err(BlockError::Length {
+            expected: src.len().next_multiple_of(bytes),
+            found: src.len(),
+        });
+    }
+    if !decoder.scales.is_empty() {
+        for (i, b) in src.chunks_exact(bytes).enumerate() {
+            for scale in decoder.scales {
+                let value = scale.read(b);
+                if !value.is_finite() {
+                    return Err(BlockError::NonFiniteScale {
+                        ty: t,
+                        block: i,
+                        offset: i * bytes + scale.offset(),
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    Ok(decoder)
 }
 
 /// Encodes one row with llama.cpp's reference quantizers (`quantize_row_*_ref`); used by the
@@ -229,7 +272,7 @@ pub fn quantize_row(t: GgmlType, src: &[f32]) -> Result<Vec<u8>, BlockError> {
             quantize_row_q8_1(src, &mut y);
             bytemuck::cast_slice(&y).to_vec()
         }
-        GgmlType::Other(_) => return Err(BlockError::Unsupported(t)),
+        _ => return Err(BlockError::Unsupported(t)),
     })
 }
 
