@@ -147,6 +147,7 @@ pub fn repack(
             data.len()
         )));
     }
+    tokscope_model::file::check_weight_data(name, ty, data)?;
     fn words(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
         bytes
             .chunks_exact(4)

@@ -155,7 +155,8 @@ impl ModelFile {
             .ok_or_else(|| not_in_memory(&t.name))
     }
 
-    /// A 2-D weight of `rows` × `cols`, checked for shape and for a type we compute with.
+    /// A 2-D weight of `rows` × `cols`, checked for shape, for a type we compute with and, when
+    /// its bytes are in memory, by [`check_weight_data`].
     pub fn weight(&self, name: &str, rows: usize, cols: usize) -> Result<WeightRef> {
         let t = self.tensor(name)?;
         let expected = vec![cols as u64, rows as u64];
@@ -167,6 +168,10 @@ impl ModelFile {
             });
         }
         check_type(name, t.ggml_type)?;
+        // A file of which only the header is in memory is checked by whoever reads the bytes.
+        if let Ok(data) = self.data(t) {
+            check_weight_data(name, t.ggml_type, data)?;
+        }
         Ok(WeightRef {
             ty: t.ggml_type,
             rows,
@@ -222,6 +227,14 @@ fn not_in_memory(what: &str) -> ModelError {
     ModelError::Invalid(format!(
         "{what} of the model file are not in memory (only its header was read)"
     ))
+}
+
+/// Checks a weight's bytes before computing with them: whole blocks, every scale finite (a NaN
+/// or infinite scale would turn its whole block, and then every logit, into garbage).
+pub fn check_weight_data(name: &str, ty: GgmlType, data: &[u8]) -> Result<()> {
+    tokscope_gguf::blocks::check_blocks(ty, data)
+        .map(drop)
+        .map_err(|e| ModelError::Invalid(format!("tensor {name:?}: {e}")))
 }
 
 fn check_type(name: &str, ty: GgmlType) -> Result<()> {
