@@ -2,7 +2,7 @@
 
 use crate::serve::{self, Roots};
 use crate::util::{self, banner, cmd, run};
-use crate::{artifacts, setup};
+use crate::{artifacts, fuzz, setup};
 use anyhow::{Context, Result, bail};
 
 /// The Debian package and binary that run the browser tests (never a downloaded browser).
@@ -16,6 +16,7 @@ pub const STAGES: &[Stage] = &[
     ("fmt", fmt),
     ("clippy", clippy),
     ("cargo-test", cargo_test),
+    ("fuzz", fuzz::ci),
     ("wasm-kernels", wasm_kernels),
     ("wasm", artifacts::wasm),
     ("web-unit", web_unit),

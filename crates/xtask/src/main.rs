@@ -4,6 +4,7 @@
 mod artifacts;
 mod bench;
 mod check;
+mod fuzz;
 mod serve;
 mod setup;
 mod util;
@@ -17,7 +18,11 @@ commands:
   build               build the CLI (release) and the static web page into web/dist
   serve [--port N]    setup + build, then serve web/dist and models/ on 127.0.0.1:N (default 8080)
   test [STAGE...]     every check CI runs, in order (or only the named stages):
-                      setup fmt clippy cargo-test wasm-kernels wasm web-unit web-check web-build e2e
+                      setup fmt clippy cargo-test fuzz wasm-kernels wasm web-unit web-check web-build e2e
+  fuzz [SECONDS] [TARGET...]
+                      build the fuzz targets in fuzz/ (libFuzzer on stable Rust) and run each
+                      (or only the named ones) for SECONDS (default 30, as in CI); see fuzz/README.md
+  fuzz seeds          write the committed seed corpus fuzz/seeds again
   bench               tokscope's decode/prefill speed next to llama.cpp's
   bench web           the same in headless Chromium: tokscope's page next to wllama";
 
@@ -53,6 +58,8 @@ fn run_command(args: Vec<String>) -> Result<()> {
             }
         }
         ["test", stages @ ..] => check::run_stages(stages),
+        ["fuzz", "seeds"] => fuzz::seeds(),
+        ["fuzz", rest @ ..] => fuzz::command(rest),
         ["bench"] => bench::all(),
         ["bench", "web"] => bench::web(),
         [] | ["help" | "-h" | "--help"] => {
