@@ -221,10 +221,16 @@ fn run_target(bin_dir: &Path, t: &Target, seconds: u64) -> Result<Outcome> {
     for dir in [&corpus, &artifacts, &logs] {
         fs::create_dir_all(dir)?;
     }
+    // A target's dictionary (tokens the mutator splices in), where it has one.
+    let dict = fuzz_dir().join("dicts").join(format!("{}.dict", t.name));
     let log_path = logs.join(format!("{}.log", t.name));
     let log = fs::File::create(&log_path)?;
     let start = Instant::now();
-    let status = cmd(bin_dir.join(t.name))
+    let mut fuzzer = cmd(bin_dir.join(t.name));
+    if dict.is_file() {
+        fuzzer.arg(format!("-dict={}", dict.display()));
+    }
+    let status = fuzzer
         .arg(format!("-max_total_time={seconds}"))
         .arg(format!("-timeout={INPUT_TIMEOUT_S}"))
         .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
