@@ -71,16 +71,43 @@ const RUSTFLAGS: &[&str] = &[
 
 /// The CI stage: every target for [`CI_SECONDS`].
 pub fn ci() -> Result<()> {
-    fuzz(CI_SECONDS, &[])
+    fuzz(CI_SECONDS, &TARGETS.iter().collect::<Vec<_>>())
 }
 
 /// `cargo xtask fuzz [SECONDS] [TARGET...]`.
 pub fn command(args: &[&str]) -> Result<()> {
+    let (seconds, chosen) = parse_args(args)?;
+    fuzz(seconds, &chosen)
+}
+
+/// SECONDS (default [`CI_SECONDS`]) and the named targets (all when none is named).
+fn parse_args(args: &[&str]) -> Result<(u64, Vec<&'static Target>)> {
     let (seconds, names) = match args.split_first() {
-        Some((first, rest)) if first.parse::<u64>().is_ok() => (first.parse()?, rest),
+        Some((first, rest)) if first.bytes().all(|b| b.is_ascii_digit()) => (
+            first
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .with_context(|| format!("SECONDS must be 1 or more, not {first}"))?,
+            rest,
+        ),
         _ => (CI_SECONDS, args),
     };
-    fuzz(seconds, names)
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !TARGETS.iter().any(|t| t.name == **n))
+    {
+        let all: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        bail!(
+            "unknown fuzz target `{unknown}`; targets: {}",
+            all.join(", ")
+        );
+    }
+    let chosen = TARGETS
+        .iter()
+        .filter(|t| names.is_empty() || names.contains(&t.name))
+        .collect();
+    Ok((seconds, chosen))
 }
 
 /// What one target's run did.
@@ -92,24 +119,7 @@ struct Outcome {
     finding: Option<String>,
 }
 
-fn fuzz(seconds: u64, names: &[&str]) -> Result<()> {
-    if seconds == 0 {
-        bail!("fuzz: SECONDS must be at least 1");
-    }
-    if let Some(unknown) = names
-        .iter()
-        .find(|n| !TARGETS.iter().any(|t| t.name == **n))
-    {
-        let all: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
-        bail!(
-            "unknown fuzz target `{unknown}`; targets: {}",
-            all.join(", ")
-        );
-    }
-    let chosen: Vec<&Target> = TARGETS
-        .iter()
-        .filter(|t| names.is_empty() || names.contains(&t.name))
-        .collect();
+fn fuzz(seconds: u64, chosen: &[&Target]) -> Result<()> {
     let bin_dir = build()?;
     // One target per core: each still gets its SECONDS of wall time to itself.
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -245,13 +255,6 @@ fn run_target(bin_dir: &Path, t: &Target, seconds: u64) -> Result<Outcome> {
         .with_context(|| format!("could not start the fuzz target {}", t.name))?;
     let elapsed = start.elapsed().as_secs_f64();
     let text = fs::read_to_string(&log_path).unwrap_or_default();
-    let stat = |name: &str| -> u64 {
-        text.lines()
-            .rev()
-            .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
     let finding = (!status.success()).then(|| {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         println!(
@@ -267,10 +270,19 @@ fn run_target(bin_dir: &Path, t: &Target, seconds: u64) -> Result<Outcome> {
     Ok(Outcome {
         name: t.name,
         seconds: elapsed,
-        executions: stat("number_of_executed_units"),
+        executions: stat(&text, "number_of_executed_units"),
         corpus: fs::read_dir(&corpus).map_or(0, |d| d.count() as u64),
         finding,
     })
+}
+
+/// A number from libFuzzer's final statistics (`-print_final_stats=1`), 0 where it is missing.
+fn stat(log: &str, name: &str) -> u64 {
+    log.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The kind of failure libFuzzer reported and how to replay the input it saved.
@@ -296,5 +308,52 @@ fn describe_finding(log: &str, artifacts: &Path, bin_dir: &Path, name: &str) -> 
             bin_dir.join(name).display()
         ),
         None => format!("{kind} (no input saved; see {})", artifacts.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(chosen: &[&Target]) -> Vec<&'static str> {
+        chosen.iter().map(|t| t.name).collect()
+    }
+
+    #[test]
+    fn seconds_then_targets() {
+        let (s, all) = parse_args(&[]).unwrap();
+        assert_eq!((s, all.len()), (CI_SECONDS, TARGETS.len()));
+        let (s, some) = parse_args(&["600", "tokenizer", "dequantize"]).unwrap();
+        assert_eq!((s, names(&some)), (600, vec!["tokenizer", "dequantize"]));
+        let (s, one) = parse_args(&["chat_template"]).unwrap();
+        assert_eq!((s, names(&one)), (CI_SECONDS, vec!["chat_template"]));
+        assert!(parse_args(&["0"]).is_err());
+        assert!(parse_args(&["10", "parse"]).is_err());
+    }
+
+    const TIMEOUT_LOG: &str = "#5	INITED cov: 6296 ft: 9810 corp: 6/2759b exec/s: 0 rss: 55Mb
+==1== ERROR: libFuzzer: timeout after 12 seconds
+artifact_prefix='fuzz/artifacts/chat_template/'; Test unit written to fuzz/artifacts/chat_template/timeout-ab12
+stat::number_of_executed_units: 1234
+stat::average_exec_per_sec:     41
+";
+
+    #[test]
+    fn reads_final_stats() {
+        assert_eq!(stat(TIMEOUT_LOG, "number_of_executed_units"), 1234);
+        assert_eq!(stat(TIMEOUT_LOG, "average_exec_per_sec"), 41);
+        assert_eq!(stat(TIMEOUT_LOG, "peak_rss_mb"), 0);
+    }
+
+    #[test]
+    fn names_the_finding_and_its_input() {
+        let bin = Path::new("/bins");
+        let found = describe_finding(TIMEOUT_LOG, Path::new("a"), bin, "chat_template");
+        assert!(found.starts_with("hang"), "{found}");
+        assert!(found.contains("/bins/chat_template fuzz/artifacts/chat_template/timeout-ab12"));
+        let panic =
+            "thread '<unnamed>' panicked at src/x.rs:1:1\n==2== ERROR: libFuzzer: deadly signal";
+        let found = describe_finding(panic, Path::new("arts"), bin, "gguf_parse");
+        assert_eq!(found, "panic (no input saved; see arts)");
     }
 }
