@@ -1,34 +1,71 @@
-//! AVX-512 tiles of the exact path for the block formats (Q4_0, Q4_1, Q8_0): the AVX2 tiles are
-//! bound by the per-block conversions (eight-lane widening, int→f32, dequantizing FMA), which
-//! sixteen lanes halve. A block of 32 weights is two vectors: the low nibbles (or quants 0..16)
-//! and the high ones (16..32), each widened u8/i8 → i32 → f32 and scaled as in `avx2.rs`
+//! AVX-512 block decodes of the exact path for the block formats (Q4_0, Q4_1, Q8_0): the AVX2
+//! tiles are bound by the per-block conversions (eight-lane widening, int→f32, dequantizing FMA),
+//! which sixteen lanes halve. A block of 32 weights is two vectors: the low nibbles (or quants
+//! 0..16) and the high ones (16..32), each widened u8/i8 → i32 → f32 and scaled as in `avx2.rs`
 //! (Q4_0, Q8_0: bit-equal to `blocks::dequantize_row`; Q4_1: `d·q + m` in one FMA).
 //!
-//! Used through `avx2::matmul_exact` (its tiling driver and dispatch) when the CPU has AVX-512F;
-//! every function here requires AVX-512F, AVX2, FMA and F16C.
+//! `x86.rs` picks these over the AVX2 tiles when the CPU has AVX-512F; every function here
+//! requires AVX-512F, AVX2, FMA and F16C.
 
 use std::arch::x86_64::*;
+use std::marker::PhantomData;
 
-use tokscope_gguf::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use tokscope_gguf::GgmlType;
+use tokscope_gguf::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 
-use super::avx2::{self, ExactTile, PREFETCH_BYTES};
+use super::acts::QuantActs;
+use super::format::{GROUP, Q4_0, Q4_1, Q8_0};
+use super::tile::{self, ExactDecode, ExactSimd, Simd, Tiles};
 
-/// The AVX-512 tiles of the block format `K` (one of `avx2`'s format markers).
-pub(super) struct Z<K>(std::marker::PhantomData<K>);
+/// Sixteen f32 lanes: AVX-512's vectors for the shared loops.
+pub(super) struct V16;
 
-/// A block format dequantized into two vectors of sixteen f32.
-pub(super) trait Dequant16 {
-    type W: bytemuck::Pod;
-    /// # Safety
-    /// AVX-512F, AVX2, FMA and F16C must be available.
-    unsafe fn dequant(w: &Self::W) -> [__m512; 2];
+impl Simd for V16 {
+    type F = __m512;
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn zero() -> __m512 {
+        _mm512_setzero_ps()
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn hsum(v: __m512) -> f32 {
+        _mm512_reduce_add_ps(v)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn prefetch(p: *const u8) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+}
+
+impl ExactSimd for V16 {
+    type Group = [__m512; 2];
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn load_group(a: &[f32; GROUP]) -> [__m512; 2] {
+        // SAFETY: each load reads 16 of the group's 32 f32.
+        std::array::from_fn(|k| unsafe { _mm512_loadu_ps(a[16 * k..].as_ptr()) })
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, c)
+    }
 }
 
 /// f16 bits broadcast to sixteen f32 lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
 fn f16_splat(bits: [u8; 2]) -> __m512 {
-    _mm512_broadcastss_ps(avx2::f16_one(bits))
+    _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(
+        u16::from_le_bytes(bits) as i32
+    )))
 }
 
 /// 16 bytes of packed nibbles → the 32 nibbles as f32 (low nibbles = elements 0..16 first), each
@@ -45,32 +82,47 @@ unsafe fn nibbles_to_f32(qs: &[u8; 16], bias: i32) -> [__m512; 2] {
     [lo, hi].map(|q| _mm512_cvtepi32_ps(_mm512_sub_epi32(q, b)))
 }
 
-impl Dequant16 for avx2::Q4_0 {
-    type W = BlockQ4_0;
+impl ExactDecode<V16> for Q4_0 {
+    /// `d`.
+    type Scales = __m512;
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn dequant(w: &BlockQ4_0) -> [__m512; 2] {
-        let d = f16_splat(w.d);
+    unsafe fn scales(w: &BlockQ4_0) -> __m512 {
+        f16_splat(w.d)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn group(w: &BlockQ4_0, d: __m512, _: usize) -> [__m512; 2] {
         unsafe { nibbles_to_f32(&w.qs, 8) }.map(|q| _mm512_mul_ps(q, d))
     }
 }
 
-impl Dequant16 for avx2::Q4_1 {
-    type W = BlockQ4_1;
+impl ExactDecode<V16> for Q4_1 {
+    /// `(d, m)`.
+    type Scales = (__m512, __m512);
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn dequant(w: &BlockQ4_1) -> [__m512; 2] {
-        let (d, m) = (f16_splat(w.d), f16_splat(w.m));
+    unsafe fn scales(w: &BlockQ4_1) -> (__m512, __m512) {
+        (f16_splat(w.d), f16_splat(w.m))
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn group(w: &BlockQ4_1, (d, m): (__m512, __m512), _: usize) -> [__m512; 2] {
         unsafe { nibbles_to_f32(&w.qs, 0) }.map(|q| _mm512_fmadd_ps(q, d, m))
     }
 }
 
-impl Dequant16 for avx2::Q8_0 {
-    type W = BlockQ8_0;
+impl ExactDecode<V16> for Q8_0 {
+    /// `d`.
+    type Scales = __m512;
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn dequant(w: &BlockQ8_0) -> [__m512; 2] {
-        let d = f16_splat(w.d);
+    unsafe fn scales(w: &BlockQ8_0) -> __m512 {
+        f16_splat(w.d)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn group(w: &BlockQ8_0, d: __m512, _: usize) -> [__m512; 2] {
         // SAFETY: each load reads 16 of the 32 quant bytes.
         std::array::from_fn(|k| unsafe {
             let q = _mm512_cvtepi8_epi32(_mm_loadu_si128(w.qs[16 * k..].as_ptr().cast()));
@@ -79,51 +131,42 @@ impl Dequant16 for avx2::Q8_0 {
     }
 }
 
-/// `avx2::tile_exact` with sixteen lanes: two accumulators per (row, token), one per half block.
+/// The exact tiles of format `K`.
+struct Exact<K>(PhantomData<K>);
+
+impl<K: ExactDecode<V16>> Tiles for Exact<K> {
+    type W = K::W;
+    type A = [f32; GROUP];
+    const PER_BLOCK: usize = K::GROUPS;
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: [&[K::W]; R],
+        a: [&[[f32; GROUP]]; T],
+    ) -> [[f32; T]; R] {
+        unsafe { tile::exact::<V16, K, R, T>(w, a) }
+    }
+}
+
+/// [`tile::dot_exact`] for format `K`.
 ///
 /// # Safety
 /// AVX-512F, AVX2, FMA and F16C must be available.
-#[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn tile<K: Dequant16, const R: usize, const T: usize>(
-    w: [&[K::W]; R],
-    a: [&[[f32; QK]]; T],
-) -> [[f32; T]; R] {
-    let nb = w[0].len();
-    assert!(w.iter().all(|w| w.len() == nb) && a.iter().all(|a| a.len() >= nb));
-    let mut acc = [[[_mm512_setzero_ps(); 2]; T]; R];
-    for b in 0..nb {
-        for w in w {
-            let ahead = (&w[b] as *const K::W)
-                .cast::<i8>()
-                .wrapping_add(PREFETCH_BYTES);
-            _mm_prefetch::<_MM_HINT_T0>(ahead);
-        }
-        for r in 0..R {
-            let x = unsafe { K::dequant(&w[r][b]) };
-            for t in 0..T {
-                let ab = &a[t][b];
-                for (k, acc) in acc[r][t].iter_mut().enumerate() {
-                    // SAFETY: reads 16 of the block's 32 f32.
-                    let y = unsafe { _mm512_loadu_ps(ab[16 * k..].as_ptr()) };
-                    *acc = _mm512_fmadd_ps(x[k], y, *acc);
-                }
-            }
-        }
-    }
-    std::array::from_fn(|r| {
-        std::array::from_fn(|t| _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1])))
-    })
+pub(super) unsafe fn dot_exact<K: ExactDecode<V16>>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    unsafe { tile::dot_exact::<Exact<K>>(ty, w, a) }
 }
 
-impl<K: Dequant16> ExactTile for Z<K> {
-    type W = K::W;
-    #[inline]
-    unsafe fn tile<const R: usize, const T: usize>(
-        w: [&[K::W]; R],
-        a: [&[[f32; QK]]; T],
-    ) -> [[f32; T]; R] {
-        // SAFETY: the caller checked AVX-512F (`avx2::has_avx512`), AVX2, FMA and F16C.
-        unsafe { tile::<K, R, T>(w, a) }
-    }
+/// [`tile::matmul_exact`] for format `K`.
+///
+/// # Safety
+/// AVX-512F, AVX2, FMA and F16C must be available.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub(super) unsafe fn matmul_exact<K: ExactDecode<V16>>(
+    ty: GgmlType,
+    rows: &[u8],
+    acts: &QuantActs,
+    out: &mut [f32],
+) {
+    unsafe { tile::matmul_exact::<Exact<K>>(ty, rows, acts, out) }
 }

@@ -1,17 +1,22 @@
 //! wasm32 kernels with the simd128 proposal (chosen at compile time with
 //! `-C target-feature=+simd128`; every current browser has it).
 //!
-//! Integer formats: quants widened i8 → i16 and multiplied pairwise into i32 by
-//! `i32x4_dot_i16x8`, the block's i32 sum converted to f32 and scaled by `d_w · d_a` into an f32x4
-//! accumulator. F16 has no vector conversion in simd128 and stays on the scalar path; the
-//! quantizers are the scalar ones.
+//! Integer formats (q8 path, the shared loop of `tile.rs`): quants widened i8 → i16 and multiplied
+//! pairwise into i32 by `i32x4_dot_i16x8`, the block's i32 sum converted to f32 and scaled by
+//! `d_w · d_a` into an f32x4 accumulator. F16 has no vector conversion in simd128 and stays on the
+//! scalar path; the quantizers are the scalar ones. The exact path has its own loop (below).
 
 use core::arch::wasm32::*;
+
+use core::marker::PhantomData;
 
 use tokscope_gguf::GgmlType;
 use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
-use super::QuantActs;
+use super::acts::QuantActs;
+use super::format::{Format, Q4_0, Q4_1, Q8_0};
+use super::scalar::{dot_exact_scalar, dot_scalar};
+use super::tile::{self, QuantDecode, QuantSimd, Simd, Tiles};
 
 /// 16 bytes as a vector.
 fn load16(b: &[u8; 16]) -> v128 {
@@ -49,53 +54,139 @@ fn hsum(v: v128) -> f32 {
         + f32x4_extract_lane::<3>(v)
 }
 
-/// Accumulates `scale · Σ(lanes of the i32 block sum)` in four f32 lanes.
-fn accumulate(acc: v128, sumi: v128, scale: f32) -> v128 {
-    f32x4_add(
-        acc,
-        f32x4_mul(f32x4_convert_i32x4(sumi), f32x4_splat(scale)),
-    )
+/// Four f32 lanes: simd128's vectors for the shared q8 loop (scales as two scalars).
+struct V4;
+
+impl Simd for V4 {
+    type F = v128;
+    #[inline(always)]
+    unsafe fn zero() -> v128 {
+        f32x4_splat(0.0)
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: v128) -> f32 {
+        hsum(v)
+    }
+    #[inline(always)]
+    unsafe fn prefetch(_: *const u8) {}
 }
 
-fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    assert_eq!(x.len(), y.len(), "rows of different lengths");
-    let mut acc = f32x4_splat(0.0);
-    for (x, y) in x.iter().zip(y) {
-        let q = unpack_nibbles(&x.qs).map(|v| i8x16_sub(v, i8x16_splat(8)));
-        let a = load_i8x32(&y.qs);
-        let sumi = i32x4_add(dot_i8x16(q[0], a[0]), dot_i8x16(q[1], a[1]));
-        let d = blocks::f16_bits_to_f32(x.d) * blocks::f16_bits_to_f32(y.d);
-        acc = accumulate(acc, sumi, d);
+impl QuantSimd for V4 {
+    type Scales = [f32; 2];
+    #[inline(always)]
+    unsafe fn scales_zero() -> [f32; 2] {
+        [0.0; 2]
     }
-    hsum(acc)
+    #[inline(always)]
+    unsafe fn scales_mul(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
+        [a[0] * b[0], a[1] * b[1]]
+    }
+    #[inline(always)]
+    unsafe fn scales_add(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
+        [a[0] + b[0], a[1] + b[1]]
+    }
+    #[inline(always)]
+    unsafe fn offset(s: [f32; 2]) -> f32 {
+        s[1]
+    }
+    #[inline(always)]
+    unsafe fn scale_add(acc: v128, s: [f32; 2], p: v128) -> v128 {
+        f32x4_add(acc, f32x4_mul(p, f32x4_splat(s[0])))
+    }
 }
 
-fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-    assert_eq!(x.len(), y.len(), "rows of different lengths");
-    let mut acc = f32x4_splat(0.0);
-    let mut offset = 0.0f32;
-    for (x, y) in x.iter().zip(y) {
-        // Nibbles are 0..=15, so the signed widening reads them correctly.
-        let q = unpack_nibbles(&x.qs);
-        let a = load_i8x32(&y.qs);
-        let sumi = i32x4_add(dot_i8x16(q[0], a[0]), dot_i8x16(q[1], a[1]));
-        let d = blocks::f16_bits_to_f32(x.d) * blocks::f16_bits_to_f32(y.d);
-        acc = accumulate(acc, sumi, d);
-        offset += blocks::f16_bits_to_f32(x.m) * blocks::f16_bits_to_f32(y.s);
-    }
-    hsum(acc) + offset
+/// Σ x·y of two blocks of 32 signed bytes, as f32 lanes.
+#[inline(always)]
+fn block_products(x: [v128; 2], y: &[i8; 32]) -> v128 {
+    let a = load_i8x32(y);
+    f32x4_convert_i32x4(i32x4_add(dot_i8x16(x[0], a[0]), dot_i8x16(x[1], a[1])))
 }
 
-fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    assert_eq!(x.len(), y.len(), "rows of different lengths");
-    let mut acc = f32x4_splat(0.0);
-    for (x, y) in x.iter().zip(y) {
-        let (w, a) = (load_i8x32(&x.qs), load_i8x32(&y.qs));
-        let sumi = i32x4_add(dot_i8x16(w[0], a[0]), dot_i8x16(w[1], a[1]));
-        let d = blocks::f16_bits_to_f32(x.d) * blocks::f16_bits_to_f32(y.d);
-        acc = accumulate(acc, sumi, d);
+/// f16 bits as lane 0, and lane 1.
+#[inline(always)]
+fn scale_pair(d: [u8; 2], m: Option<[u8; 2]>) -> [f32; 2] {
+    [
+        blocks::f16_bits_to_f32(d),
+        m.map_or(0.0, blocks::f16_bits_to_f32),
+    ]
+}
+
+impl QuantDecode<V4> for Q4_0 {
+    type Decoded = [v128; 2];
+    #[inline(always)]
+    unsafe fn decode(w: &BlockQ4_0) -> [v128; 2] {
+        unpack_nibbles(&w.qs).map(|v| i8x16_sub(v, i8x16_splat(8)))
     }
-    hsum(acc)
+    #[inline(always)]
+    unsafe fn products(w: [v128; 2], a: &BlockQ8_0) -> v128 {
+        block_products(w, &a.qs)
+    }
+    #[inline(always)]
+    unsafe fn w_scales(w: &BlockQ4_0) -> [f32; 2] {
+        scale_pair(w.d, None)
+    }
+    #[inline(always)]
+    unsafe fn a_scales(a: &BlockQ8_0) -> [f32; 2] {
+        scale_pair(a.d, None)
+    }
+}
+
+impl QuantDecode<V4> for Q4_1 {
+    type Decoded = [v128; 2];
+    /// Nibbles are 0..=15, so the signed widening reads them correctly.
+    #[inline(always)]
+    unsafe fn decode(w: &BlockQ4_1) -> [v128; 2] {
+        unpack_nibbles(&w.qs)
+    }
+    #[inline(always)]
+    unsafe fn products(w: [v128; 2], a: &BlockQ8_1) -> v128 {
+        block_products(w, &a.qs)
+    }
+    #[inline(always)]
+    unsafe fn w_scales(w: &BlockQ4_1) -> [f32; 2] {
+        scale_pair(w.d, Some(w.m))
+    }
+    #[inline(always)]
+    unsafe fn a_scales(a: &BlockQ8_1) -> [f32; 2] {
+        scale_pair(a.d, Some(a.s))
+    }
+}
+
+impl QuantDecode<V4> for Q8_0 {
+    type Decoded = [v128; 2];
+    #[inline(always)]
+    unsafe fn decode(w: &BlockQ8_0) -> [v128; 2] {
+        load_i8x32(&w.qs)
+    }
+    #[inline(always)]
+    unsafe fn products(w: [v128; 2], a: &BlockQ8_0) -> v128 {
+        block_products(w, &a.qs)
+    }
+    #[inline(always)]
+    unsafe fn w_scales(w: &BlockQ8_0) -> [f32; 2] {
+        scale_pair(w.d, None)
+    }
+    #[inline(always)]
+    unsafe fn a_scales(a: &BlockQ8_0) -> [f32; 2] {
+        scale_pair(a.d, None)
+    }
+}
+
+/// The q8 tiles of format `K`.
+struct Quant<K>(PhantomData<K>);
+
+impl<K: QuantDecode<V4>> Tiles for Quant<K> {
+    type W = K::W;
+    type A = K::A;
+    const PER_BLOCK: usize = 1;
+    #[inline]
+    unsafe fn tile<const R: usize, const T: usize>(
+        w: [&[K::W]; R],
+        a: [&[K::A]; T],
+    ) -> [[f32; T]; R] {
+        // SAFETY: simd128 is enabled at compile time.
+        unsafe { tile::quant::<V4, K, R, T>(w, a) }
+    }
 }
 
 /// Dot of two float rows, eight elements (`elem` bytes each) at a time: `load8` widens them to
@@ -144,27 +235,29 @@ fn load8_bf16(b: &[u8]) -> [v128; 2] {
 /// One weight row of type `ty` dotted with one activation row of its dot format.
 pub fn dot(ty: GgmlType, w: &[u8], a: &[u8]) -> f32 {
     match ty {
-        GgmlType::Q4_0 => dot_q4_0_q8_0(bytemuck::cast_slice(w), bytemuck::cast_slice(a)),
-        GgmlType::Q4_1 => dot_q4_1_q8_1(bytemuck::cast_slice(w), bytemuck::cast_slice(a)),
-        GgmlType::Q8_0 => dot_q8_0_q8_0(bytemuck::cast_slice(w), bytemuck::cast_slice(a)),
+        // SAFETY (all three): simd128 is enabled at compile time.
+        GgmlType::Q4_0 => unsafe { tile::dot_quant::<Quant<Q4_0>>(w, a) },
+        GgmlType::Q4_1 => unsafe { tile::dot_quant::<Quant<Q4_1>>(w, a) },
+        GgmlType::Q8_0 => unsafe { tile::dot_quant::<Quant<Q8_0>>(w, a) },
         GgmlType::F32 => dot_float(w, a, 4, load8_f32, |b| {
             f32::from_le_bytes([b[0], b[1], b[2], b[3]])
         }),
         GgmlType::BF16 => dot_float(w, a, 2, load8_bf16, |b| {
             blocks::bf16_bits_to_f32([b[0], b[1]])
         }),
-        _ => super::dot_scalar(ty, w, a),
+        _ => dot_scalar(ty, w, a),
     }
 }
 
-/// `super::matmul` with these kernels, one dot per (row, token).
+/// `super::matmul` with these kernels: tiles for the block formats, one dot per (row, token)
+/// for the others.
 pub fn matmul(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
-    let n = acts.n;
-    let row_bytes = rows.len() / (out.len() / n);
-    for (w, out_r) in rows.chunks_exact(row_bytes).zip(out.chunks_exact_mut(n)) {
-        for (t, o) in out_r.iter_mut().enumerate() {
-            *o = dot(ty, w, acts.row(t));
-        }
+    // SAFETY (all three): simd128 is enabled at compile time.
+    match ty {
+        GgmlType::Q4_0 => unsafe { tile::matmul_quant::<Quant<Q4_0>>(rows, acts, out) },
+        GgmlType::Q4_1 => unsafe { tile::matmul_quant::<Quant<Q4_1>>(rows, acts, out) },
+        GgmlType::Q8_0 => unsafe { tile::matmul_quant::<Quant<Q8_0>>(rows, acts, out) },
+        _ => tile::matmul_rows(rows, acts, out, |w, t| dot(ty, w, acts.row(t))),
     }
 }
 
@@ -197,13 +290,13 @@ fn f16x4_to_f32(h: v128) -> v128 {
 /// the 32-bit lanes of 16 packed bytes holds bytes `4i..4i + 4`, so shifting and masking every
 /// lane gives vector `k` = byte `k` of each lane (elements `k, 4 + k, 8 + k, 12 + k`). The
 /// activations are permuted once per row to match ([`permute_block`]).
-trait IntBlock: bytemuck::Pod {
+trait IntBlock: Format {
     /// Whether the block carries the offset `m`.
     const HAS_MIN: bool;
     /// The 32 integer quants as eight f32x4 (exact integers), in [`permute_block`]'s order.
-    fn quants(&self) -> [v128; 8];
+    fn quants(w: &Self::W) -> [v128; 8];
     /// The f16 bits of `d` (low half) and `m` (high half; 0 without an offset).
-    fn scale_bits(&self) -> u32;
+    fn scale_bits(w: &Self::W) -> u32;
 }
 
 /// 16 bytes of packed nibbles (element `j` in the low nibble of byte `j`, element `16 + j` in its
@@ -240,41 +333,41 @@ fn scale_bits(d: [u8; 2], m: [u8; 2]) -> u32 {
     u32::from_le_bytes([d[0], d[1], m[0], m[1]])
 }
 
-impl IntBlock for BlockQ4_0 {
+impl IntBlock for Q4_0 {
     const HAS_MIN: bool = false;
     #[inline(always)]
-    fn quants(&self) -> [v128; 8] {
-        nibble_lanes(&self.qs).map(|q| f32x4_convert_i32x4(i32x4_sub(q, i32x4_splat(8))))
+    fn quants(w: &Self::W) -> [v128; 8] {
+        nibble_lanes(&w.qs).map(|q| f32x4_convert_i32x4(i32x4_sub(q, i32x4_splat(8))))
     }
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        scale_bits(self.d, [0, 0])
+    fn scale_bits(w: &Self::W) -> u32 {
+        scale_bits(w.d, [0, 0])
     }
 }
 
-impl IntBlock for BlockQ4_1 {
+impl IntBlock for Q4_1 {
     const HAS_MIN: bool = true;
     #[inline(always)]
-    fn quants(&self) -> [v128; 8] {
-        nibble_lanes(&self.qs).map(|q| f32x4_convert_i32x4(q))
+    fn quants(w: &Self::W) -> [v128; 8] {
+        nibble_lanes(&w.qs).map(|q| f32x4_convert_i32x4(q))
     }
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        scale_bits(self.d, self.m)
+    fn scale_bits(w: &Self::W) -> u32 {
+        scale_bits(w.d, w.m)
     }
 }
 
-impl IntBlock for BlockQ8_0 {
+impl IntBlock for Q8_0 {
     const HAS_MIN: bool = false;
     #[inline(always)]
-    fn quants(&self) -> [v128; 8] {
-        let [lo, hi] = load_i8x32(&self.qs);
+    fn quants(w: &Self::W) -> [v128; 8] {
+        let [lo, hi] = load_i8x32(&w.qs);
         let (lo, hi) = (i8_lanes(lo), i8_lanes(hi));
         [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]].map(|q| f32x4_convert_i32x4(q))
     }
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        scale_bits(self.d, [0, 0])
+    fn scale_bits(w: &Self::W) -> u32 {
+        scale_bits(w.d, [0, 0])
     }
 }
 
@@ -331,8 +424,9 @@ fn block_dot(q: [v128; 8], a: &[v128; 8]) -> v128 {
 /// The scales of block `b` of up to four rows, f16 → f32 together: lanes (d0, m0, d1, m1) and
 /// (d2, m2, d3, m3).
 #[inline(always)]
-fn tile_scales<W: IntBlock, const R: usize>(rows: &[&[W]; R], b: usize) -> [v128; 2] {
-    let bits: [u32; 4] = core::array::from_fn(|r| if r < R { rows[r][b].scale_bits() } else { 0 });
+fn tile_scales<K: IntBlock, const R: usize>(rows: &[&[K::W]; R], b: usize) -> [v128; 2] {
+    let bits: [u32; 4] =
+        core::array::from_fn(|r| if r < R { K::scale_bits(&rows[r][b]) } else { 0 });
     let v = u32x4(bits[0], bits[1], bits[2], bits[3]);
     let lo = f16x4_to_f32(u32x4_extend_low_u16x8(v));
     let hi = if R > 2 {
@@ -361,8 +455,8 @@ fn row_scales(s: &[v128; 2], r: usize) -> (v128, v128) {
 }
 
 /// The exact dots of `R` (1 to 4) weight rows of blocks with one prepared activation row.
-fn tile_exact<W: IntBlock, const R: usize>(rows: [&[W]; R], a: &PreparedRow) -> [f32; R] {
-    const { assert!(R >= 1 && R <= 4) };
+fn tile_exact<K: IntBlock, const R: usize>(rows: [&[K::W]; R], a: &PreparedRow) -> [f32; R] {
+    const { assert!(R >= 1 && R <= 4 && K::GROUPS == 1) };
     let nb = a.blocks.len();
     for row in rows {
         assert_eq!(row.len(), nb, "rows of different lengths");
@@ -370,12 +464,12 @@ fn tile_exact<W: IntBlock, const R: usize>(rows: [&[W]; R], a: &PreparedRow) -> 
     assert_eq!(a.sums.len(), nb);
     let mut acc = [f32x4_splat(0.0); R];
     for (b, (av, sum)) in a.blocks.iter().zip(&a.sums).enumerate() {
-        let scales = tile_scales(&rows, b);
+        let scales = tile_scales::<K, R>(&rows, b);
         for r in 0..R {
             let (d, m) = row_scales(&scales, r);
-            let s = block_dot(rows[r][b].quants(), av);
+            let s = block_dot(K::quants(&rows[r][b]), av);
             acc[r] = f32x4_add(acc[r], f32x4_mul(d, s));
-            if W::HAS_MIN {
+            if K::HAS_MIN {
                 acc[r] = f32x4_add(acc[r], f32x4_mul(m, *sum));
             }
         }
@@ -383,10 +477,14 @@ fn tile_exact<W: IntBlock, const R: usize>(rows: [&[W]; R], a: &PreparedRow) -> 
     acc.map(hsum)
 }
 
-/// One row of blocks dotted exactly with one f32 row of whole blocks.
-fn dot_exact_quant<W: IntBlock>(w: &[u8], a: &[[f32; QK]]) -> f32 {
-    let w: &[W] = bytemuck::cast_slice(w);
-    let [s] = tile_exact::<W, 1>([w], &PreparedRow::new(a));
+/// One row of blocks dotted exactly with one f32 row; a row that is not whole blocks by the
+/// scalar code.
+fn dot_exact_quant<K: IntBlock>(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
+    if !a.len().is_multiple_of(K::BLOCK) {
+        return dot_exact_scalar(ty, w, a);
+    }
+    let w: &[K::W] = bytemuck::cast_slice(w);
+    let [s] = tile_exact::<K, 1>([w], &PreparedRow::new(a.as_chunks::<QK>().0));
     s
 }
 
@@ -396,10 +494,15 @@ const TILE: usize = 4;
 /// `super::matmul_exact` for a block format: [`TILE`] weight rows at a time, each tile dotted
 /// with every activation row while its weights are in cache. Every output is computed exactly as
 /// [`dot_exact_quant`] computes it (rows do not interact).
-fn matmul_exact_quant<W: IntBlock>(rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+fn matmul_exact_quant<K: IntBlock>(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
+    if !acts.cols.is_multiple_of(K::BLOCK) {
+        return tile::matmul_rows(rows, acts, out, |w, t| {
+            dot_exact_scalar(ty, w, acts.row_f32(t))
+        });
+    }
     let n = acts.n;
     let n_rows = out.len() / n;
-    let w: &[W] = bytemuck::cast_slice(rows);
+    let w: &[K::W] = bytemuck::cast_slice(rows);
     let nb = w.len() / n_rows;
     let a: Vec<PreparedRow> = (0..n)
         .map(|t| PreparedRow::new(acts.row_f32(t).as_chunks::<QK>().0))
@@ -408,7 +511,7 @@ fn matmul_exact_quant<W: IntBlock>(rows: &[u8], acts: &QuantActs, out: &mut [f32
     let mut r = 0;
     while r + TILE <= n_rows {
         for (t, a) in a.iter().enumerate() {
-            let s = tile_exact::<W, TILE>(core::array::from_fn(|k| row(r + k)), a);
+            let s = tile_exact::<K, TILE>(core::array::from_fn(|k| row(r + k)), a);
             for (k, s) in s.into_iter().enumerate() {
                 out[(r + k) * n + t] = s;
             }
@@ -417,7 +520,7 @@ fn matmul_exact_quant<W: IntBlock>(rows: &[u8], acts: &QuantActs, out: &mut [f32
     }
     for r in r..n_rows {
         for (t, a) in a.iter().enumerate() {
-            let [s] = tile_exact::<W, 1>([row(r)], a);
+            let [s] = tile_exact::<K, 1>([row(r)], a);
             out[r * n + t] = s;
         }
     }
@@ -471,47 +574,29 @@ fn dot_exact_float(
     if a_tail.is_empty() {
         s
     } else {
-        s + super::dot_exact_scalar(ty, w_tail, a_tail)
+        s + dot_exact_scalar(ty, w_tail, a_tail)
     }
-}
-
-/// Whether `ty` is a block format and `cols` whole blocks (else the scalar path takes the row).
-fn whole_blocks(ty: GgmlType, cols: usize) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) && cols.is_multiple_of(QK)
 }
 
 /// One weight row of type `ty` dotted exactly with one f32 activation row.
 pub fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
-    let ab = a.as_chunks::<QK>().0;
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 if !whole_blocks(ty, a.len()) => {
-            super::dot_exact_scalar(ty, w, a)
-        }
-        GgmlType::Q4_0 => dot_exact_quant::<BlockQ4_0>(w, ab),
-        GgmlType::Q4_1 => dot_exact_quant::<BlockQ4_1>(w, ab),
-        GgmlType::Q8_0 => dot_exact_quant::<BlockQ8_0>(w, ab),
+        GgmlType::Q4_0 => dot_exact_quant::<Q4_0>(ty, w, a),
+        GgmlType::Q4_1 => dot_exact_quant::<Q4_1>(ty, w, a),
+        GgmlType::Q8_0 => dot_exact_quant::<Q8_0>(ty, w, a),
         GgmlType::F32 => dot_exact_float(ty, w, a, 4, load8_f32),
         GgmlType::BF16 => dot_exact_float(ty, w, a, 2, load8_bf16),
-        _ => super::dot_exact_scalar(ty, w, a),
+        _ => dot_exact_scalar(ty, w, a),
     }
 }
 
 /// `super::matmul_exact` with these kernels: block formats by row tiles, the rest one dot per
 /// (row, token).
 pub fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
-    if whole_blocks(ty, acts.cols) {
-        match ty {
-            GgmlType::Q4_0 => return matmul_exact_quant::<BlockQ4_0>(rows, acts, out),
-            GgmlType::Q4_1 => return matmul_exact_quant::<BlockQ4_1>(rows, acts, out),
-            GgmlType::Q8_0 => return matmul_exact_quant::<BlockQ8_0>(rows, acts, out),
-            _ => {}
-        }
-    }
-    let n = acts.n;
-    let row_bytes = rows.len() / (out.len() / n);
-    for (w, out_r) in rows.chunks_exact(row_bytes).zip(out.chunks_exact_mut(n)) {
-        for (t, o) in out_r.iter_mut().enumerate() {
-            *o = dot_exact(ty, w, acts.row_f32(t));
-        }
+    match ty {
+        GgmlType::Q4_0 => matmul_exact_quant::<Q4_0>(ty, rows, acts, out),
+        GgmlType::Q4_1 => matmul_exact_quant::<Q4_1>(ty, rows, acts, out),
+        GgmlType::Q8_0 => matmul_exact_quant::<Q8_0>(ty, rows, acts, out),
+        _ => tile::matmul_rows(rows, acts, out, |w, t| dot_exact(ty, w, acts.row_f32(t))),
     }
 }

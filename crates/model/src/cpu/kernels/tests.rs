@@ -519,7 +519,7 @@ fn exact_avx2_and_avx512_tiles_match_f64() {
     if isa() != Isa::Avx2 {
         return;
     }
-    let levels: &[bool] = if avx2::has_avx512() {
+    let levels: &[bool] = if isa::has_avx512() {
         &[false, true]
     } else {
         &[false]
@@ -532,7 +532,7 @@ fn exact_avx2_and_avx512_tiles_match_f64() {
                 for (what, w, a) in exact_cases(&mut rng, cols) {
                     let w = quantize_weights(ty, &w);
                     // SAFETY: isa() checked AVX2, FMA and F16C; `levels` checked AVX-512F.
-                    let got = unsafe { avx2::dot_exact_with(ty, &w, &a, avx512) };
+                    let got = unsafe { x86::dot_exact_with(ty, &w, &a, avx512) };
                     assert_exact(ty, &w, &a, got, what);
                 }
             }
@@ -545,12 +545,12 @@ fn exact_avx2_and_avx512_tiles_match_f64() {
                 acts.set_f32(&x, n, cols);
                 let mut out = vec![f32::NAN; n_rows * n];
                 // SAFETY: as above.
-                unsafe { avx2::matmul_exact_with(ty, &w, &acts, &mut out, avx512) };
+                unsafe { x86::matmul_exact_with(ty, &w, &acts, &mut out, avx512) };
                 for r in 0..n_rows {
                     for t in 0..n {
                         let (wr, a) = (&w[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols]);
                         // SAFETY: as above.
-                        let single = unsafe { avx2::dot_exact_with(ty, wr, a, avx512) };
+                        let single = unsafe { x86::dot_exact_with(ty, wr, a, avx512) };
                         assert_eq!(out[r * n + t], single, "{ty} avx512 {avx512} r {r} t {t}");
                         assert_exact(ty, wr, a, single, "tiles");
                     }
