@@ -173,7 +173,9 @@ pub(super) unsafe fn exact<S: ExactSimd, K: ExactDecode<S>, const R: usize, cons
         for b in 0..nb {
             prefetch_rows::<S, K::W, R>(&w, b);
             for r in 0..R {
-                let wb = &w[r][b];
+                // SAFETY: b < nb, the length of every row (asserted above); unchecked because
+                // LLVM keeps this check inside the loop here.
+                let wb = w[r].get_unchecked(b);
                 let s = K::scales(wb);
                 for g in 0..K::GROUPS {
                     let x = K::group(wb, s, g);
