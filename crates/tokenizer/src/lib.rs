@@ -12,7 +12,7 @@ mod stream;
 mod tokenizer;
 mod vocab;
 
-pub use chat::{ChatTemplate, Message};
+pub use chat::{ChatTemplate, ChatUnavailable, Message};
 pub use error::{TokenizerError, VocabMismatch};
 pub use stream::StreamDecoder;
 pub use tokenizer::Tokenizer;
