@@ -11,8 +11,8 @@ pub enum SessionError {
     Tokenizer(#[from] tokscope_tokenizer::TokenizerError),
     #[error(transparent)]
     Dist(#[from] tokscope_dist::DistError),
-    #[error("this model has no chat template (tokenizer.chat_template): use a raw prompt")]
-    NoChatTemplate,
+    #[error("{0}. Chat is unavailable for this model; raw prompts still work")]
+    ChatUnavailable(#[from] tokscope_tokenizer::ChatUnavailable),
     #[error("the models do not share one vocabulary: {0}")]
     VocabMismatch(tokscope_tokenizer::VocabMismatch),
     #[error("{0}")]

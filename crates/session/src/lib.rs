@@ -32,7 +32,7 @@ impl Session {
         precision: Precision,
     ) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
-        let template = ChatTemplate::from_gguf(&file.metadata)?;
+        let template = ChatTemplate::for_model(&file.metadata, &tokenizer);
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
         let mut backend = CpuBackend::with_context(file, threads, n_ctx)?;
         backend.set_precision(precision);
@@ -48,7 +48,7 @@ impl Session {
         n_ctx: Option<usize>,
     ) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
-        let template = ChatTemplate::from_gguf(&file.metadata)?;
+        let template = ChatTemplate::for_model(&file.metadata, &tokenizer);
         let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
         let backend = tokscope_gpu::GpuBackend::new(ctx, &file, n_ctx)
             .map_err(tokscope_model::ModelError::from)?;

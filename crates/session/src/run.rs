@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use tokscope_dist::{self as dist, Sampler, SamplingParams};
 use tokscope_model::{Backend, Draw, LogitsFor, StepAnswer, StepOutput, StepQuery};
-use tokscope_tokenizer::{ChatTemplate, Message, Tokenizer};
+use tokscope_tokenizer::{ChatTemplate, ChatUnavailable, Message, Tokenizer};
 use web_time::Instant;
 
 use crate::error::{Result, SessionError, now};
@@ -17,7 +17,8 @@ use crate::steps;
 pub struct Session {
     pub(crate) backend: Box<dyn Backend>,
     pub tokenizer: Tokenizer,
-    pub template: Option<ChatTemplate>,
+    /// The chat template, or why the model takes raw prompts only.
+    pub template: std::result::Result<ChatTemplate, ChatUnavailable>,
     /// The tokens the backend's KV cache holds, in order: what a branch can reuse.
     cached: Vec<u32>,
 }
@@ -80,7 +81,7 @@ impl Session {
     pub fn new(
         backend: Box<dyn Backend>,
         tokenizer: Tokenizer,
-        template: Option<ChatTemplate>,
+        template: std::result::Result<ChatTemplate, ChatUnavailable>,
     ) -> Self {
         Self {
             backend,
@@ -163,7 +164,7 @@ impl Session {
         let (text, special) = match prompt {
             Prompt::Raw(text) => (text.clone(), false),
             Prompt::Chat { system, user } => {
-                let template = self.template.as_ref().ok_or(SessionError::NoChatTemplate)?;
+                let template = self.template.as_ref().map_err(|why| why.clone())?;
                 let mut messages = Vec::new();
                 if let Some(s) = system {
                     messages.push(Message::new("system", s.clone()));
@@ -271,7 +272,8 @@ impl Session {
             next,
             step_start: t0,
             decode_start: Instant::now(),
-            stop: None,
+            // No step at all: the run reports its prefill and ends.
+            stop: (opts.max_tokens == 0).then_some(StopReason::Length),
             finished: false,
         })
     }

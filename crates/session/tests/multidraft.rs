@@ -14,7 +14,7 @@ use tokscope_session::event::{SpecSource, SpecSummary, StepEvent};
 use tokscope_session::{
     DoneEvent, Drafter, Event, GenerateOptions, MultiDraftOptions, Prompt, Session,
 };
-use tokscope_tokenizer::Tokenizer;
+use tokscope_tokenizer::{ChatUnavailable, Tokenizer};
 
 // ---- A toy pair: second-order Markov models over four tokens, each a Backend with a real KV cache record. ----
 
@@ -127,7 +127,7 @@ fn toy_run(k: usize, gamma: usize, n: usize, seed: u64) -> (Vec<u32>, DoneEvent)
     let mut session = Session::new(
         Box::new(Markov2::new(target_rule, n_ctx)),
         toy_tokenizer(),
-        None,
+        Err(ChatUnavailable::Missing),
     );
     let mut drafter = Drafter::Model {
         backend: Box::new(Markov2::new(draft_rule, n_ctx)),
@@ -239,7 +239,7 @@ fn deterministic_drafters_and_bad_counts_are_refused() {
     let mut session = Session::new(
         Box::new(Markov2::new(target_rule, 64)),
         toy_tokenizer(),
-        None,
+        Err(ChatUnavailable::Missing),
     );
     let opts = |drafts| MultiDraftOptions {
         generate: GenerateOptions {
