@@ -12,7 +12,7 @@ pub enum SessionError {
     #[error(transparent)]
     Dist(#[from] tokscope_dist::DistError),
     #[error("{0}. Chat is unavailable for this model; raw prompts still work")]
-    ChatUnavailable(#[from] tokscope_tokenizer::ChatUnavailable),
+    ChatUnavailable(tokscope_tokenizer::ChatUnavailable),
     #[error("the models do not share one vocabulary: {0}")]
     VocabMismatch(tokscope_tokenizer::VocabMismatch),
     #[error("{0}")]

@@ -164,7 +164,10 @@ impl Session {
         let (text, special) = match prompt {
             Prompt::Raw(text) => (text.clone(), false),
             Prompt::Chat { system, user } => {
-                let template = self.template.as_ref().map_err(|why| why.clone())?;
+                let template = self
+                    .template
+                    .as_ref()
+                    .map_err(|why| SessionError::ChatUnavailable(why.clone()))?;
                 let mut messages = Vec::new();
                 if let Some(s) = system {
                     messages.push(Message::new("system", s.clone()));

@@ -180,15 +180,20 @@ fn raise_exception(message: String) -> Result<String, Error> {
 /// bound says which bound in the user's terms.
 fn template_error(e: Error) -> TokenizerError {
     let mut text = match e.kind() {
-        ErrorKind::OutOfFuel => format!(
-            "ran out of fuel: more than {FUEL} steps or {} MB of data (a runaway loop?): ",
-            FUEL * 64 / 1_000_000
-        ),
+        ErrorKind::OutOfFuel => {
+            let mut text = format!(
+                "ran out of fuel: more than {FUEL} steps or {} MB of data (a runaway loop?)",
+                FUEL * 64 / 1_000_000
+            );
+            if let Some(line) = e.line() {
+                text.push_str(&format!(" (in line {line})"));
+            }
+            return TokenizerError::Template(text);
+        }
         // CappedOutput is the only writer, and it fails only when full.
         ErrorKind::WriteFailure => return TokenizerError::Template(OutputTooLarge.to_string()),
-        _ => String::new(),
+        _ => e.to_string(),
     };
-    text.push_str(&e.to_string());
     let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
         text.push_str(&format!(": {cause}"));
