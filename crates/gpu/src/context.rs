@@ -20,6 +20,52 @@ pub struct GpuContext {
     web_subgroups: bool,
 }
 
+/// The Vulkan instance extensions of window systems, which [`instance`] leaves out.
+#[cfg(target_os = "linux")]
+const WINDOW_SYSTEM_EXTENSIONS: [&std::ffi::CStr; 3] = [
+    c"VK_KHR_wayland_surface",
+    c"VK_KHR_xcb_surface",
+    c"VK_KHR_xlib_surface",
+];
+
+/// wgpu's instance, on Linux a Vulkan one without the window-system surface extensions: tokscope
+/// computes and never presents, and with `VK_KHR_wayland_surface` enabled Mesa's device-select
+/// layer connects to a Wayland display at each device enumeration, so libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" wherever no desktop session runs.
+#[cfg(target_os = "linux")]
+fn instance() -> wgpu::Instance {
+    use wgpu::hal::vulkan;
+    let desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    let hal_desc = wgpu::hal::InstanceDescriptor {
+        name: "tokscope",
+        flags: desc.flags,
+        memory_budget_thresholds: desc.memory_budget_thresholds,
+        backend_options: desc.backend_options.clone(),
+        telemetry: None,
+        display: None,
+    };
+    let compute_only: Box<vulkan::CreateInstanceCallback> =
+        Box::new(|args: vulkan::CreateInstanceCallbackArgs| {
+            args.extensions
+                .retain(|e| !WINDOW_SYSTEM_EXTENSIONS.contains(e));
+        });
+    // SAFETY: the callback only drops surface extensions. wgpu-hal records the list it enables
+    // and checks it before creating a surface of that kind, which tokscope never does; no
+    // feature of a compute device depends on them.
+    match unsafe { vulkan::Instance::init_with_callback(&hal_desc, Some(compute_only)) } {
+        // SAFETY: a Vulkan instance just made by wgpu-hal, handed over whole.
+        Ok(hal) => unsafe { wgpu::Instance::from_hal::<wgpu::hal::api::Vulkan>(hal) },
+        // No Vulkan loader: wgpu's own instance reports what there is (no adapter).
+        Err(_) => wgpu::Instance::new(desc),
+    }
+}
+
+/// wgpu's instance with its default backends.
+#[cfg(not(target_os = "linux"))]
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle())
+}
+
 impl GpuContext {
     /// Finds the best adapter (a discrete GPU before an integrated one, a software one last) and
     /// opens a device with the adapter's own limits, so large weights fit in few buffers.
@@ -27,7 +73,7 @@ impl GpuContext {
     // within the one worker only; natively they are shared across threads.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn new() -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let instance = instance();
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
