@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use tokscope_session::BranchOptions;
 
@@ -21,7 +21,7 @@ pub struct BranchArgs {
     #[arg(long)]
     prefix: Option<String>,
     /// Continuations to sample (sample i uses seed + i)
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::ranges::at_least_one)]
     samples: usize,
 }
 
@@ -33,9 +33,6 @@ pub fn run(a: BranchArgs) -> Result<()> {
         (None, Some(text)) => session.tokenizer.encode(text, false)?,
         (None, None) => Vec::new(),
     };
-    if a.samples == 0 {
-        bail!("--samples must be at least 1");
-    }
     let opts = BranchOptions {
         generate: modes::generate_options(g),
         prefix,

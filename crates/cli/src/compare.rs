@@ -55,13 +55,13 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = ModeChoice::A)]
     mode: ModeChoice,
     /// ed: the disalignment strength (default 0.5); cd / uscd: the plausibility α (default 0.1)
-    #[arg(long)]
+    #[arg(long, value_parser = super::ranges::finite)]
     alpha: Option<f64>,
     /// uscd: entropy of a, in nats, from which the contrast applies
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::ranges::finite)]
     threshold: f64,
     /// arith: one weight per condition, comma separated [default: 1,-1 (or 1,1,-1)]
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_parser = super::ranges::finite)]
     weights: Option<Vec<f64>>,
 }
 

@@ -4,6 +4,7 @@ mod branch;
 mod compare;
 mod model_path;
 mod modes;
+mod ranges;
 mod speculate;
 mod text_output;
 
@@ -55,10 +56,10 @@ struct ModelArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
     /// CPU threads [default: all cores]
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::threads)]
     threads: Option<usize>,
     /// Context size in tokens [default: the model's training context]
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::at_least_one)]
     ctx: Option<usize>,
     /// CPU arithmetic: f32 activations (llama.cpp's f32 results) or 8-bit activations (faster, noisier)
     #[arg(long, value_enum, default_value_t = PrecisionChoice::Exact)]
@@ -100,24 +101,24 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 64)]
     max_tokens: usize,
     /// 0 = greedy
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranges::temperature)]
     temperature: f32,
     /// 0 = off
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     /// 1 = off
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranges::top_p)]
     top_p: f32,
     /// 0 = off
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::min_p)]
     min_p: f32,
     /// 1 = off
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranges::repetition_penalty)]
     repetition_penalty: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Alternatives listed per step
-    #[arg(long = "top", default_value_t = 5)]
+    #[arg(long = "top", default_value_t = 5, value_parser = ranges::top_n)]
     top_n: usize,
     /// Keep generating past end-of-generation tokens
     #[arg(long)]
@@ -142,10 +143,11 @@ struct ScoreArgs {
     /// The token ids to score, comma separated
     #[arg(long, value_delimiter = ',')]
     ids: Option<Vec<u32>>,
-    #[arg(long = "top", default_value_t = 5)]
+    /// Alternatives listed per step
+    #[arg(long = "top", default_value_t = 5, value_parser = ranges::top_n)]
     top_n: usize,
     /// Fraction of lowest-scoring tokens for Min-K% and Min-K%++
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = ranges::fraction)]
     min_k: f64,
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,

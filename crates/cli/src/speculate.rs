@@ -38,10 +38,10 @@ pub struct SpeculateArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
     gamma: u16,
     /// Layers the early-exit drafter keeps [default: a quarter of the model's, at least 1]
-    #[arg(long)]
+    #[arg(long, value_parser = super::ranges::at_least_one)]
     exit_layer: Option<usize>,
     /// Longest n-gram prompt lookup tries
-    #[arg(long, default_value_t = tokscope_dist::DEFAULT_MAX_NGRAM)]
+    #[arg(long, default_value_t = tokscope_dist::DEFAULT_MAX_NGRAM, value_parser = super::ranges::at_least_one)]
     max_ngram: usize,
     /// Draft sequences per round, verified with K-SEQ (1..=16; 1 is single-draft speculation; above 1 needs
     /// --drafter model or early-exit)
