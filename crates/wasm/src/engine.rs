@@ -67,6 +67,8 @@ pub struct ModelFacts {
     heads: usize,
     kv_heads: usize,
     chat_template: bool,
+    /// Why the model takes raw text only, when it has no usable chat template.
+    chat_note: Option<String>,
     /// The backend in use: "webgpu: <adapter> (f32)" or "wasm cpu (...)".
     backend: String,
     /// The WebGPU adapter, when the browser gave one to the worker.
@@ -157,6 +159,7 @@ pub async fn load_engine(
         heads: config.n_head,
         kv_heads: config.n_head_kv,
         chat_template: false,
+        chat_note: None,
         backend: String::new(),
         webgpu: None,
         backend_note: None,
@@ -164,7 +167,7 @@ pub async fn load_engine(
     // The tokenizer and template are checked before any weights are read; `switch` then puts
     // the model on a backend.
     let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(js_error)?;
-    let template = ChatTemplate::from_gguf(&file.metadata).map_err(js_error)?;
+    let template = ChatTemplate::for_model(&file.metadata, &tokenizer);
     let unloaded = Box::new(Unloaded {
         config: config.clone(),
     });
@@ -184,7 +187,13 @@ pub async fn load_engine(
         generation: None,
         pause,
     };
-    inner.facts.chat_template = inner.session.template.is_some();
+    inner.facts.chat_template = inner.session.template.is_ok();
+    inner.facts.chat_note = inner
+        .session
+        .template
+        .as_ref()
+        .err()
+        .map(|why| why.to_string());
     // What the browser offers, even where the model stays on the CPU.
     inner.facts.webgpu = inner.adapter.as_ref().map(|a| a.description.clone());
     inner.switch(backend).await?;
@@ -201,7 +210,7 @@ impl Inner {
     async fn new_session(&mut self, kind: Kind, n_ctx: usize) -> Result<Session, JsError> {
         let metadata = &self.model.file().metadata;
         let tokenizer = Tokenizer::from_gguf(metadata).map_err(js_error)?;
-        let template = ChatTemplate::from_gguf(metadata).map_err(js_error)?;
+        let template = ChatTemplate::for_model(metadata, &tokenizer);
         let backend: Box<dyn Backend> = match (kind, &self.gpu) {
             (Kind::WebGpu, Some(ctx)) => {
                 Box::new(self.model.gpu(ctx, n_ctx, self.tuning).map_err(js_error)?)

@@ -47,6 +47,8 @@ function onMessage(message: FromWorker) {
       break;
     case 'loaded':
       model.update((m) => ({ ...m, status: 'ready', facts: message.facts, from: message.from, loadMs: message.ms, error: null, progress: null }));
+      // A model without a usable chat template takes raw text only (the model bar says why).
+      if (!message.facts.chat_template) settings.update((s) => ({ ...s, mode: 'raw', b_mode: 'raw', c_mode: 'raw' }));
       break;
     case 'event':
       onEvent(message);
