@@ -10,7 +10,8 @@ fn main() {
     for (k, v) in g.metadata.iter() {
         match v.as_array() {
             Some(items) if items.len() > 8 => {
-                println!("{k} = [{} items] {:?}..", items.len(), &items[..3])
+                let first: Vec<_> = items.values().take(3).collect();
+                println!("{k} = [{} items] {first:?}..", items.len())
             }
             _ => {
                 let s = format!("{v:?}");

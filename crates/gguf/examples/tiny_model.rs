@@ -2,7 +2,7 @@
 //! directory: seeds for the fuzzer and small inputs for trying the tools.
 //!
 //! usage: cargo run -p tokscope-gguf --example tiny_model -- OUT_DIR
-use tokscope_gguf::{GgmlType, GgufWriter, Value, ValueType};
+use tokscope_gguf::{Array, GgmlType, GgufWriter, Value};
 
 fn tiny_model(version: u32, alignment: Option<u32>) -> Vec<u8> {
     let mut w = GgufWriter::new();
@@ -14,16 +14,11 @@ fn tiny_model(version: u32, alignment: Option<u32>) -> Vec<u8> {
         .metadata("tokenizer.ggml.model", Value::String("gpt2".into()))
         .metadata(
             "tokenizer.ggml.tokens",
-            Value::Array(
-                ValueType::String,
-                ["<s>", "</s>", "a", "b"]
-                    .map(|s| Value::String(s.into()))
-                    .to_vec(),
-            ),
+            Value::strings(["<s>", "</s>", "a", "b"]),
         )
         .metadata(
             "tokenizer.ggml.token_type",
-            Value::Array(ValueType::I32, [3, 3, 1, 1].map(Value::I32).to_vec()),
+            Value::Array(Array::I32(vec![3, 3, 1, 1])),
         )
         .metadata("tokenizer.ggml.add_bos_token", Value::Bool(false));
     if let Some(a) = alignment {

@@ -18,6 +18,10 @@ pub enum GgufError {
     Truncated { offset: usize, needed: usize },
     #[error("count {count} at offset {offset} is larger than the rest of the file could hold")]
     CountTooLarge { count: u64, offset: u64 },
+    #[error(
+        "the GGUF header runs past {limit} bytes at offset {offset}: tokscope reads headers of at most {limit} bytes"
+    )]
+    HeaderTooLarge { offset: usize, limit: u64 },
     #[error("unknown metadata value type {type_id} at offset {offset}")]
     UnknownValueType { type_id: u32, offset: usize },
     #[error("invalid boolean byte {value} at offset {offset}")]

@@ -11,7 +11,7 @@ pub mod writer;
 
 pub use blocks::{BlockError, Decoder, Scale};
 pub use error::{GgufError, Result};
-pub use metadata::{Metadata, Value, ValueType};
-pub use reader::{Gguf, Header, PrefixParse, TensorInfo};
+pub use metadata::{Array, Metadata, Strings, Value, ValueType};
+pub use reader::{Gguf, Header, MAX_HEADER_BYTES, PrefixParse, TensorInfo};
 pub use types::{GgmlType, TypeInfo};
 pub use writer::GgufWriter;

@@ -73,7 +73,7 @@ impl ValueType {
     }
 }
 
-/// One metadata value. Arrays keep their element type so that empty arrays round-trip.
+/// One metadata value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     U8(u8),
@@ -85,13 +85,256 @@ pub enum Value {
     F32(f32),
     Bool(bool),
     String(String),
-    Array(ValueType, Vec<Value>),
+    Array(Array),
     U64(u64),
     I64(i64),
     F64(f64),
 }
 
+/// A metadata array, held as a vector of its element type: an element costs about what it takes
+/// in the file (a byte for a u8), so a header cannot ask for many times its size in memory. The
+/// variant keeps the element type, so empty arrays round-trip.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Array {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    F32(Vec<f32>),
+    Bool(Vec<bool>),
+    /// Boxed: keeps every array (and value) three words, nested ones included.
+    String(Box<Strings>),
+    Array(Vec<Array>),
+    U64(Vec<u64>),
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+}
+
+impl Array {
+    /// The type of the elements (what the file declares).
+    pub fn elem_type(&self) -> ValueType {
+        match self {
+            Array::U8(_) => ValueType::U8,
+            Array::I8(_) => ValueType::I8,
+            Array::U16(_) => ValueType::U16,
+            Array::I16(_) => ValueType::I16,
+            Array::U32(_) => ValueType::U32,
+            Array::I32(_) => ValueType::I32,
+            Array::F32(_) => ValueType::F32,
+            Array::Bool(_) => ValueType::Bool,
+            Array::String(_) => ValueType::String,
+            Array::Array(_) => ValueType::Array,
+            Array::U64(_) => ValueType::U64,
+            Array::I64(_) => ValueType::I64,
+            Array::F64(_) => ValueType::F64,
+        }
+    }
+
+    /// An empty array of `elem` elements.
+    pub fn empty(elem: ValueType) -> Self {
+        match elem {
+            ValueType::U8 => Array::U8(Vec::new()),
+            ValueType::I8 => Array::I8(Vec::new()),
+            ValueType::U16 => Array::U16(Vec::new()),
+            ValueType::I16 => Array::I16(Vec::new()),
+            ValueType::U32 => Array::U32(Vec::new()),
+            ValueType::I32 => Array::I32(Vec::new()),
+            ValueType::F32 => Array::F32(Vec::new()),
+            ValueType::Bool => Array::Bool(Vec::new()),
+            ValueType::String => Array::String(Box::default()),
+            ValueType::Array => Array::Array(Vec::new()),
+            ValueType::U64 => Array::U64(Vec::new()),
+            ValueType::I64 => Array::I64(Vec::new()),
+            ValueType::F64 => Array::F64(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Array::U8(v) => v.len(),
+            Array::I8(v) => v.len(),
+            Array::U16(v) => v.len(),
+            Array::I16(v) => v.len(),
+            Array::U32(v) => v.len(),
+            Array::I32(v) => v.len(),
+            Array::F32(v) => v.len(),
+            Array::Bool(v) => v.len(),
+            Array::String(s) => s.len(),
+            Array::Array(a) => a.len(),
+            Array::U64(v) => v.len(),
+            Array::I64(v) => v.len(),
+            Array::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` as a value of its own (a copy: cheap for numbers, a clone for a string or a
+    /// nested array).
+    pub fn get(&self, i: usize) -> Option<Value> {
+        Some(match self {
+            Array::U8(v) => Value::U8(*v.get(i)?),
+            Array::I8(v) => Value::I8(*v.get(i)?),
+            Array::U16(v) => Value::U16(*v.get(i)?),
+            Array::I16(v) => Value::I16(*v.get(i)?),
+            Array::U32(v) => Value::U32(*v.get(i)?),
+            Array::I32(v) => Value::I32(*v.get(i)?),
+            Array::F32(v) => Value::F32(*v.get(i)?),
+            Array::Bool(v) => Value::Bool(*v.get(i)?),
+            Array::String(s) => Value::String(s.get(i)?.to_string()),
+            Array::Array(a) => Value::Array(a.get(i)?.clone()),
+            Array::U64(v) => Value::U64(*v.get(i)?),
+            Array::I64(v) => Value::I64(*v.get(i)?),
+            Array::F64(v) => Value::F64(*v.get(i)?),
+        })
+    }
+
+    /// The elements as values of their own, in order (see [`Array::get`]).
+    pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The strings of a string array.
+    pub fn as_strings(&self) -> Option<&Strings> {
+        match self {
+            Array::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every element of an integer array as an i64, or `None` when the array holds something
+    /// else or a u64 past `i64::MAX` (GGUF writers disagree on integer widths).
+    pub fn to_i64s(&self) -> Option<Vec<i64>> {
+        match self {
+            Array::U8(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::I8(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::U16(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::I16(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::U32(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::I32(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::I64(v) => Some(v.clone()),
+            Array::U64(v) => v.iter().map(|&x| i64::try_from(x).ok()).collect(),
+            _ => None,
+        }
+    }
+
+    /// Every element of a float or integer array as an f64.
+    pub fn to_f64s(&self) -> Option<Vec<f64>> {
+        match self {
+            Array::F32(v) => Some(v.iter().map(|&x| x.into()).collect()),
+            Array::F64(v) => Some(v.clone()),
+            _ => Some(self.to_i64s()?.into_iter().map(|x| x as f64).collect()),
+        }
+    }
+}
+
+/// The strings of a string array in one buffer with their end offsets: a string costs its bytes
+/// and one offset, no allocation of its own.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Strings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    /// Room for `n` strings of `bytes` bytes in all.
+    pub fn with_capacity(n: usize, bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        Some(&self.text[start..end])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.ends.iter().scan(0, |start, &end| {
+            let s = &self.text[*start..end];
+            *start = end;
+            Some(s)
+        })
+    }
+}
+
+impl std::fmt::Debug for Strings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Strings {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut out = Strings::default();
+        for s in iter {
+            out.push(s.as_ref());
+        }
+        out
+    }
+}
+
+macro_rules! from_vec {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl From<Vec<$t>> for Array {
+            fn from(v: Vec<$t>) -> Self {
+                Array::$variant(v)
+            }
+        })*
+    };
+}
+
+from_vec!(
+    u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, f32 => F32,
+    bool => Bool, Array => Array, u64 => U64, i64 => I64, f64 => F64,
+);
+
+impl From<Strings> for Array {
+    fn from(s: Strings) -> Self {
+        Array::String(Box::new(s))
+    }
+}
+
+impl From<Vec<String>> for Array {
+    fn from(v: Vec<String>) -> Self {
+        Array::String(Box::new(v.iter().collect()))
+    }
+}
+
+impl From<Array> for Value {
+    fn from(a: Array) -> Self {
+        Value::Array(a)
+    }
+}
+
 impl Value {
+    /// A string array value from any strings.
+    pub fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Self {
+        Value::Array(Array::String(Box::new(items.into_iter().collect())))
+    }
+
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::U8(_) => ValueType::U8,
@@ -159,9 +402,9 @@ impl Value {
         }
     }
 
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&Array> {
         match self {
-            Value::Array(_, items) => Some(items),
+            Value::Array(a) => Some(a),
             _ => None,
         }
     }
@@ -208,7 +451,7 @@ impl Metadata {
         self.get(key).and_then(Value::as_bool)
     }
 
-    pub fn get_array(&self, key: &str) -> Option<&[Value]> {
+    pub fn get_array(&self, key: &str) -> Option<&Array> {
         self.get(key).and_then(Value::as_array)
     }
 }

@@ -1,18 +1,23 @@
 //! The GGUF v2/v3 reader: header, metadata and tensor directory over a borrowed byte slice.
 //!
 //! Every count read from the file is checked against the bytes that remain before anything is
-//! allocated from it, so a hostile header cannot make the reader allocate more than the file holds.
+//! allocated from it, and the header may take at most [`MAX_HEADER_BYTES`]; metadata arrays are
+//! held as typed vectors (crate::metadata::Array), so a hostile header cannot make the reader
+//! allocate more than a small multiple of that.
 
 use std::collections::HashSet;
 
 use crate::error::{GgufError, Result};
-use crate::metadata::{Metadata, Value, ValueType};
+use crate::metadata::{Array, Metadata, Strings, Value, ValueType};
 use crate::types::GgmlType;
 
 /// "GGUF" read as a little-endian u32.
 pub const MAGIC: [u8; 4] = *b"GGUF";
 /// The alignment of the tensor data section when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// The longest header (metadata and tensor directory) the reader accepts, natively and in the
+/// browser: real ones (256k-token vocabularies) take ~20 MiB.
+pub const MAX_HEADER_BYTES: u64 = 64 << 20;
 /// Deepest nesting of arrays inside arrays that the reader accepts.
 const MAX_ARRAY_DEPTH: u32 = 8;
 /// Most dimensions a ggml tensor can have.
@@ -187,18 +192,19 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
     };
     // A tensor info takes at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.
     r.check_count(tensor_count, 24, tensor_count_at)?;
-    // (offset of the entry, name, dims, type, data offset relative to the data section)
-    type RawTensor = (usize, String, Vec<u64>, GgmlType, u64);
-    let mut raw: Vec<RawTensor> = Vec::with_capacity(r.affordable(tensor_count, 24));
+    // Entries as read, each data offset still relative to the data section (whose start is known
+    // once the directory ends); names are checked for duplicates where they lie in the file.
+    let mut tensors = Vec::with_capacity(r.affordable(tensor_count, 24));
+    let mut entry_offsets = Vec::with_capacity(r.affordable(tensor_count, 24));
     let mut names = HashSet::new();
     for _ in 0..tensor_count {
         let at = r.pos;
-        let name = r.string()?;
+        let name = r.str()?;
         let n_dims_at = r.pos;
         let n_dims = r.u32()?;
         if n_dims == 0 || n_dims > MAX_DIMS {
             return Err(GgufError::BadDims {
-                name,
+                name: name.to_string(),
                 reason: format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)"),
                 offset: n_dims_at,
             });
@@ -212,7 +218,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
         let ggml_type = match GgmlType::from_id(type_id) {
             Some(t) if t.is_removed() => {
                 return Err(GgufError::RemovedTensorType {
-                    name,
+                    name: name.to_string(),
                     ty: t,
                     offset: type_at,
                 });
@@ -220,30 +226,42 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
             Some(t) => t,
             None => {
                 return Err(GgufError::UnknownTensorType {
-                    name,
+                    name: name.to_string(),
                     type_id,
                     offset: type_at,
                 });
             }
         };
         let rel_offset = r.u64()?;
-        if !names.insert(name.clone()) {
-            return Err(GgufError::DuplicateTensor { name, offset: at });
+        if !names.insert(name) {
+            return Err(GgufError::DuplicateTensor {
+                name: name.to_string(),
+                offset: at,
+            });
         }
-        raw.push((at, name, dims, ggml_type, rel_offset));
+        tensors.push(TensorInfo {
+            name: name.to_string(),
+            dims,
+            ggml_type,
+            file_offset: rel_offset,
+            n_elements: 0,
+            n_bytes: 0,
+        });
+        entry_offsets.push(at);
     }
+    drop(names);
     let data_offset = align_up(r.pos as u64, alignment).ok_or(GgufError::Truncated {
         offset: r.pos,
         needed: alignment as usize,
     })?;
-    let mut tensors = Vec::with_capacity(raw.len());
-    for (at, name, dims, ggml_type, rel_offset) in raw {
+    for (t, &at) in tensors.iter_mut().zip(&entry_offsets) {
+        let (dims, ggml_type, rel_offset) = (&t.dims, t.ggml_type, t.file_offset);
         let n_elements = dims
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n > 0 && n < 1 << 48)
             .ok_or_else(|| GgufError::BadDims {
-                name: name.clone(),
+                name: t.name.clone(),
                 reason: format!("dimensions {dims:?} overflow or are empty"),
                 offset: at,
             })?;
@@ -251,7 +269,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
             .bytes_for(n_elements)
             .filter(|_| dims[0].is_multiple_of(ggml_type.block_layout().map_or(1, |l| l.0 as u64)))
             .ok_or_else(|| GgufError::BadDims {
-                name: name.clone(),
+                name: t.name.clone(),
                 reason: format!(
                     "row of {} elements is not whole {ggml_type} blocks",
                     dims[0]
@@ -260,7 +278,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
             })?;
         if !rel_offset.is_multiple_of(alignment) {
             return Err(GgufError::MisalignedTensor {
-                name,
+                name: t.name.clone(),
                 offset: rel_offset,
                 alignment,
             });
@@ -268,17 +286,14 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header> {
         let file_offset = data_offset.checked_add(rel_offset);
         let end = file_offset.and_then(|o| o.checked_add(n_bytes));
         match (file_offset, end) {
-            (Some(file_offset), Some(end)) if end <= file_len => tensors.push(TensorInfo {
-                name,
-                dims,
-                ggml_type,
-                file_offset,
-                n_elements,
-                n_bytes,
-            }),
+            (Some(file_offset), Some(end)) if end <= file_len => {
+                t.file_offset = file_offset;
+                t.n_elements = n_elements;
+                t.n_bytes = n_bytes;
+            }
             _ => {
                 return Err(GgufError::TensorOutOfBounds {
-                    name,
+                    name: t.name.clone(),
                     offset: data_offset.saturating_add(rel_offset),
                     n_bytes,
                     file_len,
@@ -312,16 +327,42 @@ impl<'a> Cursor<'a> {
         self.bytes.len() - self.pos
     }
 
+    /// `n` bytes; where the bytes in hand end first, the error asks for all of them.
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(GgufError::Truncated {
-                offset: self.pos,
-                needed: n,
-            });
+        self.take_or_miss(n, (self.pos, n))
+    }
+
+    /// `count` items of `size` bytes; where the bytes in hand end first, the error names the
+    /// first item missing, as reading them one by one would.
+    fn take_items(&mut self, count: usize, size: usize) -> Result<&'a [u8]> {
+        let missing = self.pos + self.remaining() / size * size;
+        self.take_or_miss(count.saturating_mul(size), (missing, size))
+    }
+
+    /// `n` bytes, or the error for `missing` (offset, length) where the bytes in hand end first.
+    /// Past [`MAX_HEADER_BYTES`] the header is refused before anything is copied, and before
+    /// asking for a longer prefix.
+    fn take_or_miss(&mut self, n: usize, (offset, needed): (usize, usize)) -> Result<&'a [u8]> {
+        if n <= self.remaining() {
+            if self.pos as u64 + n as u64 > MAX_HEADER_BYTES {
+                return Err(self.too_large());
+            }
+            let s = &self.bytes[self.pos..self.pos + n];
+            self.pos += n;
+            return Ok(s);
         }
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+        let needed_end = offset as u64 + needed as u64;
+        if needed_end <= self.file_len && needed_end > MAX_HEADER_BYTES {
+            return Err(self.too_large());
+        }
+        Err(GgufError::Truncated { offset, needed })
+    }
+
+    fn too_large(&self) -> GgufError {
+        GgufError::HeaderTooLarge {
+            offset: self.pos,
+            limit: MAX_HEADER_BYTES,
+        }
     }
 
     /// Refuses a count whose smallest possible encoding is larger than what is left of the file.
@@ -360,11 +401,19 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self) -> Result<String> {
+        Ok(self.str()?.to_string())
+    }
+
+    /// A length-prefixed UTF-8 string, borrowed from the file.
+    fn str(&mut self) -> Result<&'a str> {
         let at = self.pos;
         let len = self.u64()?;
         self.check_count(len, 1, at)?;
-        let raw = self.take(len as usize)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| GgufError::BadUtf8 { offset: at })
+        let len = usize::try_from(len).map_err(|_| GgufError::CountTooLarge {
+            count: len,
+            offset: at as u64,
+        })?;
+        std::str::from_utf8(self.take(len)?).map_err(|_| GgufError::BadUtf8 { offset: at })
     }
 
     fn value_type(&mut self, at: usize) -> Result<ValueType> {
@@ -401,21 +450,72 @@ impl<'a> Cursor<'a> {
                 }
             }
             ValueType::String => Value::String(self.string()?),
+            ValueType::Array => Value::Array(self.array_value(depth)?),
+        })
+    }
+
+    /// An array (its element type, count and elements), read into a vector of its type.
+    fn array_value(&mut self, depth: u32) -> Result<Array> {
+        let at = self.pos;
+        if depth >= MAX_ARRAY_DEPTH {
+            return Err(GgufError::TooDeep { offset: at });
+        }
+        let elem = self.value_type(at)?;
+        let count_at = self.pos;
+        let count = self.u64()?;
+        self.check_count(count, elem.min_size(), count_at)?;
+        // Within the file's length, but perhaps not the address space (wasm32).
+        let n = usize::try_from(count).map_err(|_| GgufError::CountTooLarge {
+            count,
+            offset: count_at as u64,
+        })?;
+        Ok(match elem {
+            ValueType::U8 => Array::U8(self.take_items(n, 1)?.to_vec()),
+            ValueType::I8 => Array::I8(self.fixed(n, |[b]| b as i8)?),
+            ValueType::U16 => Array::U16(self.fixed(n, u16::from_le_bytes)?),
+            ValueType::I16 => Array::I16(self.fixed(n, i16::from_le_bytes)?),
+            ValueType::U32 => Array::U32(self.fixed(n, u32::from_le_bytes)?),
+            ValueType::I32 => Array::I32(self.fixed(n, i32::from_le_bytes)?),
+            ValueType::F32 => Array::F32(self.fixed(n, f32::from_le_bytes)?),
+            ValueType::U64 => Array::U64(self.fixed(n, u64::from_le_bytes)?),
+            ValueType::I64 => Array::I64(self.fixed(n, i64::from_le_bytes)?),
+            ValueType::F64 => Array::F64(self.fixed(n, f64::from_le_bytes)?),
+            ValueType::Bool => {
+                let start = self.pos;
+                let raw = self.take_items(n, 1)?;
+                match raw.iter().position(|&b| b > 1) {
+                    Some(i) => {
+                        return Err(GgufError::BadBool {
+                            value: raw[i],
+                            offset: start + i,
+                        });
+                    }
+                    None => Array::Bool(raw.iter().map(|&b| b == 1).collect()),
+                }
+            }
+            ValueType::String => {
+                let mut strings = Strings::with_capacity(self.affordable(count, 8), 0);
+                for _ in 0..n {
+                    strings.push(self.str()?);
+                }
+                Array::String(Box::new(strings))
+            }
             ValueType::Array => {
-                let at = self.pos;
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(GgufError::TooDeep { offset: at });
-                }
-                let elem = self.value_type(at)?;
-                let count_at = self.pos;
-                let count = self.u64()?;
-                self.check_count(count, elem.min_size(), count_at)?;
                 let mut items = Vec::with_capacity(self.affordable(count, elem.min_size()));
-                for _ in 0..count {
-                    items.push(self.value(elem, depth + 1)?);
+                for _ in 0..n {
+                    items.push(self.array_value(depth + 1)?);
                 }
-                Value::Array(elem, items)
+                Array::Array(items)
             }
         })
+    }
+
+    /// `n` fixed-size little-endian numbers.
+    fn fixed<T, const N: usize>(&mut self, n: usize, from: fn([u8; N]) -> T) -> Result<Vec<T>> {
+        let raw = self.take_items(n, N)?;
+        Ok(raw
+            .chunks_exact(N)
+            .map(|c| from(c.try_into().expect("chunks of N")))
+            .collect())
     }
 }

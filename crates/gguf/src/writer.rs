@@ -2,7 +2,7 @@
 //! reference quantizers, so that readers and backends can be tested without model files.
 
 use crate::blocks::{BlockError, quantize_row};
-use crate::metadata::Value;
+use crate::metadata::{Array, Value};
 use crate::reader::DEFAULT_ALIGNMENT;
 use crate::types::GgmlType;
 
@@ -153,8 +153,7 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend(s.as_bytes());
 }
 
-/// Writes a value's payload (its type tag is written by the caller, or by the enclosing array).
-/// Array items are written as they are, whatever element type the array declares.
+/// Writes a value's payload (its type tag is written by the caller).
 fn put_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::U8(v) => out.push(*v),
@@ -166,15 +165,35 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
         Value::F32(v) => out.extend(v.to_le_bytes()),
         Value::Bool(v) => out.push(u8::from(*v)),
         Value::String(s) => put_string(out, s),
-        Value::Array(elem, items) => {
-            out.extend(elem.id().to_le_bytes());
-            out.extend((items.len() as u64).to_le_bytes());
-            for item in items {
-                put_value(out, item);
-            }
-        }
+        Value::Array(a) => put_array(out, a),
         Value::U64(v) => out.extend(v.to_le_bytes()),
         Value::I64(v) => out.extend(v.to_le_bytes()),
         Value::F64(v) => out.extend(v.to_le_bytes()),
+    }
+}
+
+/// Writes an array: element type, count, elements.
+fn put_array(out: &mut Vec<u8>, array: &Array) {
+    out.extend(array.elem_type().id().to_le_bytes());
+    out.extend((array.len() as u64).to_le_bytes());
+    fn each<T: Copy, const N: usize>(out: &mut Vec<u8>, v: &[T], bytes: fn(T) -> [u8; N]) {
+        for &x in v {
+            out.extend(bytes(x));
+        }
+    }
+    match array {
+        Array::U8(v) => out.extend(v),
+        Array::I8(v) => each(out, v, i8::to_le_bytes),
+        Array::U16(v) => each(out, v, u16::to_le_bytes),
+        Array::I16(v) => each(out, v, i16::to_le_bytes),
+        Array::U32(v) => each(out, v, u32::to_le_bytes),
+        Array::I32(v) => each(out, v, i32::to_le_bytes),
+        Array::F32(v) => each(out, v, f32::to_le_bytes),
+        Array::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
+        Array::String(v) => v.iter().for_each(|s| put_string(out, s)),
+        Array::Array(v) => v.iter().for_each(|a| put_array(out, a)),
+        Array::U64(v) => each(out, v, u64::to_le_bytes),
+        Array::I64(v) => each(out, v, i64::to_le_bytes),
+        Array::F64(v) => each(out, v, f64::to_le_bytes),
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::largest_allocation;
-use tokscope_gguf::{GgmlType, Gguf, GgufError, GgufWriter, Value, ValueType};
+use tokscope_gguf::{Array, GgmlType, Gguf, GgufError, GgufWriter, Value, ValueType};
 
 /// Parses and returns the error, checking that no single allocation exceeded 64 KiB (all files
 /// here are a few hundred bytes).
@@ -79,19 +79,10 @@ fn small_valid_file() -> Vec<u8> {
     w.metadata("general.architecture", Value::String("llama".into()))
         .metadata("llama.block_count", Value::U32(1))
         .metadata("flag", Value::Bool(true))
-        .metadata(
-            "tokens",
-            Value::Array(
-                ValueType::String,
-                vec![Value::String("<s>".into()), Value::String("a".into())],
-            ),
-        )
+        .metadata("tokens", Value::strings(["<s>", "a"]))
         .metadata(
             "nested",
-            Value::Array(
-                ValueType::Array,
-                vec![Value::Array(ValueType::F32, vec![Value::F32(0.5)])],
-            ),
+            Value::Array(Array::Array(vec![Array::F32(vec![0.5])])),
         );
     let values: Vec<f32> = (0..64).map(|i| i as f32 / 10.0 - 3.0).collect();
     w.tensor_f32("a", &[32, 2], GgmlType::Q4_0, &values)
@@ -440,11 +431,11 @@ fn huge_counts_are_refused_before_allocating() {
 
 /// A key "k" holding `depth` arrays nested in each other, the innermost holding one u8.
 fn nested(depth: usize) -> Value {
-    let mut v = Value::Array(ValueType::U8, vec![Value::U8(7)]);
+    let mut v = Array::U8(vec![7]);
     for _ in 1..depth {
-        v = Value::Array(ValueType::Array, vec![v]);
+        v = Array::Array(vec![v]);
     }
-    v
+    Value::Array(v)
 }
 
 #[test]

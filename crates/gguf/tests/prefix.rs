@@ -17,14 +17,11 @@ fn parse_within(prefix: &[u8], file_len: u64, limit: usize) -> Result<PrefixPars
 
 /// A file with strings, arrays and three tensors of different types.
 fn model_like_file() -> Vec<u8> {
-    let vocab: Vec<Value> = (0..300).map(|i| Value::String(format!("tok{i}"))).collect();
+    let vocab = Value::strings((0..300).map(|i| format!("tok{i}")));
     let mut w = GgufWriter::new();
     w.metadata("general.architecture", Value::String("llama".into()))
         .metadata("llama.block_count", Value::U32(1))
-        .metadata(
-            "tokenizer.ggml.tokens",
-            Value::Array(ValueType::String, vocab),
-        )
+        .metadata("tokenizer.ggml.tokens", vocab)
         .metadata("flag", Value::Bool(true));
     let x: Vec<f32> = (0..64 * 3).map(|i| (i as f32 * 0.37).sin()).collect();
     w.tensor_f32("a", &[64, 3], GgmlType::Q4_1, &x).unwrap();

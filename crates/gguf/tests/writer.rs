@@ -1,7 +1,7 @@
 //! Writer round trips: what the writer puts in, the reader gets back.
 
 use tokscope_gguf::blocks::{dequantize_row, quantize_row};
-use tokscope_gguf::{GgmlType, Gguf, GgufError, GgufWriter, Metadata, Value, ValueType};
+use tokscope_gguf::{Array, GgmlType, Gguf, GgufError, GgufWriter, Metadata, Value, ValueType};
 
 /// One value of every metadata type, including empty, nested and mixed arrays.
 fn all_values() -> Vec<(&'static str, Value)> {
@@ -20,40 +20,22 @@ fn all_values() -> Vec<(&'static str, Value)> {
         ("t.u64", Value::U64(u64::MAX)),
         ("t.i64", Value::I64(i64::MIN)),
         ("t.f64", Value::F64(std::f64::consts::PI)),
-        (
-            "t.array_i32",
-            Value::Array(ValueType::I32, vec![Value::I32(1), Value::I32(-2)]),
-        ),
-        (
-            "t.array_strings",
-            Value::Array(
-                ValueType::String,
-                vec![Value::String("a".into()), Value::String(String::new())],
-            ),
-        ),
-        ("t.array_empty_u8", Value::Array(ValueType::U8, vec![])),
+        ("t.array_i32", Value::Array(Array::I32(vec![1, -2]))),
+        ("t.array_strings", Value::strings(["a", ""])),
+        ("t.array_empty_u8", Value::Array(Array::U8(vec![]))),
         (
             "t.array_empty_string",
-            Value::Array(ValueType::String, vec![]),
+            Value::Array(Array::empty(ValueType::String)),
         ),
         (
             "t.array_nested",
-            Value::Array(
-                ValueType::Array,
-                vec![
-                    Value::Array(ValueType::Bool, vec![Value::Bool(true)]),
-                    Value::Array(ValueType::F64, vec![]),
-                    Value::Array(
-                        ValueType::Array,
-                        vec![Value::Array(ValueType::U16, vec![Value::U16(9)])],
-                    ),
-                ],
-            ),
+            Value::Array(Array::Array(vec![
+                Array::Bool(vec![true]),
+                Array::F64(vec![]),
+                Array::Array(vec![Array::U16(vec![9])]),
+            ])),
         ),
-        (
-            "t.array_empty_arrays",
-            Value::Array(ValueType::Array, vec![]),
-        ),
+        ("t.array_empty_arrays", Value::Array(Array::Array(vec![]))),
     ]
 }
 

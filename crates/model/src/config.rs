@@ -75,7 +75,7 @@ impl Config {
             Some(v) => v as usize,
             None => md
                 .get_array("tokenizer.ggml.tokens")
-                .map(<[_]>::len)
+                .map(tokscope_gguf::Array::len)
                 .ok_or_else(|| ModelError::MissingKey(key("vocab_size")))?,
         };
         if n_head == 0

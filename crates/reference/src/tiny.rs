@@ -3,7 +3,7 @@
 //! head, quantized weights, f32 norms) and loadable by any GGUF engine.
 
 use tokscope_gguf::writer::GgufWriter;
-use tokscope_gguf::{GgmlType, Value, ValueType};
+use tokscope_gguf::{Array, GgmlType, Value};
 use tokscope_model::config::names;
 
 /// The shape and storage of a tiny model. `n_embd`, `n_head · head_dim` and `n_ff` must be
@@ -91,7 +91,7 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
     w.metadata("tokenizer.ggml.pre", Value::String("default".into()));
     w.metadata(
         "tokenizer.ggml.token_type",
-        Value::Array(ValueType::I32, vec![Value::I32(1); tokens.len()]),
+        Value::Array(Array::I32(vec![1; tokens.len()])),
     );
     w.metadata("tokenizer.ggml.tokens", string_array(tokens));
     w.metadata("tokenizer.ggml.merges", string_array(merges));
@@ -226,10 +226,7 @@ fn vocabulary(n: usize) -> (Vec<String>, Vec<String>) {
 }
 
 fn string_array(items: Vec<String>) -> Value {
-    Value::Array(
-        ValueType::String,
-        items.into_iter().map(Value::String).collect(),
-    )
+    Value::strings(items)
 }
 
 /// SplitMix64: a tiny, well-mixed, seedable generator (no dependency needed for test data).

@@ -18,7 +18,7 @@
 //! - then per position: h = x / rms(x); x += silu(h)·h; logits = S (x / rms(x)).
 
 use tokscope_gguf::writer::GgufWriter;
-use tokscope_gguf::{GgmlType, Value, ValueType};
+use tokscope_gguf::{GgmlType, Value};
 use tokscope_reference::Reference;
 
 const N: usize = 4;
@@ -52,13 +52,7 @@ fn hand_model() -> Vec<u8> {
     w.metadata("tokenizer.ggml.model", Value::String("gpt2".into()));
     w.metadata(
         "tokenizer.ggml.tokens",
-        Value::Array(
-            ValueType::String,
-            ["a", "b", "c", "d"]
-                .iter()
-                .map(|s| Value::String(s.to_string()))
-                .collect(),
-        ),
+        Value::strings(["a", "b", "c", "d"]),
     );
     let embd: Vec<f32> = identity().iter().map(|v| 2.0 * v).collect();
     let ones = vec![1.0f32; N];

@@ -7,7 +7,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use tokscope_dist::{SamplingParams, warp};
-use tokscope_gguf::{Metadata, Value, ValueType};
+use tokscope_gguf::{Metadata, Value};
 use tokscope_model::cpu::Precision;
 use tokscope_model::{Backend, Config, LogitsFor, ModelFile, RopeStyle};
 use tokscope_session::event::{SpecSource, SpecSummary, StepEvent};
@@ -97,12 +97,7 @@ impl Backend for Markov2 {
 
 fn toy_tokenizer() -> Tokenizer {
     let mut md = Metadata::default();
-    let strings = |v: &[&str]| {
-        Value::Array(
-            ValueType::String,
-            v.iter().map(|s| Value::String((*s).into())).collect(),
-        )
-    };
+    let strings = |v: &[&str]| Value::strings(v);
     md.insert("tokenizer.ggml.model".into(), Value::String("gpt2".into()));
     md.insert(
         "tokenizer.ggml.tokens".into(),

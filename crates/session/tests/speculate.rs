@@ -6,7 +6,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use tokscope_dist::SamplingParams;
-use tokscope_gguf::{Value, ValueType};
+use tokscope_gguf::Value;
 use tokscope_model::ModelFile;
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, LogitsFor};
@@ -189,17 +189,19 @@ fn a_different_vocabulary_is_refused() {
     let file = model_file();
     let session = Session::cpu(file.clone(), 1, Some(64), Precision::Exact).unwrap();
     let mut other = file.clone();
-    let mut tokens = other
+    let mut tokens: Vec<&str> = other
         .metadata
         .get_array("tokenizer.ggml.tokens")
+        .and_then(|a| a.as_strings())
         .unwrap()
-        .to_vec();
+        .iter()
+        .collect();
     // A control token (ids below 17 are never merged), so the tokenizer still builds.
-    tokens[10] = Value::String("<|not-the-same|>".into());
-    other.metadata.insert(
-        "tokenizer.ggml.tokens".into(),
-        Value::Array(ValueType::String, tokens),
-    );
+    tokens[10] = "<|not-the-same|>";
+    let tokens = Value::strings(tokens);
+    other
+        .metadata
+        .insert("tokenizer.ggml.tokens".into(), tokens);
     let err = Drafter::model_cpu(other, &session.tokenizer, 1, 64, Precision::Exact)
         .err()
         .expect("a different vocabulary must be refused");

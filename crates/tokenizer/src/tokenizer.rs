@@ -91,10 +91,11 @@ impl Tokenizer {
         let mut types = match metadata.get_array("tokenizer.ggml.token_type") {
             None => vec![TokenType::Normal; texts.len()],
             Some(values) => values
-                .iter()
-                .map(|v| v.as_i64().map(TokenType::from_gguf))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("tokenizer.ggml.token_type", "not integers"))?,
+                .to_i64s()
+                .ok_or_else(|| bad("tokenizer.ggml.token_type", "not integers"))?
+                .into_iter()
+                .map(TokenType::from_gguf)
+                .collect(),
         };
         if types.len() != texts.len() {
             return Err(bad(
@@ -339,27 +340,23 @@ fn bad(key: &str, why: &str) -> TokenizerError {
 }
 
 fn string_array(metadata: &Metadata, key: &str) -> Result<Vec<String>, TokenizerError> {
-    metadata
+    let strings = metadata
         .get_array(key)
         .ok_or_else(|| missing(key))?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad(key, "not all strings"))
+        .as_strings()
+        .ok_or_else(|| bad(key, "not all strings"))?;
+    Ok(strings.iter().map(str::to_string).collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use tokscope_gguf::{Value, ValueType};
+    use tokscope_gguf::{Array, Value};
 
     use super::*;
     use crate::byte_level::byte_char;
 
     fn strings(items: &[String]) -> Value {
-        Value::Array(
-            ValueType::String,
-            items.iter().cloned().map(Value::String).collect(),
-        )
+        Value::strings(items)
     }
 
     /// A byte-level vocabulary: the 256 single bytes, " the" and "123" as merges, one control
@@ -367,8 +364,8 @@ mod tests {
     fn tiny_metadata(model: &str, pre: &str) -> Metadata {
         let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
         tokens.extend(["Ġt", "he", "Ġthe", "<|end|>", "12", "123"].map(String::from));
-        let mut types = vec![Value::I32(1); tokens.len()];
-        types[259] = Value::I32(3);
+        let mut types = vec![1; tokens.len()];
+        types[259] = 3;
         let merges = ["Ġ t", "h e", "Ġt he", "1 2", "12 3"].map(String::from);
         let mut m = Metadata::default();
         m.insert("tokenizer.ggml.model".into(), Value::String(model.into()));
@@ -376,7 +373,7 @@ mod tests {
         m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
         m.insert(
             "tokenizer.ggml.token_type".into(),
-            Value::Array(ValueType::I32, types),
+            Value::Array(Array::I32(types)),
         );
         m.insert("tokenizer.ggml.merges".into(), strings(&merges));
         m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(259));
@@ -534,7 +531,7 @@ mod tests {
         );
         m.insert(
             "tokenizer.ggml.token_type".into(),
-            Value::Array(ValueType::I32, vec![Value::I32(1); tokens.len()]),
+            Value::Array(Array::I32(vec![1; tokens.len()])),
         );
         m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
         let c = Tokenizer::from_gguf(&m).unwrap();

@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 use serde::Serialize;
-use tokscope_gguf::{Header, PrefixParse};
+use tokscope_gguf::{Header, MAX_HEADER_BYTES, PrefixParse};
 use tokscope_gpu::{GpuBackend, GpuContext, GpuError, LoadOptions};
 use tokscope_model::file::TensorSource;
 use tokscope_model::{Backend, Config, LogitsFor, ModelBytes, ModelError, ModelFile};
@@ -21,9 +21,6 @@ use wasm_bindgen::prelude::*;
 
 /// The first read of the header; GGUF headers with a vocabulary of 50k tokens take ~1.5 MiB.
 const FIRST_PREFIX: u64 = 1 << 21;
-/// The longest header this loader reads: real ones (256k-token vocabularies) take ~20 MiB, and a
-/// hostile count of one-byte values costs ~32 bytes of memory per byte of header.
-const MAX_HEADER: u64 = 64 << 20;
 /// Bytes per read when the whole file is copied into wasm memory.
 const CHUNK: u64 = 8 << 20;
 
@@ -179,16 +176,17 @@ impl BlobFile {
                     self.report();
                     return Ok(header);
                 }
-                PrefixParse::NeedBytes(n) if n > MAX_HEADER => {
+                // The parser refuses a header past the cap itself; this keeps the loop finite.
+                PrefixParse::NeedBytes(n) if n > MAX_HEADER_BYTES => {
                     return Err(ModelError::Invalid(format!(
-                        "the GGUF header needs more than {n} bytes (at most {MAX_HEADER} are read)"
+                        "the GGUF header needs more than {n} bytes (at most {MAX_HEADER_BYTES} are read)"
                     )));
                 }
                 // Doubling keeps the number of re-parses logarithmic in the header's size.
                 PrefixParse::NeedBytes(n) => {
                     self.loaded.set(want);
                     self.report();
-                    want = n.max(2 * want).min(self.len).min(MAX_HEADER);
+                    want = n.max(2 * want).min(self.len).min(MAX_HEADER_BYTES);
                 }
             }
         }
