@@ -2,6 +2,7 @@
 
 mod branch;
 mod compare;
+mod header;
 mod model_path;
 mod modes;
 mod ranges;
@@ -58,7 +59,8 @@ struct ModelArgs {
     /// CPU threads [default: all cores]
     #[arg(long, value_parser = ranges::threads)]
     threads: Option<usize>,
-    /// Context size in tokens [default: the model's training context]
+    /// Context size in tokens, at most the model's context length [default: that on the CPU,
+    /// whose cache grows; a shorter one on the GPU, whose cache is allocated whole]
     #[arg(long, value_parser = ranges::at_least_one)]
     ctx: Option<usize>,
     /// CPU arithmetic: f32 activations (llama.cpp's f32 results) or 8-bit activations (faster, noisier)
@@ -310,9 +312,8 @@ fn score(a: ScoreArgs) -> Result<()> {
 
 fn tokenize(a: TokenizeArgs) -> Result<()> {
     let path = model_path::resolve(a.model.as_deref())?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let gguf = tokscope_gguf::Gguf::parse(&bytes)?;
-    let tokenizer = tokscope_tokenizer::Tokenizer::from_gguf(&gguf.metadata)?;
+    let header = header::read(&path)?;
+    let tokenizer = tokscope_tokenizer::Tokenizer::from_gguf(&header.metadata)?;
     let ids = tokenizer.encode(&a.text, a.special)?;
     println!("{}", serde_json::to_string(&ids)?);
     Ok(())

@@ -69,7 +69,8 @@ pub fn cpu_session(file: ModelFile, m: &ModelArgs) -> Result<Session> {
     Ok(Session::cpu(file, threads(m), m.ctx, precision(m))?)
 }
 
-/// The context size a second model gets: the flag, else its training context.
-pub fn n_ctx(m: &ModelArgs, file: &ModelFile) -> usize {
-    m.ctx.unwrap_or(file.config.n_ctx_train)
+/// The context size a second model gets (on the CPU): the flag, else its training context,
+/// at most that and a clear error past what memory allows.
+pub fn n_ctx(m: &ModelArgs, file: &ModelFile) -> Result<usize> {
+    Ok(file.config.context_size(m.ctx, file.config.n_ctx_train)?)
 }

@@ -70,7 +70,7 @@ pub fn run(a: SpeculateArgs) -> Result<()> {
                 bail!("--drafter model needs --draft-model PATH");
             };
             let file = modes::open_file(Some(path))?;
-            let n_ctx = modes::n_ctx(m, &file);
+            let n_ctx = modes::n_ctx(m, &file)?;
             Drafter::model_cpu(
                 file,
                 &session.tokenizer,
@@ -82,7 +82,7 @@ pub fn run(a: SpeculateArgs) -> Result<()> {
         DrafterChoice::EarlyExit => {
             let file = modes::open_file(m.model.as_deref())?;
             let layers = a.exit_layer.unwrap_or((file.config.n_layer / 4).max(1));
-            let n_ctx = modes::n_ctx(m, &file);
+            let n_ctx = modes::n_ctx(m, &file)?;
             Drafter::early_exit_cpu(file, layers, modes::threads(m), n_ctx, modes::precision(m))?
         }
         DrafterChoice::Ngram => Drafter::Ngram {

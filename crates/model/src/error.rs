@@ -33,6 +33,12 @@ pub enum ModelError {
         "tensor {name:?} has type {ty}, which tokscope cannot compute with yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)"
     )]
     UnsupportedType { name: String, ty: GgmlType },
+    #[error("a context of {n_ctx} positions is more than the limit of {limit}: {why}")]
+    ContextTooLarge {
+        n_ctx: usize,
+        limit: usize,
+        why: String,
+    },
     #[error("context overflow: {needed} positions needed, the context holds {n_ctx}")]
     ContextOverflow { needed: usize, n_ctx: usize },
     #[error("token id {id} is outside the vocabulary of {n_vocab}")]

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod context;
 pub mod cpu;
 pub mod error;
 pub mod file;

@@ -24,7 +24,8 @@ use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 
 impl Session {
     /// A session on the CPU backend with `threads` threads and a context of `n_ctx` positions
-    /// (the model's training context when `None`), computing with `precision`.
+    /// (at most the model's context length, which is the default: the CPU's cache grows as it
+    /// fills), computing with `precision`.
     pub fn cpu(
         file: ModelFile,
         threads: usize,
@@ -33,14 +34,16 @@ impl Session {
     ) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let template = ChatTemplate::for_model(&file.metadata, &tokenizer);
-        let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
+        let n_ctx = file.config.context_size(n_ctx, file.config.n_ctx_train)?;
         let mut backend = CpuBackend::with_context(file, threads, n_ctx)?;
         backend.set_precision(precision);
         Ok(Self::new(Box::new(backend), tokenizer, template))
     }
 
     /// A session on the GPU backend (f32 arithmetic) on an already opened device, with a context of
-    /// `n_ctx` positions (the model's training context when `None`).
+    /// `n_ctx` positions (at most the model's context length; by default
+    /// [`DEFAULT_CONTEXT`](tokscope_model::context::DEFAULT_CONTEXT), as the GPU's cache is
+    /// allocated whole).
     #[cfg(feature = "gpu")]
     pub fn gpu(
         ctx: &tokscope_gpu::GpuContext,
@@ -49,7 +52,8 @@ impl Session {
     ) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let template = ChatTemplate::for_model(&file.metadata, &tokenizer);
-        let n_ctx = n_ctx.unwrap_or(file.config.n_ctx_train);
+        let default = tokscope_model::context::DEFAULT_CONTEXT;
+        let n_ctx = file.config.context_size(n_ctx, default)?;
         let backend = tokscope_gpu::GpuBackend::new(ctx, &file, n_ctx)
             .map_err(tokscope_model::ModelError::from)?;
         Ok(Self::new(Box::new(backend), tokenizer, template))

@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 use tokscope_gpu::{AttentionSplit, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_model::context::DEFAULT_CONTEXT;
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, ModelError};
 use tokscope_session::{
@@ -33,10 +34,6 @@ use crate::options::{
 use crate::threads;
 use crate::yielding::Yielding;
 use crate::{js_error, to_js};
-
-/// Context positions when the page does not choose: the f32 KV cache of the default model costs
-/// 45 KiB per position, so the training context (8192) would need 370 MB of wasm memory.
-const DEFAULT_N_CTX: usize = 2048;
 
 /// Context of the extra conditions of a compare run (a second and third KV cache of the model).
 const CONDITION_N_CTX: usize = 1024;
@@ -134,9 +131,10 @@ pub async fn load_engine(
     let file_bytes = model.len() as usize;
     let file = model.file();
     let config = &file.config;
-    let n_ctx = n_ctx
-        .unwrap_or(DEFAULT_N_CTX)
-        .clamp(1, config.n_ctx_train.max(1));
+    // Past the model's context length the page gets that; past what memory allows, an error.
+    let n_ctx = config
+        .context_size(n_ctx, DEFAULT_CONTEXT)
+        .map_err(js_error)?;
     let mut tensor_types = BTreeMap::new();
     for t in &file.tensors {
         *tensor_types.entry(t.ggml_type.to_string()).or_insert(0) += 1;

@@ -75,13 +75,15 @@ impl SharedOut {
 }
 
 impl CpuBackend {
-    /// Prepares the model for the CPU with `threads` threads and the model's training context.
+    /// Prepares the model for the CPU with `threads` threads and the model's training context
+    /// (at most [`Config::max_context`]).
     pub fn new(file: ModelFile, threads: usize) -> Result<Self> {
-        let n_ctx = file.config.n_ctx_train;
+        let n_ctx = file.config.context_size(None, file.config.n_ctx_train)?;
         Self::with_context(file, threads, n_ctx)
     }
 
-    /// As [`CpuBackend::new`] with an explicit context size (positions the cache may hold).
+    /// As [`CpuBackend::new`] with an explicit context size (positions the cache may hold; an
+    /// error past [`Config::max_context`]). The cache grows with the positions it holds.
     pub fn with_context(file: ModelFile, threads: usize, n_ctx: usize) -> Result<Self> {
         let n_layers = file.config.n_layer;
         Self::with_layers(file, threads, n_ctx, n_layers)
@@ -95,6 +97,7 @@ impl CpuBackend {
         n_ctx: usize,
         n_layers: usize,
     ) -> Result<Self> {
+        file.config.check_context(n_ctx)?;
         if n_layers == 0 || n_layers > file.config.n_layer {
             return Err(ModelError::Invalid(format!(
                 "cannot keep {n_layers} layers of a model with {}",
