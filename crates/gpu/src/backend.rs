@@ -11,6 +11,7 @@ use crate::kernels::{
     MATVEC_SUBGROUP, MATVEC_SUBGROUP_ROWS, MATVEC_TILE, MatvecParams, ModelParams, Pipelines,
     RMSNORM, SUMMARY, SummaryParams,
 };
+use crate::limits;
 use crate::readback;
 use crate::summary::{self, GpuSummary, MAX_TOP, SummaryRequest, summary_floats};
 use crate::weights::{self, kernel_suffix};
@@ -234,16 +235,37 @@ fn aligned(floats: usize) -> usize {
 }
 
 impl<'a> Loader<'a> {
-    fn storage(&self, label: &str, floats: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
+    /// A buffer of `floats` f32 values, refused where the adapter could not bind it whole.
+    fn storage(
+        &self,
+        label: &str,
+        floats: usize,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let size = (floats.max(4) as u64).saturating_mul(4);
+        let usage = wgpu::BufferUsages::STORAGE | usage;
+        limits::check_buffer(self.device, label, size, usage)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (floats.max(4) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | usage,
+            size,
+            usage,
             mapped_at_creation: false,
-        })
+        }))
     }
 
+    /// A buffer holding `data`, refused where the adapter could not bind it whole.
     fn upload<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        data: &[T],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let size = std::mem::size_of_val(data) as u64;
+        limits::check_buffer(self.device, label, size, usage)?;
+        Ok(self.create_init(label, data, usage))
+    }
+
+    fn create_init<T: bytemuck::Pod>(
         &self,
         label: &str,
         data: &[T],
@@ -260,8 +282,9 @@ impl<'a> Loader<'a> {
             })
     }
 
+    /// A uniform of a few words: within every adapter's limits (WebGPU guarantees 64 KiB).
     fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
-        self.upload(
+        self.create_init(
             label,
             std::slice::from_ref(value),
             wgpu::BufferUsages::UNIFORM,
@@ -271,7 +294,7 @@ impl<'a> Loader<'a> {
     /// A norm weight or bias, dequantized to f32 (these vectors are tiny).
     fn vector(&self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
         let v = self.file.vector_from(self.source, name, len)?;
-        Ok(self.upload(name, &v, wgpu::BufferUsages::STORAGE))
+        self.upload(name, &v, wgpu::BufferUsages::STORAGE)
     }
 
     /// A 2-D weight for the matvec variant in use, repacked and split into parts that each fit
@@ -304,7 +327,7 @@ impl<'a> Loader<'a> {
             let data = self.source.read(start, n * row_bytes)?;
             let packed = weights::repack(name, w.ty, &data, n, cols)?;
             drop(data);
-            parts.push(self.part(name, (w.ty, cols, interleaved), packed, first_row, n));
+            parts.push(self.part(name, (w.ty, cols, interleaved), packed, first_row, n)?);
         }
         Ok(GpuWeight {
             ty: w.ty,
@@ -322,21 +345,21 @@ impl<'a> Loader<'a> {
         mut packed: weights::Packed,
         first_row: usize,
         rows: usize,
-    ) -> WeightPart {
+    ) -> Result<WeightPart, GpuError> {
         if interleaved {
             let (lanes, groups) = (kernels::RW_LANES as usize, kernels::RW_GROUPS as usize);
             packed = weights::interleave(&packed, ty, rows, cols, lanes, groups);
         }
-        WeightPart {
+        Ok(WeightPart {
             first_row,
             rows,
-            quants: self.upload(label, &packed.quants, wgpu::BufferUsages::STORAGE),
+            quants: self.upload(label, &packed.quants, wgpu::BufferUsages::STORAGE)?,
             scales: self.upload(
                 label,
                 &packed.scale_words(self.arithmetic),
                 wgpu::BufferUsages::STORAGE,
-            ),
-        }
+            )?,
+        })
     }
 
     /// Weights that share an input, type and width (q/k/v; gate/up) stacked row-wise into one
@@ -363,7 +386,7 @@ impl<'a> Loader<'a> {
             packed.scales.extend(p.scales);
         }
         let interleaved = self.matvec == MatvecVariant::Rowwise;
-        let part = self.part(parts[0].0, (ty, cols, interleaved), packed, 0, rows);
+        let part = self.part(parts[0].0, (ty, cols, interleaved), packed, 0, rows)?;
         Ok(Some(GpuWeight {
             ty,
             cols,
@@ -679,6 +702,8 @@ impl GpuBackend {
         n_ctx: usize,
         options: LoadOptions,
     ) -> Result<Self, GpuError> {
+        // Before anything is allocated (the RoPE table alone grows with the context).
+        limits::check_context(&ctx.device, &file.config, n_ctx.max(1))?;
         let limits = ctx.device.limits();
         let max_binding = options.max_binding.unwrap_or(
             limits
@@ -812,19 +837,19 @@ impl GpuBackend {
         };
         let (d, q_dim, kv_dim, b) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), MAX_BATCH);
         let none = wgpu::BufferUsages::empty();
-        let x = ld.storage("x", b * d, wgpu::BufferUsages::COPY_SRC);
-        let x_last = ld.storage("x last", d, wgpu::BufferUsages::COPY_DST);
-        let h = ld.storage("h", b * d, none);
+        let x = ld.storage("x", b * d, wgpu::BufferUsages::COPY_SRC)?;
+        let x_last = ld.storage("x last", d, wgpu::BufferUsages::COPY_DST)?;
+        let h = ld.storage("h", b * d, none)?;
         // q, k and v are regions of one buffer, as are gate and up: the stacked matvecs write
         // them in one launch. Each region is [token][its width].
         let (k_base, v_base) = (aligned(b * q_dim), aligned(b * q_dim) + aligned(b * kv_dim));
-        let qkv = ld.storage("qkv", v_base + b * kv_dim, none);
+        let qkv = ld.storage("qkv", v_base + b * kv_dim, none)?;
         let q = Region::floats(&qkv, 0, b * q_dim);
         let k = Region::floats(&qkv, k_base, b * kv_dim);
         let v = Region::floats(&qkv, v_base, b * kv_dim);
         // Attention's output: o per chunk, then (m, l, 0, 0) per chunk, token and head.
         let chunks = split.max_chunks as usize;
-        let att = ld.storage("att", chunks * b * (q_dim + 4 * cfg.n_head), none);
+        let att = ld.storage("att", chunks * b * (q_dim + 4 * cfg.n_head), none)?;
         let attention_params = ld.uniform(
             "attention",
             &kernels::AttentionParams {
@@ -835,15 +860,15 @@ impl GpuBackend {
             },
         );
         let up_base = aligned(b * cfg.n_ff);
-        let gu = ld.storage("gate, up", up_base + b * cfg.n_ff, none);
-        let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none);
-        let logits = ld.storage("logits", b * cfg.n_vocab, wgpu::BufferUsages::COPY_SRC);
-        let tokens = ld.storage("tokens", b, wgpu::BufferUsages::COPY_DST);
+        let gu = ld.storage("gate, up", up_base + b * cfg.n_ff, none)?;
+        let scores = ld.storage("scores", b * cfg.n_head * n_ctx, none)?;
+        let logits = ld.storage("logits", b * cfg.n_vocab, wgpu::BufferUsages::COPY_SRC)?;
+        let tokens = ld.storage("tokens", b, wgpu::BufferUsages::COPY_DST)?;
         let table = ld.upload(
             "rope table",
             &rope_table(&cfg, n_ctx),
             wgpu::BufferUsages::STORAGE,
-        );
+        )?;
         let base = ModelParams {
             n_embd: d as u32,
             n_head: cfg.n_head as u32,
@@ -858,8 +883,8 @@ impl GpuBackend {
             ..Default::default()
         };
         let uniform_dst = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let params = ld.upload("model params", &[base], uniform_dst);
-        let batch = ld.upload("batch", &[Batch::default()], uniform_dst);
+        let params = ld.upload("model params", &[base], uniform_dst)?;
+        let batch = ld.upload("batch", &[Batch::default()], uniform_dst)?;
         let batch_one = ld.uniform(
             "batch of one",
             &Batch {
@@ -918,8 +943,8 @@ impl GpuBackend {
                 ld.weight(&name("ffn_down.weight"), d, cfg.n_ff)?,
                 Place::whole(d),
             )];
-            let k_cache = ld.storage("k cache", n_ctx * kv_dim, none);
-            let v_cache = ld.storage("v cache", n_ctx * kv_dim, none);
+            let k_cache = ld.storage("k cache", n_ctx * kv_dim, none)?;
+            let v_cache = ld.storage("v cache", n_ctx * kv_dim, none)?;
 
             // From the q/k/v biases to the attention: the same launches in either mode.
             let mut attention = Vec::new();
@@ -1012,9 +1037,10 @@ impl GpuBackend {
             "summary",
             summary_floats(MAX_TOP),
             wgpu::BufferUsages::COPY_SRC,
-        );
-        let summary_params = ld.upload("summary params", &[SummaryParams::default()], uniform_dst);
-        let chunks = ld.storage("summary chunks", summary::CHUNK_FLOATS, none);
+        )?;
+        let summary_params =
+            ld.upload("summary params", &[SummaryParams::default()], uniform_dst)?;
+        let chunks = ld.storage("summary chunks", summary::CHUNK_FLOATS, none)?;
         let (_, n_chunks) = summary::chunking(cfg.n_vocab);
         let summary_buffers = [&logits, &summary_out, &summary_params, &chunks];
         let summary = [
@@ -1033,10 +1059,13 @@ impl GpuBackend {
                 PerToken::Each,
             ),
         ];
+        let readback = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let size = ((b * cfg.n_vocab).max(summary_floats(MAX_TOP)) * 4) as u64;
+        limits::check_buffer(device, "logits readback", size, readback)?;
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("logits readback"),
-            size: ((b * cfg.n_vocab).max(summary_floats(MAX_TOP)) * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            size,
+            usage: readback,
             mapped_at_creation: false,
         });
         Ok(Self {

@@ -19,6 +19,15 @@ pub enum GpuError {
     /// A wgpu validation or internal error: a bug in tokscope, or a limit of this adapter.
     #[error("GPU error: {0}")]
     Wgpu(String),
+    #[error(
+        "the GPU buffer {label:?} would take {bytes} bytes, over this adapter's {limit_name} of {limit} bytes"
+    )]
+    BufferTooLarge {
+        label: String,
+        bytes: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
     #[error("tensor {name:?} of type {ty} cannot run on the GPU backend yet")]

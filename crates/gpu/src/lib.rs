@@ -21,6 +21,7 @@ mod backend;
 mod context;
 mod error;
 pub mod kernels;
+mod limits;
 mod readback;
 mod step;
 mod summary;

@@ -226,6 +226,8 @@ pub async fn summarize_logits_async(
     }
     let (p, host) = params(request, logits.len())?;
     let device = &ctx.device;
+    let size = std::mem::size_of_val(logits) as u64;
+    crate::limits::check_buffer(device, "logits", size, wgpu::BufferUsages::STORAGE)?;
     let kernel = |entry| {
         ctx.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(
             &SUMMARY,

@@ -72,10 +72,12 @@ impl Timer {
         let count = 2 * self.launches.len() as u32;
         // Buffers may not be empty: at least one timestamp's room.
         let bytes = (u64::from(count) * 8).max(8);
+        let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
+        crate::limits::check_buffer(device, "profile resolve", bytes, usage)?;
         let resolved = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("profile resolve"),
             size: bytes,
-            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            usage,
             mapped_at_creation: false,
         });
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
