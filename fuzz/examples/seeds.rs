@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use tokscope_gguf::blocks::quantize_row;
-use tokscope_gguf::{GgmlType, Gguf, GgufWriter, Metadata, Value, ValueType};
+use tokscope_gguf::{Array, GgmlType, Gguf, GgufWriter, Metadata, Value};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{Backend, LogitsFor, ModelBytes, ModelFile};
 use tokscope_tokenizer::{ChatTemplate, Message, Tokenizer};
@@ -104,9 +104,10 @@ fn short_vocabulary(md: &Metadata) -> Metadata {
     let mut out = Metadata::default();
     let strings = |key: &str| -> Vec<String> {
         md.get_array(key)
-            .expect("the default model has this array")
+            .and_then(Array::as_strings)
+            .expect("the default model has this string array")
             .iter()
-            .map(|v| v.as_str().expect("strings").to_string())
+            .map(str::to_string)
             .collect()
     };
     let tokens: Vec<String> = strings("tokenizer.ggml.tokens")
@@ -122,7 +123,10 @@ fn short_vocabulary(md: &Metadata) -> Metadata {
                 .all(|t| tokens.contains(t))
         })
         .collect();
-    let types = md.get_array("tokenizer.ggml.token_type").expect("types");
+    let types = md
+        .get_array("tokenizer.ggml.token_type")
+        .and_then(Array::to_i64s)
+        .expect("types");
     for (key, value) in md.iter() {
         if !key.starts_with("tokenizer.") {
             continue;
@@ -130,9 +134,9 @@ fn short_vocabulary(md: &Metadata) -> Metadata {
         let value = match key.as_str() {
             "tokenizer.ggml.tokens" => string_array(&tokens),
             "tokenizer.ggml.merges" => string_array(&merges),
-            "tokenizer.ggml.token_type" => {
-                Value::Array(ValueType::I32, types[..KEPT_TOKENS].to_vec())
-            }
+            "tokenizer.ggml.token_type" => Value::Array(Array::I32(
+                types[..KEPT_TOKENS].iter().map(|&t| t as i32).collect(),
+            )),
             _ => value.clone(),
         };
         out.insert(key.clone(), value);
@@ -141,10 +145,7 @@ fn short_vocabulary(md: &Metadata) -> Metadata {
 }
 
 fn string_array(items: &[String]) -> Value {
-    Value::Array(
-        ValueType::String,
-        items.iter().cloned().map(Value::String).collect(),
-    )
+    Value::strings(items)
 }
 
 fn header_only(md: &Metadata) -> Vec<u8> {
@@ -226,10 +227,11 @@ fn tiny(s: Shape, vocab: &Metadata) -> Vec<u8> {
         .metadata(&key("attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
     let tokens: Vec<String> = vocab
         .get_array("tokenizer.ggml.tokens")
+        .and_then(Array::as_strings)
         .expect("tokens")
         .iter()
         .take(s.n_vocab as usize)
-        .map(|v| v.as_str().expect("strings").to_string())
+        .map(str::to_string)
         .collect();
     w.metadata("tokenizer.ggml.model", Value::String("gpt2".into()))
         .metadata("tokenizer.ggml.tokens", string_array(&tokens));
