@@ -8,9 +8,12 @@ pub enum TokenizerError {
     Metadata(String),
     /// `tokenizer.ggml.model` names a tokenizer kind tokscope does not implement yet.
     #[error(
-        "unsupported tokenizer model '{0}' (tokscope supports 'gpt2' byte-level BPE; SentencePiece 'llama', 'bert' and others are not implemented)"
+        "unsupported tokenizer model '{0}' (tokscope supports 'gpt2' byte-level BPE and 'llama' SentencePiece; 'bert', 't5' and others are not implemented)"
     )]
     UnsupportedModel(String),
+    /// SentencePiece byte fallback needs a token `<0xXX>` that the vocabulary lacks.
+    #[error("the vocabulary has no byte token <0x{0:02X}> for text that needs it")]
+    NoByteToken(u8),
     /// `tokenizer.ggml.pre` names a pre-tokenizer tokscope does not know.
     #[error(
         "unsupported pre-tokenizer '{0}' (supported: default, gpt-2, smollm, llama-bpe/llama3, qwen2 and their llama.cpp aliases)"

@@ -1,6 +1,7 @@
 //! The tokenizer of a GGUF file, tokenizing exactly as llama.cpp does: special tokens are cut
-//! out of the text first (longest first), then each remaining piece goes through the
-//! pre-tokenizer regexes and byte-level BPE of the `tokenizers` library.
+//! out of the text first (longest first), then each remaining piece goes through either the
+//! pre-tokenizer regexes and byte-level BPE of the `tokenizers` library ("gpt2") or the
+//! SentencePiece merge of [`crate::spm`] ("llama").
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
 use tokscope_gguf::Metadata;
 
 use crate::pre::PreTokenizerKind;
+use crate::spm::{SPACE_MARKER, SentencePiece};
 use crate::stream::StreamDecoder;
-use crate::vocab::{TokenType, Vocab};
+use crate::vocab::{TextForm, TokenType, Vocab};
 use crate::{TokenizerError, VocabMismatch};
 
 /// Token texts that llama.cpp treats as end-of-generation whatever the file says
@@ -56,8 +58,8 @@ const END_OF_GENERATION_KEYS: &[&str] = &[
 /// A model's tokenizer, built from its GGUF metadata.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
-    /// Pre-tokenizer + BPE for text without special tokens.
-    inner: HfTokenizer,
+    /// What tokenizes the text between special tokens.
+    model: Model,
     vocab: Arc<Vocab>,
     /// Ids matched whole in input text, longest text first (llama.cpp's order).
     special_by_length: Vec<u32>,
@@ -68,6 +70,20 @@ pub struct Tokenizer {
     add_eos: bool,
 }
 
+/// The tokenizer proper, which sees only text without special tokens.
+#[derive(Debug, Clone)]
+enum Model {
+    /// "gpt2": pre-tokenizer + byte-level BPE of the `tokenizers` library.
+    ByteLevelBpe(Box<HfTokenizer>),
+    /// "llama": SentencePiece merges by score with byte fallback.
+    SentencePiece {
+        spm: Arc<SentencePiece>,
+        /// Whether a text piece at the start or after a special token gets a leading space
+        /// (`tokenizer.ggml.add_space_prefix`, default true).
+        add_space_prefix: bool,
+    },
+}
+
 /// A piece of input text after special tokens are cut out.
 enum Fragment<'a> {
     Text(&'a str),
@@ -75,17 +91,17 @@ enum Fragment<'a> {
 }
 
 impl Tokenizer {
-    /// Builds the tokenizer that `tokenizer.ggml.*` describes. Only byte-level BPE ("gpt2") is
-    /// supported; other kinds give [`TokenizerError::UnsupportedModel`].
+    /// Builds the tokenizer that `tokenizer.ggml.*` describes: byte-level BPE ("gpt2") or
+    /// SentencePiece ("llama"); other kinds give [`TokenizerError::UnsupportedModel`].
     pub fn from_gguf(metadata: &Metadata) -> Result<Self, TokenizerError> {
-        let model = metadata
+        let model_name = metadata
             .get_str("tokenizer.ggml.model")
             .ok_or_else(|| missing("tokenizer.ggml.model"))?;
-        if model != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel(model.to_string()));
-        }
-        let pre =
-            PreTokenizerKind::from_name(metadata.get_str("tokenizer.ggml.pre").unwrap_or(""))?;
+        let form = match model_name {
+            "gpt2" => TextForm::ByteLevel,
+            "llama" => TextForm::SentencePiece,
+            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        };
 
         let texts = string_array(metadata, "tokenizer.ggml.tokens")?;
         let mut types = match metadata.get_array("tokenizer.ggml.token_type") {
@@ -115,9 +131,28 @@ impl Tokenizer {
             }
         };
 
-        // End-of-generation tokens: by metadata id and by well-known text; like llama.cpp, a
-        // text-detected one is treated as a control token even if the file says otherwise.
-        let mut end_of_generation = HashSet::new();
+        // What each kind assumes when the file is silent (llama.cpp's defaults): the BPE
+        // pre-tokenizer decides on BOS; SentencePiece adds BOS, with BOS 1 and EOS 2.
+        let pre = match form {
+            TextForm::ByteLevel => Some(PreTokenizerKind::from_name(
+                metadata.get_str("tokenizer.ggml.pre").unwrap_or(""),
+            )?),
+            TextForm::SentencePiece => None,
+        };
+        let (add_bos_default, default_bos, default_eos) = match &pre {
+            Some(pre) => (pre.add_bos_default, None, None),
+            None => {
+                let default = |id: u32| (id < n_tokens).then_some(id);
+                (true, default(1), default(2))
+            }
+        };
+        let bos = token_id("tokenizer.ggml.bos_token_id")?.or(default_bos);
+        let eos = token_id("tokenizer.ggml.eos_token_id")?.or(default_eos);
+
+        // End-of-generation tokens: EOS and the other ids the metadata names, and well-known
+        // texts; like llama.cpp, a text-detected one is treated as a control token even if the
+        // file says otherwise.
+        let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
         for key in END_OF_GENERATION_KEYS {
             end_of_generation.extend(token_id(key)?);
         }
@@ -133,53 +168,33 @@ impl Tokenizer {
             .collect();
         special_by_length.sort_by_key(|&id| std::cmp::Reverse(texts[id as usize].len()));
 
-        let merges = string_array(metadata, "tokenizer.ggml.merges")?
-            .into_iter()
-            .map(
-                |merge| match merge.char_indices().find(|&(i, c)| i > 0 && c == ' ') {
-                    Some((at, _)) => Ok((merge[..at].to_string(), merge[at + 1..].to_string())),
-                    None => Err(bad(
-                        "tokenizer.ggml.merges",
-                        &format!("no space in {merge:?}"),
-                    )),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        // Later duplicates win, as in llama.cpp's text → id map.
-        let ids: tokenizers::models::bpe::Vocab = texts.iter().cloned().zip(0..n_tokens).collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(ids, merges)
-            .ignore_merges(pre.ignore_merges)
-            .build()
-            .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
-
-        let mut inner = HfTokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre.build()?));
-        inner.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
-        let added: Vec<AddedToken> = special_by_length
-            .iter()
-            .map(|&id| AddedToken::from(texts[id as usize].clone(), true))
-            .collect();
-        inner
-            .add_special_tokens(added)
-            .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
-        // Special tokens are cut out by `partition` (llama.cpp's rules); `inner` must treat
-        // any it still sees as plain text.
-        inner.set_encode_special_tokens(true);
+        let vocab = Arc::new(Vocab { texts, types, form });
+        let model = match &pre {
+            Some(pre) => byte_level_bpe(metadata, &vocab.texts, &special_by_length, pre)?,
+            None => Model::SentencePiece {
+                spm: Arc::new(SentencePiece::new(
+                    Arc::clone(&vocab),
+                    scores(metadata, vocab.texts.len())?,
+                )),
+                add_space_prefix: metadata
+                    .get_bool("tokenizer.ggml.add_space_prefix")
+                    .unwrap_or(true),
+            },
+        };
 
         let add_bos = metadata
             .get_bool("tokenizer.ggml.add_bos_token")
-            .unwrap_or(pre.add_bos_default);
+            .unwrap_or(add_bos_default);
         let add_eos = metadata
             .get_bool("tokenizer.ggml.add_eos_token")
             .unwrap_or(false);
         Ok(Self {
-            inner,
-            vocab: Arc::new(Vocab { texts, types }),
+            model,
+            vocab,
             special_by_length,
             end_of_generation,
-            bos: token_id("tokenizer.ggml.bos_token_id")?,
-            eos: token_id("tokenizer.ggml.eos_token_id")?,
+            bos,
+            eos,
             add_bos,
             add_eos,
         })
@@ -190,24 +205,62 @@ impl Tokenizer {
     /// User-defined tokens are matched either way. Never adds BOS or EOS.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
         let mut ids = Vec::new();
+        // SentencePiece's space prefix goes on text at the start and after a special token.
+        let mut after_special = true;
         for fragment in self.partition(text, parse_special) {
             match fragment {
-                Fragment::Special(id) => ids.push(id),
+                Fragment::Special(id) => {
+                    ids.push(id);
+                    after_special = true;
+                }
                 Fragment::Text(piece) => {
-                    let encoding = self
-                        .inner
-                        .encode_fast(piece, false)
-                        .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
-                    ids.extend_from_slice(encoding.get_ids());
+                    self.encode_text(piece, after_special, &mut ids)?;
+                    after_special = false;
                 }
             }
         }
         Ok(ids)
     }
 
+    /// Appends the tokens of a piece of text that holds no special token.
+    fn encode_text(
+        &self,
+        piece: &str,
+        after_special: bool,
+        ids: &mut Vec<u32>,
+    ) -> Result<(), TokenizerError> {
+        match &self.model {
+            Model::ByteLevelBpe(inner) => {
+                let encoding = inner
+                    .encode_fast(piece, false)
+                    .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+                ids.extend_from_slice(encoding.get_ids());
+            }
+            Model::SentencePiece {
+                spm,
+                add_space_prefix,
+            } => {
+                let mut escaped = String::with_capacity(piece.len() + 3);
+                if *add_space_prefix && after_special {
+                    escaped.push(SPACE_MARKER);
+                }
+                escaped.extend(
+                    piece
+                        .chars()
+                        .map(|c| if c == ' ' { SPACE_MARKER } else { c }),
+                );
+                spm.encode_into(&escaped, ids)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Cuts special tokens out of `text`: each special token in turn, longest first, is found
     /// in every piece of text that is still plain.
     fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+        if text.is_empty() {
+            return Vec::new();
+        }
         let mut fragments = vec![Fragment::Text(text)];
         for &id in &self.special_by_length {
             let kind = self.vocab.types[id as usize];
@@ -325,10 +378,76 @@ impl Tokenizer {
         }
     }
 
-    /// The underlying `tokenizers` tokenizer (pre-tokenizer + BPE, special tokens registered).
-    pub fn hf_tokenizer(&self) -> &HfTokenizer {
-        &self.inner
+    /// The underlying `tokenizers` tokenizer (pre-tokenizer + BPE, special tokens registered)
+    /// of a byte-level BPE vocabulary; `None` for SentencePiece.
+    pub fn hf_tokenizer(&self) -> Option<&HfTokenizer> {
+        match &self.model {
+            Model::ByteLevelBpe(inner) => Some(inner),
+            Model::SentencePiece { .. } => None,
+        }
     }
+}
+
+/// The `tokenizers` BPE model with the file's merges, pre-tokenizer and special tokens.
+fn byte_level_bpe(
+    metadata: &Metadata,
+    texts: &[String],
+    special_by_length: &[u32],
+    pre: &PreTokenizerKind,
+) -> Result<Model, TokenizerError> {
+    let merges = string_array(metadata, "tokenizer.ggml.merges")?
+        .into_iter()
+        .map(
+            |merge| match merge.char_indices().find(|&(i, c)| i > 0 && c == ' ') {
+                Some((at, _)) => Ok((merge[..at].to_string(), merge[at + 1..].to_string())),
+                None => Err(bad(
+                    "tokenizer.ggml.merges",
+                    &format!("no space in {merge:?}"),
+                )),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    // Later duplicates win, as in llama.cpp's text → id map.
+    let ids: tokenizers::models::bpe::Vocab = texts.iter().cloned().zip(0..).collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(ids, merges)
+        .ignore_merges(pre.ignore_merges)
+        .build()
+        .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+    let mut inner = HfTokenizer::new(bpe);
+    inner.with_pre_tokenizer(Some(pre.build()?));
+    inner.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
+    let added: Vec<AddedToken> = special_by_length
+        .iter()
+        .map(|&id| AddedToken::from(texts[id as usize].clone(), true))
+        .collect();
+    inner
+        .add_special_tokens(added)
+        .map_err(|e| TokenizerError::Tokenizers(e.to_string()))?;
+    // Special tokens are cut out by `partition` (llama.cpp's rules); `inner` must treat any it
+    // still sees as plain text.
+    inner.set_encode_special_tokens(true);
+    Ok(Model::ByteLevelBpe(Box::new(inner)))
+}
+
+/// `tokenizer.ggml.scores` (f32, or integers as llama.cpp also accepts), one per token; all 0
+/// when absent, as in llama.cpp.
+fn scores(metadata: &Metadata, n_tokens: usize) -> Result<Vec<f32>, TokenizerError> {
+    let key = "tokenizer.ggml.scores";
+    let Some(values) = metadata.get_array(key) else {
+        return Ok(vec![0.0; n_tokens]);
+    };
+    if values.len() < n_tokens {
+        return Err(bad(
+            key,
+            &format!("{} scores for {n_tokens} tokens", values.len()),
+        ));
+    }
+    values[..n_tokens]
+        .iter()
+        .map(|v| v.as_f64().map(|x| x as f32))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad(key, "not numbers"))
 }
 
 fn missing(key: &str) -> TokenizerError {
@@ -382,6 +501,125 @@ mod tests {
 
     fn tiny() -> Tokenizer {
         Tokenizer::from_gguf(&tiny_metadata("gpt2", "gpt-2")).unwrap()
+    }
+
+    /// A SentencePiece vocabulary: <unk>, <s>, </s>, the 256 byte tokens, a few pieces with
+    /// scores, a control and a user-defined token; no BOS/EOS ids in the metadata.
+    fn spm_metadata() -> Metadata {
+        let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"].map(String::from).to_vec();
+        tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+        let pieces = ["▁", "h", "i", "▁h", "▁hi", "hi", "<ctl>", "<ud>"];
+        tokens.extend(pieces.map(String::from));
+        let mut types = vec![Value::I32(1); tokens.len()];
+        types[0] = Value::I32(2);
+        types[1] = Value::I32(3);
+        types[2] = Value::I32(3);
+        for t in &mut types[3..259] {
+            *t = Value::I32(6);
+        }
+        types[265] = Value::I32(3);
+        types[266] = Value::I32(4);
+        let mut scores = vec![Value::F32(0.0); tokens.len()];
+        for (i, s) in [
+            (259, -1.0),
+            (260, -2.0),
+            (261, -3.0),
+            (262, -4.0),
+            (263, -5.0),
+            (264, -6.0),
+        ] {
+            scores[i] = Value::F32(s);
+        }
+        let mut m = Metadata::default();
+        m.insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
+        m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        m.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, types),
+        );
+        m.insert(
+            "tokenizer.ggml.scores".into(),
+            Value::Array(ValueType::F32, scores),
+        );
+        m
+    }
+
+    #[test]
+    fn sentencepiece_defaults_follow_llama_cpp() {
+        let t = Tokenizer::from_gguf(&spm_metadata()).unwrap();
+        // No ids in the file: BOS 1 and EOS 2, BOS added, EOS ends generation.
+        assert_eq!((t.bos_id(), t.eos_id()), (Some(1), Some(2)));
+        assert!(t.add_bos() && !t.add_eos());
+        assert!(t.is_end_of_generation(2) && !t.is_end_of_generation(1));
+        assert!(t.hf_tokenizer().is_none());
+    }
+
+    #[test]
+    fn sentencepiece_space_prefix_at_the_start_and_after_special_tokens() {
+        let t = Tokenizer::from_gguf(&spm_metadata()).unwrap();
+        // "▁hi": the pair "▁h" (-4) beats "hi" (-6), then "▁h" + "i" forms "▁hi".
+        assert_eq!(t.encode("hi", false).unwrap(), vec![263]);
+        assert_eq!(t.encode("hi hi", false).unwrap(), vec![263, 263]);
+        // After a control token (parsed) the prefix comes again; after plain text it does not.
+        assert_eq!(t.encode("<ctl>hi", true).unwrap(), vec![265, 263]);
+        // A user-defined token is cut out either way and also counts as special.
+        assert_eq!(t.encode("hi<ud>hi", false).unwrap(), vec![263, 266, 263]);
+        // Empty text has no tokens at all, not a lone prefix.
+        assert!(t.encode("", false).unwrap().is_empty());
+
+        let mut m = spm_metadata();
+        m.insert("tokenizer.ggml.add_space_prefix".into(), Value::Bool(false));
+        let t = Tokenizer::from_gguf(&m).unwrap();
+        assert_eq!(t.encode("hi", false).unwrap(), vec![264]);
+        assert_eq!(t.encode(" hi", false).unwrap(), vec![263]);
+        // "x" is no piece: its byte token stands in.
+        assert_eq!(
+            t.encode("hix", false).unwrap(),
+            vec![264, 3 + u32::from(b'x')]
+        );
+    }
+
+    #[test]
+    fn sentencepiece_decoding_turns_markers_into_spaces_and_joins_bytes() {
+        let t = Tokenizer::from_gguf(&spm_metadata()).unwrap();
+        assert_eq!(t.token_bytes(263), b" hi");
+        assert_eq!(t.token_bytes(3 + 0x41), b"A");
+        assert_eq!(t.token_text(265), "<ctl>");
+        // "é" as its two byte tokens: nothing until the second arrives.
+        let mut decoder = t.decoder();
+        assert_eq!(decoder.push(263), " hi");
+        assert_eq!(decoder.push(3 + 0xC3), "");
+        assert_eq!(decoder.push(3 + 0xA9), "é");
+        let ids = t.encode("hi é hi", false).unwrap();
+        assert_eq!(t.decode(&ids), " hi é hi");
+    }
+
+    #[test]
+    fn sentencepiece_scores_are_checked() {
+        let mut m = spm_metadata();
+        m.insert(
+            "tokenizer.ggml.scores".into(),
+            Value::Array(ValueType::F32, vec![Value::F32(0.0); 3]),
+        );
+        assert!(matches!(
+            Tokenizer::from_gguf(&m),
+            Err(TokenizerError::Metadata(ref why)) if why.contains("3 scores")
+        ));
+        m.insert(
+            "tokenizer.ggml.scores".into(),
+            strings(&vec![String::new(); 267]),
+        );
+        assert!(matches!(
+            Tokenizer::from_gguf(&m),
+            Err(TokenizerError::Metadata(_))
+        ));
+        // Without scores every pair ties at 0 and the leftmost merges first.
+        let mut unscored = Metadata::default();
+        for (key, value) in m.iter().filter(|(k, _)| *k != "tokenizer.ggml.scores") {
+            unscored.insert(key.clone(), value.clone());
+        }
+        let t = Tokenizer::from_gguf(&unscored).unwrap();
+        assert_eq!(t.encode("hi", false).unwrap(), vec![263]);
     }
 
     #[test]
@@ -465,7 +703,7 @@ mod tests {
 
     #[test]
     fn unsupported_tokenizer_models_are_named() {
-        for model in ["llama", "bert", "t5"] {
+        for model in ["bert", "t5", "rwkv"] {
             let err = Tokenizer::from_gguf(&tiny_metadata(model, "default")).unwrap_err();
             assert!(matches!(err, TokenizerError::UnsupportedModel(ref m) if m == model));
             assert!(err.to_string().contains(&format!("'{model}'")), "{err}");

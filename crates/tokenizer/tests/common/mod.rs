@@ -1,4 +1,4 @@
-//! Loading the default model's metadata for tests.
+//! Loading the models' metadata for tests.
 
 use std::path::PathBuf;
 
@@ -13,10 +13,16 @@ pub fn repo_path(relative: &str) -> PathBuf {
 
 /// The default model's metadata; fails (never skips) when the model is not set up.
 pub fn default_model_metadata() -> Metadata {
-    let path = repo_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    model_metadata("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The metadata of a model that `cargo xtask setup` places in models/; fails (never skips) when
+/// it is not there.
+pub fn model_metadata(file: &str) -> Metadata {
+    let path = repo_path("models").join(file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the default model at {}: {e}. Run `cargo xtask setup` first.",
+            "cannot read the model at {}: {e}. Run `cargo xtask setup` first.",
             path.display()
         )
     });
