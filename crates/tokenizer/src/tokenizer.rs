@@ -63,6 +63,9 @@ pub struct Tokenizer {
     vocab: Arc<Vocab>,
     /// Ids matched whole in input text, longest text first (llama.cpp's order).
     special_by_length: Vec<u32>,
+    /// Special tokens that swallow the whitespace after them in input text (llama.cpp's
+    /// RSTRIP attribute, which it gives Phi-3's markup).
+    rstrip: HashSet<u32>,
     end_of_generation: HashSet<u32>,
     bos: Option<u32>,
     eos: Option<u32>,
@@ -167,6 +170,7 @@ impl Tokenizer {
             .filter(|&id| types[id as usize].is_special() && !texts[id as usize].is_empty())
             .collect();
         special_by_length.sort_by_key(|&id| std::cmp::Reverse(texts[id as usize].len()));
+        let rstrip = rstrip_tokens(metadata, &texts, &special_by_length);
 
         let vocab = Arc::new(Vocab { texts, types, form });
         let model = match &pre {
@@ -192,6 +196,7 @@ impl Tokenizer {
             model,
             vocab,
             special_by_length,
+            rstrip,
             end_of_generation,
             bos,
             eos,
@@ -287,6 +292,10 @@ impl Tokenizer {
                     }
                     next.push(Fragment::Special(id));
                     rest = &rest[at + needle.len()..];
+                    if self.rstrip.contains(&id) {
+                        // C's isspace, as llama.cpp strips.
+                        rest = rest.trim_start_matches([' ', '\t', '\n', '\x0B', '\x0C', '\r']);
+                    }
                 }
                 if !rest.is_empty() {
                     next.push(Fragment::Text(rest));
@@ -386,6 +395,24 @@ impl Tokenizer {
             Model::SentencePiece { .. } => None,
         }
     }
+}
+
+/// llama.cpp's per-model token attributes that change tokenization: for a model named Phi-3
+/// every special token but `<unk>`, `<s>` and `<|endoftext|>`, and also `</s>`, strips the
+/// whitespace that follows it.
+fn rstrip_tokens(metadata: &Metadata, texts: &[String], special: &[u32]) -> HashSet<u32> {
+    let name = metadata
+        .get_str("general.name")
+        .unwrap_or("")
+        .to_lowercase();
+    if !(name.contains("phi-3") || name.contains("phi3")) {
+        return HashSet::new();
+    }
+    let text = |id: u32| texts[id as usize].as_str();
+    let mut rstrip: HashSet<u32> = special.iter().copied().collect();
+    rstrip.extend((0..texts.len() as u32).filter(|&id| text(id) == "</s>"));
+    rstrip.retain(|&id| !["<unk>", "<s>", "<|endoftext|>"].contains(&text(id)));
+    rstrip
 }
 
 /// The `tokenizers` BPE model with the file's merges, pre-tokenizer and special tokens.
@@ -592,6 +619,27 @@ mod tests {
         assert_eq!(decoder.push(3 + 0xA9), "é");
         let ids = t.encode("hi é hi", false).unwrap();
         assert_eq!(t.decode(&ids), " hi é hi");
+    }
+
+    #[test]
+    fn phi3_markup_swallows_the_whitespace_after_it() {
+        let mut m = spm_metadata();
+        m.insert("general.name".into(), Value::String("Phi 3".into()));
+        let plain = Tokenizer::from_gguf(&m).unwrap();
+        m.insert("general.name".into(), Value::String("Phi-3 mini".into()));
+        let phi3 = Tokenizer::from_gguf(&m).unwrap();
+        let space = 259; // "▁"
+        // "<ctl>" strips " \n" after it (so "hi" gets the prefix of text after a special);
+        // "<s>" does not strip.
+        assert_eq!(phi3.encode("<ctl> \nhi", true).unwrap(), vec![265, 263]);
+        assert_eq!(
+            plain.encode("<ctl> hi", true).unwrap(),
+            vec![265, space, 263]
+        );
+        assert_eq!(phi3.encode("<s> hi", true).unwrap(), vec![1, space, 263]);
+        // The user-defined "<ud>" strips too, special parsing or not; "</s>" (control here) too.
+        assert_eq!(phi3.encode("<ud>  hi", false).unwrap(), vec![266, 263]);
+        assert_eq!(phi3.encode("</s>\thi", true).unwrap(), vec![2, 263]);
     }
 
     #[test]
