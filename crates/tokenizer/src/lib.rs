@@ -6,6 +6,7 @@
 
 mod byte_level;
 mod chat;
+mod eog;
 mod error;
 mod pre;
 mod spm;

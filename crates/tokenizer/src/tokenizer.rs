@@ -12,48 +12,12 @@ use tokenizers::models::bpe::BPE;
 use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
 use tokscope_gguf::Metadata;
 
+use crate::eog;
 use crate::pre::PreTokenizerKind;
 use crate::spm::{SPACE_MARKER, SentencePiece};
 use crate::stream::StreamDecoder;
 use crate::vocab::{TextForm, TokenType, Vocab};
 use crate::{TokenizerError, VocabMismatch};
-
-/// Token texts that llama.cpp treats as end-of-generation whatever the file says
-/// (end-of-turn markers and fill-in-the-middle pad/repo/file-separator tokens).
-const END_OF_GENERATION_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<|return|>",
-    "<|call|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|eom_id|>",
-    "<EOT>",
-    "_<EOT>",
-    "<|end_of_text|>",
-    "<end_of_utterance>",
-    "<|fim_pad|>",
-    "<fim-pad>",
-    "<fim_pad>",
-    "<PAD>",
-    "<|fim_repo|>",
-    "<|repo_name|>",
-    "<fim-repo>",
-    "<REPO>",
-    "<reponame>",
-    "<|file_sep|>",
-];
-
-/// Metadata keys whose token ids end generation.
-const END_OF_GENERATION_KEYS: &[&str] = &[
-    "tokenizer.ggml.eos_token_id",
-    "tokenizer.ggml.eot_token_id",
-    "tokenizer.ggml.eom_token_id",
-    "tokenizer.ggml.fim_pad_token_id",
-    "tokenizer.ggml.fim_rep_token_id",
-    "tokenizer.ggml.fim_sep_token_id",
-];
 
 /// A model's tokenizer, built from its GGUF metadata.
 #[derive(Debug, Clone)]
@@ -152,19 +116,11 @@ impl Tokenizer {
         let bos = token_id("tokenizer.ggml.bos_token_id")?.or(default_bos);
         let eos = token_id("tokenizer.ggml.eos_token_id")?.or(default_eos);
 
-        // End-of-generation tokens: EOS and the other ids the metadata names, and well-known
-        // texts; like llama.cpp, a text-detected one is treated as a control token even if the
-        // file says otherwise.
         let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
-        for key in END_OF_GENERATION_KEYS {
+        for key in eog::END_OF_GENERATION_KEYS {
             end_of_generation.extend(token_id(key)?);
         }
-        for (id, text) in texts.iter().enumerate() {
-            if END_OF_GENERATION_TEXTS.contains(&text.as_str()) {
-                end_of_generation.insert(id as u32);
-                types[id] = TokenType::Control;
-            }
-        }
+        eog::add_by_text(&texts, &mut types, &mut end_of_generation);
 
         let mut special_by_length: Vec<u32> = (0..n_tokens)
             .filter(|&id| types[id as usize].is_special() && !texts[id as usize].is_empty())
