@@ -426,11 +426,8 @@ fn scores(metadata: &Metadata, n_tokens: usize) -> Result<Vec<f32>, TokenizerErr
             &format!("{} scores for {n_tokens} tokens", values.len()),
         ));
     }
-    values[..n_tokens]
-        .iter()
-        .map(|v| v.as_f64().map(|x| x as f32))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad(key, "not numbers"))
+    let values = values.to_f64s().ok_or_else(|| bad(key, "not numbers"))?;
+    Ok(values[..n_tokens].iter().map(|&x| x as f32).collect())
 }
 
 fn missing(key: &str) -> TokenizerError {
@@ -493,16 +490,16 @@ mod tests {
         tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
         let pieces = ["▁", "h", "i", "▁h", "▁hi", "hi", "<ctl>", "<ud>"];
         tokens.extend(pieces.map(String::from));
-        let mut types = vec![Value::I32(1); tokens.len()];
-        types[0] = Value::I32(2);
-        types[1] = Value::I32(3);
-        types[2] = Value::I32(3);
+        let mut types = vec![1i32; tokens.len()];
+        types[0] = 2;
+        types[1] = 3;
+        types[2] = 3;
         for t in &mut types[3..259] {
-            *t = Value::I32(6);
+            *t = 6;
         }
-        types[265] = Value::I32(3);
-        types[266] = Value::I32(4);
-        let mut scores = vec![Value::F32(0.0); tokens.len()];
+        types[265] = 3;
+        types[266] = 4;
+        let mut scores = vec![0.0f32; tokens.len()];
         for (i, s) in [
             (259, -1.0),
             (260, -2.0),
@@ -511,19 +508,16 @@ mod tests {
             (263, -5.0),
             (264, -6.0),
         ] {
-            scores[i] = Value::F32(s);
+            scores[i] = s;
         }
         let mut m = Metadata::default();
         m.insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
         m.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
         m.insert(
             "tokenizer.ggml.token_type".into(),
-            Value::Array(ValueType::I32, types),
+            Value::Array(types.into()),
         );
-        m.insert(
-            "tokenizer.ggml.scores".into(),
-            Value::Array(ValueType::F32, scores),
-        );
+        m.insert("tokenizer.ggml.scores".into(), Value::Array(scores.into()));
         m
     }
 
@@ -603,7 +597,7 @@ mod tests {
         let mut m = spm_metadata();
         m.insert(
             "tokenizer.ggml.scores".into(),
-            Value::Array(ValueType::F32, vec![Value::F32(0.0); 3]),
+            Value::Array(vec![0.0f32; 3].into()),
         );
         assert!(matches!(
             Tokenizer::from_gguf(&m),
