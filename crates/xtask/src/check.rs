@@ -4,6 +4,7 @@ use crate::serve::{self, Roots};
 use crate::util::{self, banner, cmd, run};
 use crate::{artifacts, fuzz, setup};
 use anyhow::{Context, Result, bail};
+use std::time::{Duration, Instant};
 
 /// The Debian package and binary that run the browser tests (never a downloaded browser).
 const CHROMIUM: &str = "chromium";
@@ -38,12 +39,40 @@ pub fn run_stages(only: &[&str]) -> Result<()> {
         .iter()
         .filter(|(name, _)| only.is_empty() || only.contains(name))
         .collect();
+    let mut times = Vec::with_capacity(chosen.len());
     for (i, (name, stage)) in chosen.iter().enumerate() {
         banner(&format!("test stage {}/{}: {name}", i + 1, chosen.len()));
-        stage().with_context(|| format!("test stage `{name}` failed"))?;
+        let start = Instant::now();
+        let result = stage();
+        times.push((*name, start.elapsed(), result.is_ok()));
+        println!("{}", stage_line(times.last().expect("just pushed")));
+        if let Err(e) = result {
+            print_summary(&times);
+            return Err(e).with_context(|| format!("test stage `{name}` failed"));
+        }
     }
+    print_summary(&times);
     println!("\nxtask: {} passed, 0 failed (test stages)", chosen.len());
     Ok(())
+}
+
+/// One stage's outcome and wall time, e.g. `xtask: stage clippy      passed  61.2 s`.
+fn stage_line((name, took, ok): &(&str, Duration, bool)) -> String {
+    let outcome = if *ok { "passed" } else { "FAILED" };
+    format!(
+        "xtask: stage {name:<13} {outcome} {:>7.1} s",
+        took.as_secs_f64()
+    )
+}
+
+/// Every stage run so far, one line each, then the total: what a CI log is read for first.
+fn print_summary(times: &[(&str, Duration, bool)]) {
+    println!("\nxtask: test stages");
+    for t in times {
+        println!("{}", stage_line(t));
+    }
+    let total: Duration = times.iter().map(|(_, d, _)| *d).sum();
+    println!("xtask: total {:.1} min", total.as_secs_f64() / 60.0);
 }
 
 fn fmt() -> Result<()> {
@@ -154,4 +183,18 @@ fn e2e() -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stage_line;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stage_line_names_the_stage_its_outcome_and_time() {
+        let line = stage_line(&("clippy", Duration::from_millis(61_240), true));
+        assert_eq!(line, "xtask: stage clippy        passed    61.2 s");
+        let line = stage_line(&("e2e", Duration::from_secs(600), false));
+        assert_eq!(line, "xtask: stage e2e           FAILED   600.0 s");
+    }
 }
