@@ -94,4 +94,18 @@ describe('URL state', () => {
     expect(s.metric).toBe('rank');
     expect('unknown' in s).toBe(false);
   });
+
+  it('accepts only its own keys: inherited names such as toString and constructor are ignored', () => {
+    const hash = 'toString=x&constructor=y&__proto__=z&hasOwnProperty=1&valueOf=2&isPrototypeOf=3&prompt=kept';
+    const s = decodeState(hash);
+    expect(s).toEqual({ ...DEFAULT_SETTINGS, prompt: 'kept' });
+    expect(Object.keys(s)).toEqual(Object.keys(DEFAULT_SETTINGS));
+    expect(Object.getPrototypeOf(s)).toBe(Object.prototype);
+    // The object still behaves as one: its methods are Object's, not strings from the URL.
+    expect(typeof s.toString).toBe('function');
+    expect(String(s)).toBe('[object Object]');
+    expect(Object.prototype.hasOwnProperty.call(s, 'prompt')).toBe(true);
+    expect(s.valueOf()).toBe(s);
+    expect(encodeState(s)).toBe('prompt=kept');
+  });
 });

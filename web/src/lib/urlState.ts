@@ -145,7 +145,7 @@ export function encodeState(s: Settings): string {
 }
 
 /**
- * Settings from a hash fragment (with or without '#'); unknown keys are ignored, bad values fall back. `mode` is
+ * Settings from a hash fragment (with or without '#'); keys that are not settings are ignored, bad values fall back. `mode` is
  * the prompt kind (chat/raw); since the mode names (generate, speculate, …) are disjoint from those, `mode=speculate`
  * is read as `view=speculate` unless the link also names a view.
  */
@@ -154,7 +154,8 @@ export function decodeState(hash: string): Settings {
   const out: Settings = { ...DEFAULT_SETTINGS };
   const record = out as unknown as Record<string, string | number | boolean>;
   for (const [key, raw] of params) {
-    if (!(key in DEFAULT_SETTINGS)) continue;
+    // Own keys only: `in` would also accept what every object inherits (toString, constructor, __proto__).
+    if (!Object.hasOwn(DEFAULT_SETTINGS, key)) continue;
     const range = NUMBERS[key];
     if (range) {
       const x = Number(raw);
