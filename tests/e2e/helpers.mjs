@@ -54,12 +54,24 @@ export async function launch() {
   return { context, page, consoleErrors, dialogs, close };
 }
 
-/** The release CLI, built when missing (the same build `cargo xtask build` makes). */
+let built = null;
+
+/**
+ * The release CLI the page's numbers are compared with: `E2E_CLI` (the e2e stage builds it and names it), else this
+ * tree's, built here once per run (cargo does nothing when it is up to date), so a stale binary is never compared.
+ */
 function cli() {
-  const target = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-  const bin = process.env.E2E_CLI ?? join(target, 'release/tokscope');
-  if (!existsSync(bin)) execFileSync('cargo', ['build', '--release', '-p', 'tokscope-cli'], { cwd: root, stdio: 'inherit' });
-  return bin;
+  const given = process.env.E2E_CLI;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`E2E_CLI names ${given}, which does not exist`);
+    return given;
+  }
+  if (!built) {
+    execFileSync('cargo', ['build', '--release', '-p', 'tokscope-cli'], { cwd: root, stdio: 'inherit' });
+    const target = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
+    built = join(target, 'release/tokscope');
+  }
+  return built;
 }
 
 /** JSONL events of a CLI command on the default model and the CPU backend. */

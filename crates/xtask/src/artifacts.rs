@@ -17,6 +17,12 @@ pub fn cli() -> Result<()> {
     run(cmd("cargo").args(["build", "--release", "-p", "tokscope-cli"]))
 }
 
+/// Where [`cli`] puts the binary.
+pub fn cli_path() -> std::path::PathBuf {
+    let exe = format!("tokscope{}", std::env::consts::EXE_SUFFIX);
+    util::target_dir().join("release").join(exe)
+}
+
 /// RUSTFLAGS of the wasm build: getrandom's browser backend (as in .cargo/config.toml, which an
 /// explicit RUSTFLAGS replaces) and simd128, so the model's simd128 kernels are compiled in.
 pub const WASM_RUSTFLAGS: &str = r#"--cfg getrandom_backend="wasm_js" -C target-feature=+simd128"#;
@@ -81,6 +87,7 @@ fn build_wasm(
 
 /// `npm run build` in web/, producing the static folder `web/dist`.
 pub fn web() -> Result<()> {
+    crate::setup::node()?;
     banner("build: web page (vite) -> web/dist");
     run(cmd("npm")
         .current_dir(util::web_dir())

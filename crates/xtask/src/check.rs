@@ -118,49 +118,68 @@ const { instance } = await WebAssembly.instantiate(readFileSync(file), wasi.getI
 process.exitCode = wasi.start(instance);
 "#;
 
+/// The test that fails unless the wasm kernel tests run the simd128 kernels
+/// (crates/model/src/cpu/kernels/tests.rs); the stage fails unless it ran and passed.
+const SIMD128_TEST: &str = "test cpu::kernels::tests::wasm_runs_the_simd128_kernels ... ok";
+
 /// The model's kernel tests built for wasm32 with simd128 (the kernels the browser runs) and run
 /// by node's WASI: the native `cargo test` only reaches the x86 and scalar kernels. A failing
 /// test aborts the wasm run (panics cannot unwind there), so the first failure ends the stage.
 fn wasm_kernels() -> Result<()> {
+    setup::node()?;
     setup::rustup_target(setup::WASI_TARGET)?;
     let runner = util::target_dir().join("tools").join("wasi-run.mjs");
     std::fs::create_dir_all(runner.parent().expect("tools dir"))?;
     std::fs::write(&runner, WASI_RUNNER)?;
-    run(cmd("cargo")
-        .env(
-            "CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS",
-            "-C target-feature=+simd128",
-        )
-        .env(
-            "CARGO_TARGET_WASM32_WASIP1_RUNNER",
-            format!("node --no-warnings {}", runner.display()),
-        )
-        .args([
-            "test",
-            "-p",
-            "tokscope-model",
-            "--lib",
-            "--target",
-            setup::WASI_TARGET,
-            "--",
-            "cpu::kernels",
-            "--nocapture",
-            "--test-threads=1",
-        ]))
+    let out = util::run_tee(
+        cmd("cargo")
+            .env(
+                "CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS",
+                "-C target-feature=+simd128",
+            )
+            .env(
+                "CARGO_TARGET_WASM32_WASIP1_RUNNER",
+                format!("node --no-warnings {}", runner.display()),
+            )
+            .args([
+                "test",
+                "-p",
+                "tokscope-model",
+                "--lib",
+                "--target",
+                setup::WASI_TARGET,
+                "--",
+                "cpu::kernels",
+                "--nocapture",
+                "--test-threads=1",
+            ]),
+    )?;
+    if !out.lines().any(|l| l.trim() == SIMD128_TEST) {
+        bail!(
+            "the wasm kernel tests did not report `{SIMD128_TEST}`: the simd128 kernels were not \
+             shown to run"
+        );
+    }
+    Ok(())
 }
 
 fn web_unit() -> Result<()> {
+    setup::node()?;
     run(cmd("npm").current_dir(util::web_dir()).args(["test"]))
 }
 
 fn web_check() -> Result<()> {
+    setup::node()?;
     run(cmd("npm")
         .current_dir(util::web_dir())
         .args(["run", "check"]))
 }
 
-/// Serves web/dist with the xtask server on a free port and drives it with headless Chromium.
+/// Serves web/dist with the xtask server on a free port and drives it with headless Chromium,
+/// comparing the page's numbers with the release CLI's, built here so they are this tree's.
 fn e2e() -> Result<()> {
+    setup::node()?;
+    artifacts::cli()?;
     setup::apt_package(CHROMIUM, CHROMIUM)?;
     let chromium =
         util::find_on_path(CHROMIUM).context("chromium is not on PATH after installing it")?;
@@ -173,6 +192,7 @@ fn e2e() -> Result<()> {
         .env("E2E_BASE_URL", format!("http://{addr}/"))
         .env("E2E_CHROMIUM", &chromium)
         .env("E2E_OUT", &out_dir)
+        .env("E2E_CLI", artifacts::cli_path())
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .status()
         .context("could not start node")?;

@@ -89,8 +89,13 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The target the wasm kernel tests run on (under node's WASI).
 pub const WASI_TARGET: &str = "wasm32-wasip1";
 
+/// The Node versions the web build runs on: vite 7 and its Svelte plugin need ^20.19 or >=22.12
+/// (web/package-lock.json's `engines`).
+const NODE_NEEDED: &str = "^20.19 or >=22.12";
+
 /// Runs every setup step the build and unit tests need (the browser is installed by `test` only).
 pub fn all() -> Result<()> {
+    node()?;
     model()?;
     gemma3_model()?;
     wasm_target()?;
@@ -99,6 +104,35 @@ pub fn all() -> Result<()> {
     npm_install(&util::web_dir())?;
     npm_install(&util::e2e_dir())?;
     Ok(())
+}
+
+/// Fails with a clear message unless `node` is on PATH at a version the web build supports.
+pub fn node() -> Result<()> {
+    let version = output(cmd("node").arg("--version")).with_context(|| {
+        format!("node is not on PATH: the web build and browser tests need Node {NODE_NEEDED}")
+    })?;
+    let version = version.trim();
+    if !node_supported(version) {
+        bail!(
+            "Node {version} is on PATH, but the web build needs Node {NODE_NEEDED} (vite 7): \
+             install a newer Node"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `node --version`'s answer (`v20.19.2`) is one [`NODE_NEEDED`] admits.
+fn node_supported(version: &str) -> bool {
+    let mut parts = version.trim_start_matches('v').split('.');
+    let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok());
+    let (Some(major), Some(minor)) = (next(), next()) else {
+        return false;
+    };
+    match major {
+        20 => minor >= 19,
+        22 => minor >= 12,
+        m => m > 22,
+    }
 }
 
 /// Path of the default model.
@@ -552,6 +586,18 @@ version = "0.3.4"
         assert_eq!(fs::read_to_string(&dest).unwrap(), "secondfirst,");
         assert!(extract(&[(dir.join("a.whl"), "d/missing")], &dest).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn node_versions_are_those_vite_7_runs_on() {
+        for ok in ["v20.19.0", "v20.20.2", "v22.12.0", "v23.1.0", "v24.0.0"] {
+            assert!(node_supported(ok), "{ok}");
+        }
+        for old in [
+            "v18.20.4", "v20.18.3", "v21.7.3", "v22.11.0", "v19.0.0", "", "node", "v20",
+        ] {
+            assert!(!node_supported(old), "{old}");
+        }
     }
 
     #[test]

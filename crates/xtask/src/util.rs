@@ -60,6 +60,30 @@ pub fn run(c: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command like [`run`], echoing its stdout as it comes, and returns that stdout.
+pub fn run_tee(c: &mut Command) -> Result<String> {
+    use std::io::{BufRead, BufReader};
+    let line = describe(c);
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{line}` (is it installed?)"))?;
+    let mut out = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for l in BufReader::new(stdout).lines() {
+            let l = l.with_context(|| format!("reading the output of `{line}`"))?;
+            println!("{l}");
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(out)
+}
+
 /// Runs a command and returns its stdout, or `None` when it cannot start or fails.
 pub fn output(c: &mut Command) -> Option<String> {
     let out = c.output().ok()?;

@@ -117,6 +117,19 @@ fn cases(rng: &mut Rng, cols: usize) -> Vec<(&'static str, Vec<f32>, Vec<f32>)> 
     v
 }
 
+/// The build the browser runs is compiled with simd128, so these tests must run its simd128 kernels:
+/// built without it they would only compare the scalar reference with itself (`cargo xtask test
+/// wasm-kernels` checks that this test ran).
+#[cfg(target_arch = "wasm32")]
+#[test]
+fn wasm_runs_the_simd128_kernels() {
+    assert_eq!(
+        isa(),
+        Isa::Simd128,
+        "built without -C target-feature=+simd128: the scalar kernels would be tested"
+    );
+}
+
 #[test]
 fn simd_dots_match_scalar() {
     eprintln!("kernels under test: {}", isa().name());
