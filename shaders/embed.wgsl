@@ -26,9 +26,13 @@ struct EmbedPart {
 @group(0) @binding(4) var<uniform> p: ModelParams;
 @group(0) @binding(5) var<uniform> part: EmbedPart;
 
+// Test-only: 1 makes every token read its neighbour's row (id ^ 1), a stand-in for a miscompiled
+// kernel that the engine's WebGPU self-check must catch (crates/gpu LoadOptions::test_wrong_embedding).
+override WRONG_ROW: u32 = 0u;
+
 // The row of token `t` in this part, or `part.rows` when another part holds it.
 fn part_row(t: u32) -> u32 {
-    let id = tokens[t];
+    let id = tokens[t] ^ WRONG_ROW;
     if (id < part.first_row || id - part.first_row >= part.rows) {
         return part.rows;
     }

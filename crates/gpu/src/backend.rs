@@ -666,6 +666,9 @@ pub struct LoadOptions {
     /// logits read back for the host to summarize: faster on SwiftShader, where each of the
     /// summary's workgroup barriers costs a coroutine switch per SIMD group.
     pub gpu_summary: Option<bool>,
+    /// Test-only: the embedding kernel reads each token's neighbour's row (shaders/embed.wgsl's
+    /// `WRONG_ROW`), a deliberately wrong kernel for the browser's WebGPU self-check to catch.
+    pub test_wrong_embedding: bool,
 }
 
 /// The kernels a load settled on from [`LoadOptions`] and the adapter.
@@ -675,6 +678,8 @@ struct KernelChoice {
     arithmetic: Arithmetic,
     split: AttentionSplit,
     subgroups: bool,
+    /// [`LoadOptions::test_wrong_embedding`].
+    wrong_embedding: bool,
 }
 
 impl GpuBackend {
@@ -747,6 +752,7 @@ impl GpuBackend {
                 arithmetic,
                 split,
                 subgroups,
+                wrong_embedding: options.test_wrong_embedding,
             },
         )?;
         gpu.gpu_summary = options.gpu_summary.unwrap_or(true);
@@ -789,6 +795,7 @@ impl GpuBackend {
             arithmetic,
             split,
             subgroups,
+            wrong_embedding,
         }: KernelChoice,
     ) -> Result<Self, GpuError> {
         let cfg = file.config.clone();
@@ -910,7 +917,12 @@ impl GpuBackend {
             );
             let buffers = [&part.quants, &part.scales, &tokens, &x, &params, &range];
             let groups = kernels::groups_for(d / 4);
-            layers.push(ld.dispatch(&EMBED, &embed_entry, &buffers, groups, each));
+            let regions: Vec<Region> = buffers.iter().map(|&b| Region::whole(b)).collect();
+            let wrong: &[(&str, f64)] = match wrong_embedding {
+                true => &[("WRONG_ROW", 1.0)],
+                false => &[],
+            };
+            layers.push(ld.dispatch_with(&EMBED, (&embed_entry, wrong), &regions, groups, each));
         }
         batched_layers.extend(layers.iter().cloned());
 

@@ -92,6 +92,35 @@ fn teacher_forced_distributions_match_the_cpu_backend() {
     }
 }
 
+/// The deliberately wrong kernel the browser's WebGPU self-check is tested with (the embedding
+/// reading each token's neighbour's row) is far from the CPU backend, in batches and decode
+/// steps alike, where the right kernels agree to 1e-4 nats (above).
+#[test]
+fn the_test_only_wrong_embedding_is_far_from_the_cpu_backend() {
+    let ctx = GpuContext::new_blocking().unwrap_or_else(|e| panic!("{e}"));
+    let mut cpu = CpuBackend::with_context(default_model(), 2, 16).unwrap();
+    let options = LoadOptions {
+        test_wrong_embedding: true,
+        ..LoadOptions::default()
+    };
+    let mut gpu = GpuBackend::with_options(&ctx, &default_model(), 16, options).unwrap();
+    let seq = &sequences()[1][..8];
+    let n_vocab = cpu.config().n_vocab;
+    let want = cpu.forward(seq, LogitsFor::All).unwrap();
+    let mut got = gpu.forward(&seq[..4], LogitsFor::All).unwrap();
+    for &t in &seq[4..] {
+        got.extend(gpu.forward(&[t], LogitsFor::Last).unwrap());
+    }
+    for (pos, (w, g)) in want
+        .chunks_exact(n_vocab)
+        .zip(got.chunks_exact(n_vocab))
+        .enumerate()
+    {
+        let kl = tokscope_dist::divergences_from_logits(w, g).unwrap().kl_ab;
+        assert!(kl > 0.01, "position {pos}: KL(cpu‖gpu) = {kl:.3e}");
+    }
+}
+
 fn check(ctx: &GpuContext, cpu: &mut CpuBackend, arithmetic: Arithmetic, options: LoadOptions) {
     let matvec = options.matvec;
     let options = LoadOptions {
