@@ -104,11 +104,12 @@ export function hashOf(settings) {
 
 /**
  * Opens the page as a new document with settings in the URL hash (a hash change alone would not reload it, and the
- * backend is chosen when the model loads), and waits until the model is ready.
+ * backend is chosen when the model loads), and waits until the model is ready. `query`: the page's own switches,
+ * such as `test=faults` (web/src/lib/testHooks.ts).
  */
-export async function openFresh(page, settings) {
+export async function openFresh(page, settings, query = '') {
   await page.goto('about:blank');
-  await page.goto(`${baseUrl}#${hashOf(settings)}`);
+  await page.goto(`${baseUrl}${query ? `?${query}` : ''}#${hashOf(settings)}`);
   await page.getByTestId('model-facts').waitFor({ timeout: LONG });
 }
 

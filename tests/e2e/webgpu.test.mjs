@@ -30,6 +30,16 @@ test('32 tokens generate on WebGPU with the CPU backend’s distributions', asyn
   await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt, max_tokens: 32, temperature: 0.8, top_k: 40, top_p: 1, seed: 3, top_n: 5 });
   const backend = await page.getByTestId('backend').innerText();
   assert.match(backend, /^webgpu/, `the model runs on WebGPU: ${backend}`);
+  // It got there through the self-check against the CPU backend, whose numbers the model bar shows.
+  const check = page.getByTestId('self-check');
+  assert.equal(await check.getAttribute('data-passed'), 'true');
+  const shown = await check.innerText();
+  const [, kl, agree, of, positions, ms] = shown.match(/agrees with the CPU: KL (\S+) nats, top-1 (\d+)\/(\d+) \((\d+) positions, (\d+) ms\)/) ?? [];
+  assert.ok(kl !== undefined, `the self-check's numbers: ${shown}`);
+  assert.ok(Number(kl) >= 0 && Number(kl) < 1e-3, `KL(CPU‖WebGPU) ${kl}`);
+  assert.equal(agree, of);
+  assert.equal(Number(positions), 8);
+  console.log(`# WebGPU self-check on SwiftShader: ${ms} ms of the model's load (KL ${kl} nats over ${positions} positions)`);
   // The worker asks for the device's subgroups itself (wgpu cannot in the browser); SwiftShader has them.
   assert.match(backend, /subgroups/, `the kernels use the adapter's subgroups: ${backend}`);
   const done = await runToDone(page);
@@ -64,4 +74,21 @@ test('auto keeps the wasm CPU backend on a software WebGPU adapter and says why;
   await page.getByTestId('backend').filter({ hasText: /^webgpu/ }).waitFor();
   const gpu = await runToDone(page);
   assert.equal(gpu.text, cpu.text, 'greedy text is the same on both backends');
+});
+
+test('a WebGPU kernel that disagrees with the CPU keeps the model on the CPU, and the model bar says why', async () => {
+  // `test=wrong-kernel`: the embedding kernel reads each token's neighbour's row (a stand-in for a driver bug).
+  await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt: 'Hello', max_tokens: 4, temperature: 0, seed: 1 }, 'test=wrong-kernel');
+  assert.match(await page.getByTestId('backend').innerText(), /^wasm cpu/, 'the model stays on the CPU');
+  const note = await page.getByTestId('backend-note').innerText();
+  assert.match(note, /WebGPU disagreed with the CPU backend in the self-check, so the model runs on the CPU/);
+  const [, kl, dlogprob] = note.match(/KL (\S+) nats, top-20 \|Δlogprob\| (\S+) \(limit 0\.01\)/) ?? [];
+  assert.ok(Number(kl) > 1e-3, `the note gives the KL: ${note}`);
+  assert.ok(Number(dlogprob) > 0.01, `and the logprob difference beyond the limit: ${note}`);
+  const check = page.getByTestId('self-check');
+  assert.equal(await check.getAttribute('data-passed'), 'false');
+  assert.match(await check.innerText(), /differs from the CPU: KL \S+ nats/);
+  await shot(page, 'self-check-failed');
+  const done = await runToDone(page);
+  assert.equal(done.tokens, 4, 'the model runs on the CPU');
 });

@@ -5,7 +5,10 @@
 import type * as Bindings from '../pkg/tokscope_wasm.js';
 
 /** What the engine worker calls: both builds export it alike. */
-export type Wasm = Pick<typeof Bindings, 'loadEngine' | 'take_panic_message' | 'version'>;
+export type Wasm = Pick<
+  typeof Bindings,
+  'loadEngine' | 'take_panic_message' | 'failedAllocation' | 'memoryBytes' | 'armFault' | 'version'
+>;
 
 /** Whether this page may share wasm memory between workers. */
 export const threaded = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';

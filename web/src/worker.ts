@@ -26,33 +26,52 @@ let wasm: Wasm | null = null;
 let engine: Engine | null = null;
 /** `running`: stepping on its own; `paused`: one step per "step" message; `busy`: a streaming mode runs. */
 let mode: 'idle' | 'running' | 'paused' | 'busy' = 'idle';
+type During = Extract<FromWorker, { type: 'error' }>['during'];
+/** What the engine was last asked to do: the request a crash outside any `try` (in a wasm task) belongs to. */
+let during: During = 'engine';
+/** Set once a crash is reported: the instance is dead, and the page replaces this worker. */
+let crashed = false;
 
 function post(message: FromWorker) {
   self.postMessage(message);
 }
 
-/** The error's message; a wasm trap means the Rust code panicked, and the panic hook kept the reason. */
+/**
+ * The error's message. A wasm trap means the Rust code panicked (the panic hook kept the reason) or an allocation
+ * failed (the allocator noted its size); either way the instance is dead.
+ */
 function describe(e: unknown): { message: string; fatal: boolean } {
-  if (e instanceof WebAssembly.RuntimeError) {
-    let panic: string | undefined;
-    try {
-      panic = wasm?.take_panic_message();
-    } catch {
-      panic = undefined;
-    }
-    return { message: panic ?? `the engine crashed: ${e.message}`, fatal: true };
-  }
+  if (e instanceof WebAssembly.RuntimeError) return { message: trapMessage(e), fatal: true };
   if (e instanceof RangeError && /memory/i.test(e.message)) {
     return { message: `the browser ran out of memory for this model (${e.message})`, fatal: true };
   }
   return { message: e instanceof Error ? e.message : String(e), fatal: false };
 }
 
-function fail(during: Extract<FromWorker, { type: 'error' }>['during'], e: unknown) {
+function trapMessage(e: WebAssembly.RuntimeError): string {
+  try {
+    const panic = wasm?.take_panic_message();
+    if (panic) return panic;
+    const failed = wasm?.failedAllocation();
+    if (failed !== undefined && wasm) {
+      const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+      return `the engine ran out of memory: ${mib(failed)} more could not be allocated with ${mib(wasm.memoryBytes())} in use`;
+    }
+  } catch {
+    /* the instance cannot even say why */
+  }
+  return `the engine crashed: ${e.message}`;
+}
+
+function fail(what: During, e: unknown) {
   const { message, fatal } = describe(e);
-  if (fatal) engine = null;
+  if (fatal) {
+    if (crashed) return;
+    crashed = true;
+    engine = null;
+  }
   mode = 'idle';
-  post({ type: 'error', during, message, fatal });
+  post({ type: 'error', during: what, message, fatal });
   // A GPU failure moves the engine to the CPU: the page learns the backend it now runs on.
   if (engine && /switched to the CPU backend/.test(message)) {
     try {
@@ -124,8 +143,9 @@ function readProgress(loaded: number, total: number, phase: 'parse' | 'upload' |
   post({ type: 'progress', loaded, total, phase });
 }
 
-async function load(source: ModelSource, backend: BackendChoice, threads: number) {
+async function load(source: ModelSource, backend: BackendChoice, threads: number, wrongKernel: boolean) {
   const t0 = performance.now();
+  during = 'load';
   mode = 'idle';
   engine?.free();
   engine = null;
@@ -143,7 +163,13 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
     readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
-      const options = { n_ctx: N_CTX, backend, adapter: adapter ?? undefined, threads: cpuThreads(threads) };
+      const options = {
+        n_ctx: N_CTX,
+        backend,
+        adapter: adapter ?? undefined,
+        threads: cpuThreads(threads),
+        test_wrong_kernel: wrongKernel,
+      };
       engine = await loadEngine(blob, options, yieldToMessages, readProgress);
     } catch (e) {
       const { message, fatal } = describe(e);
@@ -160,6 +186,7 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
 async function switchBackend(backend: BackendChoice) {
   if (!engine) return post({ type: 'error', during: 'backend', message: 'no model is loaded', fatal: false });
   mode = 'busy';
+  during = 'backend';
   const t0 = performance.now();
   try {
     const facts = await engine.switchBackend(backend);
@@ -269,6 +296,7 @@ async function runLoop() {
 async function generate(request: GenerateRequest, paused: boolean) {
   if (!engine) return post({ type: 'error', during: 'generate', message: 'no model is loaded', fatal: false });
   mode = 'busy';
+  during = 'generate';
   try {
     await engine.startGenerate(request);
   } catch (e) {
@@ -282,6 +310,7 @@ async function generate(request: GenerateRequest, paused: boolean) {
 async function score(request: ScoreRequest) {
   if (!engine) return post({ type: 'error', during: 'score', message: 'no model is loaded', fatal: false });
   mode = 'busy';
+  during = 'score';
   try {
     post({ type: 'scored', events: await engine.score(request) });
     mode = 'idle';
@@ -294,6 +323,7 @@ async function score(request: ScoreRequest) {
 async function stream(run: Extract<ToWorker, { type: Exclude<RunKind, 'generate'> }>) {
   if (!engine) return post({ type: 'error', during: run.type, message: 'no model is loaded', fatal: false });
   mode = 'busy';
+  during = run.type;
   const onEvent = (event: RunEvent) => post({ type: 'event', event });
   try {
     if (run.type === 'speculate') await engine.speculate(run.request, onEvent);
@@ -317,10 +347,12 @@ function exclusive(task: () => Promise<void>, stopCurrent = true): Promise<void>
 }
 
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
+  // A dead instance answers nothing: the page is replacing this worker.
+  if (crashed) return;
   const message = e.data;
   switch (message.type) {
     case 'load':
-      return exclusive(() => load(message.source, message.backend, message.threads));
+      return exclusive(() => load(message.source, message.backend, message.threads, message.wrongKernel ?? false));
     case 'backend':
       return exclusive(() => switchBackend(message.backend));
     case 'generate':
@@ -346,6 +378,14 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       // A running loop or a streaming mode picks up the done event itself; a paused run needs one more call.
       if (mode === 'paused') await step();
       return;
+    case 'fault':
+      // A test's deliberate failure (the page sends it only behind its test flag): it fires in the next forward pass.
+      try {
+        wasm?.armFault(message.kind);
+      } catch (err) {
+        fail('engine', err);
+      }
+      return;
     case 'clear-cache':
       try {
         post({ type: 'cache-cleared', removed: await caches.delete(CACHE_NAME) });
@@ -355,6 +395,19 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       return;
   }
 };
+
+// A trap inside a wasm task (an async engine call's future runs from a microtask) escapes every `try`: it reaches
+// these events instead, and the request it belonged to is reported as failed.
+self.addEventListener('error', (e: ErrorEvent) => {
+  if (!(e.error instanceof WebAssembly.RuntimeError)) return;
+  e.preventDefault();
+  fail(during, e.error);
+});
+self.addEventListener('unhandledrejection', (e: PromiseRejectionEvent) => {
+  if (!(e.reason instanceof WebAssembly.RuntimeError)) return;
+  e.preventDefault();
+  fail(during, e.reason);
+});
 
 ready.then(
   (bindings) => {

@@ -31,6 +31,7 @@ use crate::options::{
     AdapterHint, BackendChoice, BranchRequest, CompareRequest, DrafterKind, GenerateRequest,
     LoadRequest, ScoreRequest, SpeculateRequest,
 };
+use crate::selfcheck::{self, SelfCheck};
 use crate::threads;
 use crate::yielding::Yielding;
 use crate::{js_error, to_js};
@@ -72,6 +73,8 @@ pub struct ModelFacts {
     webgpu: Option<String>,
     /// Why the engine is not on the backend that was asked for, if it is not.
     backend_note: Option<String>,
+    /// The last WebGPU self-check (`selfcheck`), if the model was ever put on WebGPU.
+    self_check: Option<SelfCheck>,
 }
 
 /// The engine's state: the model (its `Blob`, kept to build other backends from), the session and its run.
@@ -161,6 +164,7 @@ pub async fn load_engine(
         backend: String::new(),
         webgpu: None,
         backend_note: None,
+        self_check: None,
     };
     // The tokenizer and template are checked before any weights are read; `switch` then puts
     // the model on a backend.
@@ -286,6 +290,37 @@ impl Inner {
         };
         if kind != self.kind || self.facts.backend.is_empty() {
             match self.new_session(kind, self.n_ctx).await {
+                Ok(mut session) if kind == Kind::WebGpu => {
+                    let check = self.self_check(&mut session).await;
+                    self.facts.self_check = check.as_ref().ok().cloned();
+                    match check {
+                        Ok(check) if check.passed => {
+                            self.session = session;
+                            self.kind = kind;
+                        }
+                        failed => {
+                            drop(session);
+                            self.facts.backend_note = Some(match failed {
+                                Ok(check) => format!(
+                                    "WebGPU disagreed with the CPU backend in the self-check, so \
+                                     the model runs on the CPU: {}",
+                                    check.describe()
+                                ),
+                                Err(e) => format!(
+                                    "the WebGPU self-check failed, so the model runs on the CPU: {e}"
+                                ),
+                            });
+                            if self.kind != Kind::Cpu || self.facts.backend.is_empty() {
+                                self.session = self.new_session(Kind::Cpu, self.n_ctx).await?;
+                            }
+                            self.kind = Kind::Cpu;
+                        }
+                    }
+                    // The weights the CPU read for the check stay only where it runs the model.
+                    if self.kind == Kind::WebGpu {
+                        self.model.release_memory();
+                    }
+                }
                 Ok(session) => {
                     self.session = session;
                     self.kind = kind;
@@ -314,6 +349,32 @@ impl Inner {
             Kind::Cpu => format!("wasm {}", self.session.backend().describe()),
         };
         Ok(())
+    }
+
+    /// Runs [`selfcheck::TEXT`] on `gpu` (a fresh WebGPU session) and on a CPU backend of its
+    /// own, with exact arithmetic, and compares them. An error is a GPU (or read) failure.
+    async fn self_check(&mut self, gpu: &mut Session) -> Result<SelfCheck, String> {
+        let start = js_sys::Date::now();
+        let mut tokens = gpu
+            .tokenizer
+            .encode(selfcheck::TEXT, false)
+            .map_err(|e| e.to_string())?;
+        tokens.truncate(selfcheck::MAX_POSITIONS);
+        let file = self.model.in_memory().map_err(|e| e.to_string())?;
+        let n_vocab = file.config.n_vocab;
+        // One thread: a pool of its own would start Web Workers for eight tokens.
+        let mut cpu =
+            CpuBackend::with_context(file, 1, selfcheck::N_CTX).map_err(|e| e.to_string())?;
+        cpu.set_precision(Precision::Exact);
+        let want = selfcheck::logits(&mut cpu, &tokens)
+            .await
+            .map_err(|e| format!("on the CPU: {e}"))?;
+        let got = selfcheck::logits(gpu.backend_mut(), &tokens)
+            .await
+            .map_err(|e| format!("on WebGPU: {e}"))?;
+        let mut check = selfcheck::compare(&want, &got, n_vocab);
+        check.ms = js_sys::Date::now() - start;
+        Ok(check)
     }
 
     /// A run's error for the page. A failure of the GPU itself (device lost, out of memory) moves

@@ -4,18 +4,25 @@
 //! the model's facts, and runs generate through `tokscope_session::Generation` (one step per call,
 //! so the worker can stop or pause between any two steps), score, speculate, compare and branch. Every failure comes back as a `JsError` with a readable message.
 //! A panic cannot be caught on `wasm32-unknown-unknown` (it aborts the instance), so the panic hook
-//! keeps its message for [`take_panic_message`] and the worker reports that instead of "unreachable".
+//! keeps its message for [`take_panic_message`] and the worker reports that instead of "unreachable";
+//! running out of memory aborts without the hook, and the allocator notes it ([`failed_allocation`]).
+//! Either way the worker is replaced.
 
+mod alloc;
 mod engine;
+mod fault;
 mod load;
 mod options;
+mod selfcheck;
 mod threads;
 mod yielding;
 
 use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
 
+pub use alloc::{failed_allocation, memory_bytes};
 pub use engine::{Engine, load_engine};
+pub use fault::arm_fault;
 pub use options::{
     AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
     PromptRequest, ScoreRequest, SpeculateRequest,

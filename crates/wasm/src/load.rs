@@ -277,6 +277,12 @@ impl Model {
         Ok(file)
     }
 
+    /// Lets go of the in-memory copy of the file, if there is one (the CPU backend reads the
+    /// `Blob` again when it is next asked for).
+    pub fn release_memory(&mut self) {
+        self.full = None;
+    }
+
     /// The model on the GPU: from wasm memory where the bytes are there, else streamed from the
     /// `Blob` one weight at a time. The in-memory copy is then let go (the GPU has the weights;
     /// the CPU backend, if asked for again, reads the `Blob` again).

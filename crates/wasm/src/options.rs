@@ -135,6 +135,9 @@ pub struct LoadRequest {
     /// CPU threads (1 when absent); more than one runs only in the threaded build, which the
     /// worker loads on a cross-origin isolated page.
     pub threads: usize,
+    /// Test-only: a deliberately wrong GPU kernel (`tokscope_gpu::LoadOptions::test_wrong_embedding`),
+    /// which the WebGPU self-check must catch; the page asks for it only behind its test flag.
+    pub test_wrong_kernel: bool,
 }
 
 impl Default for LoadRequest {
@@ -147,6 +150,7 @@ impl Default for LoadRequest {
             attention_split: None,
             precision: None,
             threads: 1,
+            test_wrong_kernel: false,
         }
     }
 }
@@ -227,6 +231,7 @@ impl LoadRequest {
         LoadOptions {
             matvec,
             attention_split,
+            test_wrong_embedding: self.test_wrong_kernel,
             ..LoadOptions::default()
         }
     }
@@ -526,6 +531,12 @@ mod tests {
         );
         assert_eq!(r.tuning().matvec, None);
         assert_eq!(r.tuning().attention_split, None);
+        assert!(
+            !r.tuning().test_wrong_embedding,
+            "right kernels unless asked"
+        );
+        let wrong: LoadRequest = serde_json::from_str(r#"{"test_wrong_kernel":true}"#).unwrap();
+        assert!(wrong.tuning().test_wrong_embedding);
         let r: LoadRequest = serde_json::from_str(
             r#"{"matvec":"rowwise","attention_split":{"min_len":0,"max_chunks":8}}"#,
         )

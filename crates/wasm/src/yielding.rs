@@ -1,6 +1,7 @@
 //! [`Yielding`]: a backend that lets the worker's event loop run before every forward pass. The
 //! CPU backend never waits, so without it a long speculate or branch run would hold the worker
-//! until it ended and a "stop" message could not reach the engine in between.
+//! until it ended and a "stop" message could not reach the engine in between. Every forward pass
+//! goes through here, so this is also where a test's deliberate failure fires (`fault`).
 
 use tokscope_model::{Backend, Config, ForwardFuture, LogitsFor, StepFuture, StepQuery};
 
@@ -45,6 +46,7 @@ impl Backend for Yielding {
     }
 
     fn forward(&mut self, tokens: &[u32], which: LogitsFor) -> tokscope_model::Result<Vec<f32>> {
+        crate::fault::fire();
         self.inner.forward(tokens, which)
     }
 
@@ -53,6 +55,7 @@ impl Backend for Yielding {
             if let Some(f) = &self.pause {
                 pause(f).await;
             }
+            crate::fault::fire();
             self.inner.forward_async(tokens, which).await
         })
     }
@@ -66,6 +69,7 @@ impl Backend for Yielding {
             if let Some(f) = &self.pause {
                 pause(f).await;
             }
+            crate::fault::fire();
             self.inner.forward_step_async(tokens, query).await
         })
     }

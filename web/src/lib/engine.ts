@@ -4,6 +4,7 @@ import type { BackendChoice, FromWorker, ModelSource, RunKind, ScoreRequest, Top
 import { branches, cacheNote, displayed, focusedScore, focusedStep, model, run, scored, selectedNode, settings } from '../store';
 import { addEvent, EMPTY_TREE, endGroup, forkPrefix, startGroup, type ParentId } from './branchTree';
 import { branchRequest, compareRequest, generateRequest, speculateRequest } from './requests';
+import { testHooks } from './testHooks';
 
 export { generateRequest } from './requests';
 
@@ -11,6 +12,9 @@ export { generateRequest } from './requests';
 export const DEFAULT_MODEL_PATH = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
 let worker: Worker | null = null;
+
+/** The model last asked for, so that a crashed engine's replacement can load it again (from the browser's cache). */
+let lastLoad: { source: ModelSource; label: string } | null = null;
 
 /** Where the streaming request's events go: the root run, or the branch tree (forks, branch-mode samples). */
 let target: 'run' | 'tree' = 'run';
@@ -67,6 +71,16 @@ function onMessage(message: FromWorker) {
     case 'error': {
       const during = message.during;
       const runFailed = during === 'generate' || during === 'speculate' || during === 'compare' || during === 'branch';
+      if (message.fatal && recover(message.message, during)) {
+        // The engine was replaced and the model is loading again: only the request that crashed is lost.
+        if (runFailed) {
+          run.update((r) => ({ ...r, status: 'idle', error: message.message }));
+          if (target === 'tree') branches.update(endGroup);
+          selectNext = false;
+        }
+        if (during === 'score') scored.update((s) => ({ ...s, status: 'idle', error: message.message }));
+        break;
+      }
       if (during === 'load' || during === 'engine' || message.fatal) {
         model.update((m) => ({ ...m, status: 'error', error: message.message, progress: null, facts: message.fatal ? null : m.facts }));
       }
@@ -81,8 +95,6 @@ function onMessage(message: FromWorker) {
       }
       if (during === 'score' || message.fatal) scored.update((s) => ({ ...s, status: 'idle', error: message.message }));
       if (during === 'cache') cacheNote.set(message.message);
-      // A panic leaves the wasm instance unusable: start a fresh worker for the next model.
-      if (message.fatal) restart();
       break;
     }
   }
@@ -105,6 +117,25 @@ function restart() {
   start();
 }
 
+/**
+ * A crash (a panic or running out of memory) leaves the wasm instance unusable: a fresh worker replaces it, and where
+ * the crash came after the model had loaded, the model is loaded again. Returns whether it is. A crash while loading
+ * is not retried, so a model that cannot load never loops.
+ */
+function recover(reason: string, during: Extract<FromWorker, { type: 'error' }>['during']): boolean {
+  restart();
+  if (!lastLoad || during === 'load' || during === 'engine') return false;
+  const { source, label } = lastLoad;
+  model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, crash: reason }));
+  requestLoad(source);
+  return true;
+}
+
+function requestLoad(source: ModelSource) {
+  const { backend, threads } = get(settings);
+  send({ type: 'load', source, backend, threads, wrongKernel: testHooks.wrongKernel });
+}
+
 function clearRuns() {
   run.set({ status: 'idle', kind: 'generate', steps: [], done: null, error: null, settings: null });
   branches.set(EMPTY_TREE);
@@ -114,10 +145,10 @@ function clearRuns() {
 
 /** Loads a model on the backend the settings ask for; `label` is what the model bar calls it while it loads. */
 export function loadModel(source: ModelSource, label: string) {
-  model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, from: null, loadMs: null }));
+  lastLoad = { source, label };
+  model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, from: null, loadMs: null, crash: null }));
   clearRuns();
-  const { backend, threads } = get(settings);
-  send({ type: 'load', source, backend, threads });
+  requestLoad(source);
 }
 
 /** Loads the default model from next to the page (or the cache). */
@@ -234,4 +265,11 @@ export function score() {
 export function clearCache() {
   cacheNote.set(null);
   send({ type: 'clear-cache' });
+}
+
+// The browser tests' way to break the engine on purpose (behind `?test=faults`, see testHooks.ts).
+if (testHooks.faults) {
+  (globalThis as { tokscopeTest?: object }).tokscopeTest = {
+    fault: (kind: 'panic' | 'oom') => send({ type: 'fault', kind }),
+  };
 }

@@ -6,6 +6,7 @@ import {
   formatCount,
   formatNumber,
   formatPercent,
+  formatSci,
   natsToBits,
   surprisalBits,
   visibleToken,
@@ -54,5 +55,15 @@ describe('display formatting', () => {
     expect(formatCount(134_515_008)).toBe('134.5 M');
     expect(formatNumber(undefined)).toBe('–');
     expect(formatNumber(1.23456, 2)).toBe('1.23');
+  });
+});
+
+describe('scientific notation', () => {
+  it('shows two significant digits, and says where there is no number', () => {
+    expect(formatSci(3.21e-7)).toBe('3.2e-7');
+    expect(formatSci(0)).toBe('0.0e+0');
+    expect(formatSci(0.42)).toBe('4.2e-1');
+    expect(formatSci(Infinity)).toBe('∞');
+    expect(formatSci(NaN)).toBe('–');
   });
 });

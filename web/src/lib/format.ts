@@ -34,6 +34,12 @@ export function formatNumber(x: number | undefined, digits = 3): string {
   return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
+/** A small number in scientific notation with two significant digits ("3.2e-7"), "∞" for infinity, "–" for NaN. */
+export function formatSci(x: number): string {
+  if (x === Infinity) return '∞';
+  return Number.isFinite(x) ? x.toExponential(1) : '–';
+}
+
 /** A token's text with invisible characters made visible (space ␣, newline ↵, tab ⇥), for lists and charts. */
 export function visibleToken(text: string): string {
   if (text === '') return '∅';

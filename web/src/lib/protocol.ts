@@ -67,7 +67,8 @@ export type RunKind = 'generate' | 'speculate' | 'compare' | 'branch';
 /** Page → worker. */
 export type ToWorker =
   /** `threads`: CPU threads asked for (0: the worker's default); more than one only on a cross-origin isolated page. */
-  | { type: 'load'; source: ModelSource; backend: BackendChoice; threads: number }
+  /** `wrongKernel`: test-only, a deliberately wrong GPU kernel for the WebGPU self-check to catch. */
+  | { type: 'load'; source: ModelSource; backend: BackendChoice; threads: number; wrongKernel?: boolean }
   | { type: 'backend'; backend: BackendChoice }
   | { type: 'generate'; request: GenerateRequest; paused: boolean }
   | { type: 'speculate'; request: SpeculateRequest }
@@ -78,7 +79,9 @@ export type ToWorker =
   /** Stops any running mode. */
   | { type: 'stop' }
   | { type: 'score'; request: ScoreRequest }
-  | { type: 'clear-cache' };
+  | { type: 'clear-cache' }
+  /** Test-only: the next forward pass panics, or runs out of memory (see testHooks.ts). */
+  | { type: 'fault'; kind: 'panic' | 'oom' };
 
 /** Worker → page. */
 export type FromWorker =

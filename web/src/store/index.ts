@@ -27,6 +27,8 @@ export interface ModelState {
   error: string | null;
   /** The wasm engine's version once the worker has started it. */
   engine: string | null;
+  /** Why the engine was last replaced (a panic, out of memory), until another model is chosen. */
+  crash: string | null;
 }
 
 export const model = writable<ModelState>({
@@ -38,6 +40,7 @@ export const model = writable<ModelState>({
   loadMs: null,
   error: null,
   engine: null,
+  crash: null,
 });
 
 /**

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { parseTestHooks } from './testHooks';
+
+describe('test hooks', () => {
+  it('are off without the query', () => {
+    expect(parseTestHooks('')).toEqual({ faults: false, wrongKernel: false });
+    expect(parseTestHooks('?isolation=off')).toEqual({ faults: false, wrongKernel: false });
+  });
+
+  it('are named in the test parameter, comma-separated or repeated', () => {
+    expect(parseTestHooks('?test=faults')).toEqual({ faults: true, wrongKernel: false });
+    expect(parseTestHooks('test=wrong-kernel,faults&isolation=off')).toEqual({ faults: true, wrongKernel: true });
+    expect(parseTestHooks('?test=faults&test=wrong-kernel')).toEqual({ faults: true, wrongKernel: true });
+  });
+
+  it('ignore unknown names and other parameters', () => {
+    expect(parseTestHooks('?test=everything&faults=1&wrong-kernel=1')).toEqual({ faults: false, wrongKernel: false });
+    expect(parseTestHooks('?test=toString,constructor')).toEqual({ faults: false, wrongKernel: false });
+  });
+});
