@@ -30,16 +30,9 @@ test('32 tokens generate on WebGPU with the CPU backend’s distributions', asyn
   await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt, max_tokens: 32, temperature: 0.8, top_k: 40, top_p: 1, seed: 3, top_n: 5 });
   const backend = await page.getByTestId('backend').innerText();
   assert.match(backend, /^webgpu/, `the model runs on WebGPU: ${backend}`);
-  // It got there through the self-check against the CPU backend, whose numbers the model bar shows.
-  const check = page.getByTestId('self-check');
-  assert.equal(await check.getAttribute('data-passed'), 'true');
-  const shown = await check.innerText();
-  const [, kl, agree, of, positions, ms] = shown.match(/agrees with the CPU: KL (\S+) nats, top-1 (\d+)\/(\d+) \((\d+) positions, (\d+) ms\)/) ?? [];
-  assert.ok(kl !== undefined, `the self-check's numbers: ${shown}`);
-  assert.ok(Number(kl) >= 0 && Number(kl) < 1e-3, `KL(CPU‖WebGPU) ${kl}`);
-  assert.equal(agree, of);
-  assert.equal(Number(positions), 8);
-  console.log(`# WebGPU self-check on SwiftShader: ${ms} ms of the model's load (KL ${kl} nats over ${positions} positions)`);
+  // A software adapter gets no self-check (its CPU side would read the file into wasm memory, which a WebGPU load
+  // never does); the check's failure path is the wrong-kernel test below.
+  assert.equal(await page.getByTestId('self-check').count(), 0, 'no self-check on a software adapter');
   // The worker asks for the device's subgroups itself (wgpu cannot in the browser); SwiftShader has them.
   assert.match(backend, /subgroups/, `the kernels use the adapter's subgroups: ${backend}`);
   const done = await runToDone(page);

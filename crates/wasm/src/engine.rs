@@ -289,8 +289,12 @@ impl Inner {
             want
         };
         if kind != self.kind || self.facts.backend.is_empty() {
+            // The check reads the whole file into wasm memory for its CPU side, which a WebGPU load
+            // otherwise never does: it runs where drivers can be wrong (hardware adapters), and on a
+            // software adapter only for the test-only wrong kernel it must catch.
+            let check_it = !software || self.tuning.test_wrong_embedding;
             match self.new_session(kind, self.n_ctx).await {
-                Ok(mut session) if kind == Kind::WebGpu => {
+                Ok(mut session) if kind == Kind::WebGpu && check_it => {
                     let check = self.self_check(&mut session).await;
                     self.facts.self_check = check.as_ref().ok().cloned();
                     match check {
