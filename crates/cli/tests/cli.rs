@@ -2,17 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::model;
-
-fn tokscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokscope"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
-}
+use common::{model, tokscope};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()

@@ -7,16 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::model;
+use common::{model, tokscope};
 use tokscope_gguf::{Gguf, GgufWriter, Value};
-
-fn tokscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokscope"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -20,11 +20,7 @@ fn tokscope(args: &[&str]) -> Output {
         "128",
     ];
     all.extend(&args[1..]);
-    Command::new(env!("CARGO_BIN_EXE_tokscope"))
-        .args(&all)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
+    common::tokscope(&all)
 }
 
 fn events(o: &Output) -> Vec<Value> {

@@ -5,8 +5,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
+use common::tokscope;
 use tokscope_gguf::{GgmlType, Gguf, GgufWriter, Value};
 use tokscope_model::cpu::CpuBackend;
 use tokscope_model::{ModelBytes, ModelFile};
@@ -79,14 +79,6 @@ fn model_with(embd_type: GgmlType) -> Vec<u8> {
         vec![0; n_bytes as usize],
     );
     w.to_bytes()
-}
-
-fn tokscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokscope"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
 }
 
 /// A file in the system's temporary directory, removed when dropped.

@@ -1,6 +1,7 @@
 //! What the CLI's integration tests share.
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The default model that `cargo xtask setup` places in models/; a missing file fails the test
 /// with the command that fetches it.
@@ -13,4 +14,14 @@ pub fn model() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Runs the `tokscope` binary with `args`, uncoloured, and gives back what it printed.
+#[allow(dead_code)] // each test file is its own crate, and not every one runs the binary this way
+pub fn tokscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokscope"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
 }
