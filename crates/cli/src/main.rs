@@ -5,6 +5,7 @@ mod compare;
 mod header;
 mod model_path;
 mod modes;
+mod quantize;
 mod ranges;
 mod speculate;
 mod text_output;
@@ -46,6 +47,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Sample M continuations of the prompt plus a token prefix (branch from any step of a run).
     Branch(branch::BranchArgs),
+    /// Requantize a model to one of llama.cpp's file types (its per-tensor rules) and write it.
+    Quantize(quantize::QuantizeArgs),
 }
 
 #[derive(Args)]
@@ -191,6 +194,7 @@ fn main() {
         Command::Speculate(a) => speculate::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Branch(a) => branch::run(a),
+        Command::Quantize(a) => quantize::run(a),
     };
     if let Err(e) = result {
         eprintln!("tokscope: error: {e:#}");
