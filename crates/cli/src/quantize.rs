@@ -1,5 +1,7 @@
 //! `tokscope quantize`: requantize a model to one of llama.cpp's file types with its per-tensor
-//! rules (tokscope-quant), write the GGUF, and report what each tensor became, fallbacks included.
+//! rules (tokscope-quant), write the GGUF, and report what each tensor became, fallbacks included;
+//! with `--compare`, run the loaded and the requantized model side by side on the CPU (greedy from
+//! the loaded one) and show each step's KL(loaded ‖ requantized) and where their top-1 differ.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,10 +10,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use serde_json::json;
+use tokscope_dist::SamplingParams;
 use tokscope_gguf::Gguf;
+use tokscope_model::cpu::Precision;
+use tokscope_model::{ModelBytes, ModelFile};
 use tokscope_quant::{FileType, Options, Report, TensorReport, quantize_model};
+use tokscope_session::{CompareMode, CompareOptions, Prompt, Session, compare as session_compare};
 
-use super::{Format, default_threads, model_path, ranges};
+use super::{Format, Output, default_threads, model_path, ranges};
 
 #[derive(Args)]
 pub struct QuantizeArgs {
@@ -24,8 +30,21 @@ pub struct QuantizeArgs {
     #[arg(long, value_parser = parse_ftype)]
     to: FileType,
     /// Where to write the new GGUF file
+    #[arg(long, required_unless_present = "compare")]
+    write: Option<PathBuf>,
+    /// Run the loaded and the requantized model side by side (CPU, greedy from the loaded one):
+    /// per step KL(loaded ‖ requantized) and top-1 flips, then the file sizes
+    #[arg(long, requires = "prompt")]
+    compare: bool,
+    /// The prompt --compare continues
     #[arg(long)]
-    write: PathBuf,
+    prompt: Option<String>,
+    /// Tokens --compare generates
+    #[arg(long, default_value_t = 16)]
+    max_tokens: usize,
+    /// Alternatives listed per step of --compare
+    #[arg(long = "top", default_value_t = 5, value_parser = ranges::top_n)]
+    top_n: usize,
     /// Every weight in the file type's default type (no extra bits for attn_v, ffn_down, ...);
     /// rows too narrow for it still fall back
     #[arg(long)]
@@ -60,18 +79,68 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     };
     let (bytes, report) = quantize_model(&gguf, a.to, opts)
         .with_context(|| format!("quantizing {} to {}", path.display(), a.to))?;
-    write_atomically(&a.write, &bytes)?;
+    if let Some(w) = &a.write {
+        write_atomically(w, &bytes)?;
+    }
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let out = std::io::stdout();
-    let mut out = out.lock();
-    match a.format {
-        Format::Jsonl => {
-            for t in &report.tensors {
-                writeln!(out, "{}", tensor_json(t))?;
+    let loaded_bytes = map.len() as u64;
+    {
+        let out = std::io::stdout();
+        let mut out = out.lock();
+        match a.format {
+            Format::Jsonl => {
+                for t in &report.tensors {
+                    writeln!(out, "{}", tensor_json(t))?;
+                }
+                writeln!(
+                    out,
+                    "{}",
+                    done_json(&report, a.write.as_deref(), loaded_bytes, ms)
+                )?;
             }
-            writeln!(out, "{}", done_json(&report, &a.write, ms))?;
+            Format::Text => text(&mut out, &report, a.write.as_deref(), loaded_bytes, ms)?,
         }
-        Format::Text => text(&mut out, &report, &a.write, ms)?,
+    }
+    if a.compare {
+        drop(gguf);
+        compare(&a, &path, bytes, opts.threads)?;
+    }
+    Ok(())
+}
+
+/// The loaded model (condition a) against the requantized one (condition b), both on the CPU
+/// with f32 activations, decoding greedily from a.
+fn compare(a: &QuantizeArgs, path: &Path, bytes: Vec<u8>, threads: usize) -> Result<()> {
+    let loaded = ModelFile::open(path).with_context(|| format!("loading {}", path.display()))?;
+    let requantized = ModelFile::from_bytes(ModelBytes::Owned(bytes))
+        .with_context(|| format!("loading the {} model", a.to))?;
+    let mut sa = Session::cpu(loaded, threads, None, Precision::Exact)?;
+    let mut sb = Session::cpu(requantized, threads, None, Precision::Exact)
+        .with_context(|| format!("running the {} model", a.to))?;
+    let prompt = Prompt::Raw(a.prompt.clone().unwrap_or_default());
+    let opts = CompareOptions {
+        prompts: vec![prompt.clone(), prompt],
+        mode: CompareMode::A,
+        max_tokens: a.max_tokens,
+        sampling: SamplingParams::greedy(),
+        seed: 0,
+        top_n: a.top_n,
+        ignore_eos: false,
+    };
+    let mut output = Output::new(a.format);
+    let done = session_compare(&mut [&mut sa, &mut sb], &opts, &mut |e| output.event(e))?;
+    if a.format == Format::Text
+        && let Some(c) = &done.compare
+    {
+        writeln!(
+            std::io::stdout().lock(),
+            "loaded vs {}: mean KL(loaded‖{}) {:.5} nats; top-1 differs at {} of {} steps",
+            a.to,
+            a.to,
+            c.mean_kl_ab,
+            c.argmax_disagreements,
+            done.tokens
+        )?;
     }
     Ok(())
 }
@@ -100,20 +169,27 @@ fn tensor_json(t: &TensorReport) -> serde_json::Value {
     })
 }
 
-fn done_json(r: &Report, path: &Path, ms: f64) -> serde_json::Value {
+fn done_json(r: &Report, path: Option<&Path>, loaded_bytes: u64, ms: f64) -> serde_json::Value {
     json!({
         "event": "done",
         "ftype": r.ftype.name(),
         "ftype_id": r.ftype.id(),
-        "file": path.display().to_string(),
+        "file": path.map(|p| p.display().to_string()),
         "file_bytes": r.file_bytes,
+        "loaded_bytes": loaded_bytes,
         "tensors": r.tensors.len(),
         "fallbacks": r.tensors.iter().filter(|t| t.fallback.is_some()).count(),
         "ms": ms,
     })
 }
 
-fn text(out: &mut impl Write, r: &Report, path: &Path, ms: f64) -> Result<()> {
+fn text(
+    out: &mut impl Write,
+    r: &Report,
+    path: Option<&Path>,
+    loaded_bytes: u64,
+    ms: f64,
+) -> Result<()> {
     let width = r.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &r.tensors {
         let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
@@ -135,13 +211,18 @@ fn text(out: &mut impl Write, r: &Report, path: &Path, ms: f64) -> Result<()> {
         writeln!(out)?;
     }
     let fallbacks = r.tensors.iter().filter(|t| t.fallback.is_some()).count();
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let what = match path {
+        Some(p) => format!("wrote {}", p.display()),
+        None => "made (not written)".to_string(),
+    };
     writeln!(
         out,
-        "wrote {}: {} ({} tensors, {:.2} MiB, {fallbacks} fell back) in {:.1} s",
-        path.display(),
+        "{what}: {} ({} tensors, {:.2} MiB; the loaded file {:.2} MiB; {fallbacks} fell back) in {:.1} s",
         r.ftype,
         r.tensors.len(),
-        r.file_bytes as f64 / (1 << 20) as f64,
+        mib(r.file_bytes),
+        mib(loaded_bytes),
         ms / 1e3
     )?;
     Ok(())
