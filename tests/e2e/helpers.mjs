@@ -172,3 +172,24 @@ export async function exportedRun(page) {
   assert.equal(name, 'tokscope-run.json');
   return JSON.parse(bytes.toString('utf8'));
 }
+
+/**
+ * The WebGPU self-check's workers `page` starts from now on, each `{ url, closed }` (`closed` once it ended). Nested
+ * workers reach playwright as the page's workers.
+ */
+export function trackCheckWorkers(page) {
+  const started = [];
+  page.on('worker', (worker) => {
+    if (!/selfCheckWorker/.test(worker.url())) return;
+    const entry = { url: worker.url(), closed: false };
+    started.push(entry);
+    worker.on('close', () => (entry.closed = true));
+  });
+  return started;
+}
+
+/** Waits up to 5 s for every worker `trackCheckWorkers` saw to end (the browser reports it shortly after). */
+export async function checkWorkersClosed(started) {
+  for (let i = 0; i < 50 && started.some((w) => !w.closed); i++) await new Promise((r) => setTimeout(r, 100));
+  return started.every((w) => w.closed);
+}

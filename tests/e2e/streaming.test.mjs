@@ -1,15 +1,18 @@
 // Loading reads the model's Blob slice by slice: the model bar shows the engine's reading with real byte counts,
 // WebGPU never holds the file in wasm memory (the worker's wasm memory after the load, its peak since memory only
-// grows, stays below the file's size), the CPU backend holds it once, moving the model from WebGPU to the CPU reads
+// grows, stays below the file's size, while the WebGPU self-check reads the file in a worker of its own that is gone
+// once the model is ready), the CPU backend holds it once, moving the model from WebGPU to the CPU reads
 // the Blob again and runs, and a file cut inside its tensor data or with a hostile header count is refused with
 // its reason. Run by `cargo xtask test` like page.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { baseUrl, launch, LONG, modelPath, runToDone, shot } from './helpers.mjs';
+import { baseUrl, checkWorkersClosed, launch, LONG, modelPath, runToDone, shot, trackCheckWorkers } from './helpers.mjs';
 
 let browser;
 let page;
+/** The self-check's workers the page started. */
+let checkWorkers;
 
 const fileBytes = statSync(modelPath).size;
 
@@ -20,6 +23,7 @@ const s=WebAssembly.instantiateStreaming;if(s)WebAssembly.instantiateStreaming=a
 before(async () => {
   browser = await launch();
   page = browser.page;
+  checkWorkers = trackCheckWorkers(page);
   await browser.context.route(/\/worker[^/]*\.js$/, async (route) => {
     const response = await route.fetch();
     await route.fulfill({ response, body: MEMORY_HOOK + (await response.text()) });
@@ -70,8 +74,12 @@ test('the model bar shows the engine reading the file with real byte counts', as
 
 test('WebGPU never holds the file in wasm memory; the CPU holds it once; switching reads the Blob again', async () => {
   const cpu = await loadOn('cpu');
+  assert.equal(checkWorkers.length, 0, 'no self-check on the CPU');
   const gpu = await loadOn('webgpu');
   assert.match(await page.getByTestId('backend').innerText(), /^webgpu/);
+  assert.equal(await page.getByTestId('self-check').getAttribute('data-passed'), 'true', 'the self-check ran and passed');
+  assert.equal(checkWorkers.length, 1, `the self-check ran in a worker of its own: ${JSON.stringify(checkWorkers)}`);
+  assert.ok(await checkWorkersClosed(checkWorkers), 'and the worker was ended, its memory with it');
   const uploads = (await page.evaluate(() => window.__progress)).filter((t) => /Uploading the weights to the GPU/.test(t));
   assert.ok(uploads.length >= 2, `the upload shows its own progress: ${JSON.stringify(uploads)}`);
   console.log(

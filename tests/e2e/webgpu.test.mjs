@@ -3,19 +3,38 @@
 // a software adapter for explicit requests only). Run by `cargo xtask test` like page.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cliEvents, exportedRun, launch, openFresh, runToDone, shot } from './helpers.mjs';
+import { checkWorkersClosed, cliEvents, exportedRun, launch, openFresh, runToDone, shot, trackCheckWorkers } from './helpers.mjs';
 
 let browser;
 let page;
+/** The self-check's workers the page started. */
+let checkWorkers;
 
 before(async () => {
   browser = await launch();
   page = browser.page;
+  checkWorkers = trackCheckWorkers(page);
 });
 
 after(async () => {
   await browser?.close();
 });
+
+/** The model bar's self-check: its verdict and the numbers it shows. */
+async function selfCheck(page) {
+  const row = page.getByTestId('self-check');
+  const text = await row.innerText();
+  const [, kl, agree, of, positions, ms] = text.match(/KL (\S+) nats, top-1 (\d+)\/(\d+) \((\d+) positions, \+(\d+) ms to the load\)/) ?? [];
+  return {
+    passed: await row.getAttribute('data-passed'),
+    text,
+    kl: Number(kl),
+    top1Agree: Number(agree),
+    top1Of: Number(of),
+    positions: Number(positions),
+    ms: Number(ms),
+  };
+}
 
 /** log-probability of `id` in a step's top list, if it is there. */
 function topLogprob(step, id) {
@@ -30,9 +49,12 @@ test('32 tokens generate on WebGPU with the CPU backend’s distributions', asyn
   await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt, max_tokens: 32, temperature: 0.8, top_k: 40, top_p: 1, seed: 3, top_n: 5 });
   const backend = await page.getByTestId('backend').innerText();
   assert.match(backend, /^webgpu/, `the model runs on WebGPU: ${backend}`);
-  // A software adapter gets no self-check (its CPU side would read the file into wasm memory, which a WebGPU load
-  // never does); the check's failure path is the wrong-kernel test below.
-  assert.equal(await page.getByTestId('self-check').count(), 0, 'no self-check on a software adapter');
+  // Every WebGPU load checks the GPU against the CPU backend first, SwiftShader included.
+  const check = await selfCheck(page);
+  assert.equal(check.passed, 'true', `SwiftShader agrees with the CPU: ${check.text}`);
+  assert.ok(check.kl >= 0 && check.kl < 1e-4, `the model bar shows the KL: ${check.text}`);
+  assert.equal(check.top1Agree, check.top1Of, `and top-1 agreement: ${check.text}`);
+  assert.ok(check.top1Of >= 4 && check.positions === 8, check.text);
   // The worker asks for the device's subgroups itself (wgpu cannot in the browser); SwiftShader has them.
   assert.match(backend, /subgroups/, `the kernels use the adapter's subgroups: ${backend}`);
   const done = await runToDone(page);
@@ -84,4 +106,21 @@ test('a WebGPU kernel that disagrees with the CPU keeps the model on the CPU, an
   await shot(page, 'self-check-failed');
   const done = await runToDone(page);
   assert.equal(done.tokens, 4, 'the model runs on the CPU');
+});
+
+test('a self-check whose own worker runs out of memory leaves the model on WebGPU, and the model bar says so', async () => {
+  // `test=check-oom`: the check's worker allocates until its wasm memory is exhausted, as a real OOM would.
+  const started = checkWorkers.length;
+  const errors = browser.consoleErrors.length;
+  await openFresh(page, { backend: 'webgpu', mode: 'raw', prompt: 'Hello', max_tokens: 4, temperature: 0, seed: 1 }, 'test=check-oom');
+  assert.match(await page.getByTestId('backend').innerText(), /^webgpu/, 'the model stays on WebGPU');
+  const check = page.getByTestId('self-check');
+  assert.equal(await check.getAttribute('data-passed'), 'unknown');
+  assert.match(await check.innerText(), /could not run, so WebGPU runs unchecked: its CPU side could not run: .*ran out of memory/);
+  assert.equal(await page.getByTestId('model-error').count(), 0, 'the load did not fail');
+  assert.equal(checkWorkers.length, started + 1, 'the check ran in a worker of its own');
+  assert.ok(await checkWorkersClosed(checkWorkers), 'which was ended');
+  const done = await runToDone(page);
+  assert.equal(done.tokens, 4, 'the model runs on WebGPU');
+  assert.deepEqual(browser.consoleErrors.slice(errors), [], 'no console errors');
 });

@@ -1,14 +1,18 @@
-// The engine worker: loads the wasm bridge and a model off the main thread (on WebGPU where the browser has
-// it, else the CPU backend; the engine reads the model's Blob slice by slice, so the whole file is never held in
-// a JS buffer and, on WebGPU, never in wasm memory either), runs generate one step at a time (yielding between
-// steps so a "stop" message is seen at once), score, speculate, compare and branch, and posts every event.
+// The engine worker: loads the wasm bridge and a model off the main thread (on WebGPU where the browser has it, else
+// the CPU backend; the engine reads the model's Blob slice by slice, so the whole file is never held in a JS buffer
+// and, on WebGPU, never in this worker's wasm memory either: the self-check reads it in a worker of its own,
+// selfCheck.ts), runs generate one step at a time (yielding between steps so a "stop" message is seen at once),
+// score, speculate, compare and branch, and posts every event.
 import type { Engine } from '../pkg/tokscope_wasm.js';
 import { cpuThreads, loadWasm, type Wasm } from './threads';
+import { describe } from './crash';
+import { selfCheckReference, type CheckFault } from './selfCheck';
 import type {
   BackendChoice,
   FromWorker,
   GenerateRequest,
   ModelSource,
+  ReadPhase,
   RunEvent,
   RunKind,
   ScoreRequest,
@@ -36,35 +40,8 @@ function post(message: FromWorker) {
   self.postMessage(message);
 }
 
-/**
- * The error's message. A wasm trap means the Rust code panicked (the panic hook kept the reason) or an allocation
- * failed (the allocator noted its size); either way the instance is dead.
- */
-function describe(e: unknown): { message: string; fatal: boolean } {
-  if (e instanceof WebAssembly.RuntimeError) return { message: trapMessage(e), fatal: true };
-  if (e instanceof RangeError && /memory/i.test(e.message)) {
-    return { message: `the browser ran out of memory for this model (${e.message})`, fatal: true };
-  }
-  return { message: e instanceof Error ? e.message : String(e), fatal: false };
-}
-
-function trapMessage(e: WebAssembly.RuntimeError): string {
-  try {
-    const panic = wasm?.take_panic_message();
-    if (panic) return panic;
-    const failed = wasm?.failedAllocation();
-    if (failed !== undefined && wasm) {
-      const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
-      return `the engine ran out of memory: ${mib(failed)} more could not be allocated with ${mib(wasm.memoryBytes())} in use`;
-    }
-  } catch {
-    /* the instance cannot even say why */
-  }
-  return `the engine crashed: ${e.message}`;
-}
-
 function fail(what: During, e: unknown) {
-  const { message, fatal } = describe(e);
+  const { message, fatal } = describe(e, wasm);
   if (fatal) {
     if (crashed) return;
     crashed = true;
@@ -138,12 +115,12 @@ async function cachedModel(url: string): Promise<{ blob: Blob; from: 'cache' | '
   return { blob, from: 'network', keep };
 }
 
-/** The engine's reading of the file (header, then weights uploaded or copied into wasm memory), as progress. */
-function readProgress(loaded: number, total: number, phase: 'parse' | 'upload' | 'memory') {
+/** The engine's reading of the file (header, then weights uploaded or copied into wasm memory; the self-check), as progress. */
+function readProgress(loaded: number, total: number, phase: ReadPhase) {
   post({ type: 'progress', loaded, total, phase });
 }
 
-async function load(source: ModelSource, backend: BackendChoice, threads: number, wrongKernel: boolean) {
+async function load(source: ModelSource, backend: BackendChoice, threads: number, wrongKernel: boolean, checkFault: CheckFault | null) {
   const t0 = performance.now();
   during = 'load';
   mode = 'idle';
@@ -170,9 +147,11 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
         threads: cpuThreads(threads),
         test_wrong_kernel: wrongKernel,
       };
-      engine = await loadEngine(blob, options, yieldToMessages, readProgress);
+      // The self-check's CPU side, started by the engine before it uploads the weights to WebGPU.
+      const reference = () => selfCheckReference(blob, checkFault);
+      engine = await loadEngine(blob, options, yieldToMessages, readProgress, reference);
     } catch (e) {
-      const { message, fatal } = describe(e);
+      const { message, fatal } = describe(e, wasm);
       if (fatal) throw e;
       throw new Error(`this file is not a model tokscope can run: ${message}`);
     }
@@ -352,7 +331,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const message = e.data;
   switch (message.type) {
     case 'load':
-      return exclusive(() => load(message.source, message.backend, message.threads, message.wrongKernel ?? false));
+      return exclusive(() =>
+        load(message.source, message.backend, message.threads, message.wrongKernel ?? false, message.checkFault ?? null),
+      );
     case 'backend':
       return exclusive(() => switchBackend(message.backend));
     case 'generate':

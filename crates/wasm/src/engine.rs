@@ -24,13 +24,15 @@ use tokscope_session::{
 };
 use tokscope_tokenizer::{ChatTemplate, Tokenizer};
 use tsify::Tsify;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::load::{Blob, BlobFile, Model, Unloaded};
+use crate::load::{Blob, BlobFile, Model, Phase, Unloaded, js_message};
 use crate::options::{
     AdapterHint, BackendChoice, BranchRequest, CompareRequest, DrafterKind, GenerateRequest,
     LoadRequest, ScoreRequest, SpeculateRequest,
 };
+use crate::reference::Reference;
 use crate::selfcheck::{self, SelfCheck};
 use crate::threads;
 use crate::yielding::Yielding;
@@ -75,6 +77,9 @@ pub struct ModelFacts {
     backend_note: Option<String>,
     /// The last WebGPU self-check (`selfcheck`), if the model was ever put on WebGPU.
     self_check: Option<SelfCheck>,
+    /// Why the last self-check could not run (its CPU side failed): the model then runs on
+    /// WebGPU unchecked.
+    self_check_error: Option<String>,
 }
 
 /// The engine's state: the model (its `Blob`, kept to build other backends from), the session and its run.
@@ -95,6 +100,9 @@ struct Inner {
     facts: ModelFacts,
     generation: Option<Generation>,
     pause: Option<js_sys::Function>,
+    /// Starts the self-check's CPU side in a worker of its own; returns a promise of its
+    /// `SelfCheckReference`.
+    reference: Option<js_sys::Function>,
 }
 
 /// A model ready to run in the browser.
@@ -109,8 +117,10 @@ pub struct Engine {
 /// "cpu"; context (2048 when absent); CPU threads (more than one in the threaded build only).
 /// `pause` returns a promise that lets the worker handle its messages (see `Yielding`); `progress`
 /// is called with `(loaded, total, phase)` as the file is read (`parse` for the header, then
-/// `upload` or `memory` for the weights uploaded or copied into memory). Rejects with a readable
-/// message for files that are not GGUF, truncated, unreadable or unsupported.
+/// `upload` or `memory` for the weights uploaded or copied into memory, `check` for the WebGPU
+/// self-check). `reference` starts the self-check's CPU side (`selfCheckReference` in a worker of
+/// its own) and returns its promise; without it a model on WebGPU runs unchecked. Rejects with a
+/// readable message for files that are not GGUF, truncated, unreadable or unsupported.
 #[wasm_bindgen(js_name = loadEngine)]
 pub async fn load_engine(
     model: Blob,
@@ -122,6 +132,8 @@ pub async fn load_engine(
         unchecked_param_type = "((loaded: number, total: number, phase: ReadPhase) => void) | undefined"
     )]
     progress: Option<js_sys::Function>,
+    #[wasm_bindgen(unchecked_param_type = "(() => Promise<SelfCheckReference>) | undefined")]
+    reference: Option<js_sys::Function>,
 ) -> Result<Engine, JsError> {
     let options: LoadRequest = serde_wasm_bindgen::from_value(options).map_err(js_error)?;
     let tuning = options.tuning();
@@ -165,6 +177,7 @@ pub async fn load_engine(
         webgpu: None,
         backend_note: None,
         self_check: None,
+        self_check_error: None,
     };
     // The tokenizer and template are checked before any weights are read; `switch` then puts
     // the model on a backend.
@@ -188,6 +201,7 @@ pub async fn load_engine(
         facts,
         generation: None,
         pause,
+        reference,
     };
     inner.facts.chat_template = inner.session.template.is_ok();
     inner.facts.chat_note = inner
@@ -289,40 +303,24 @@ impl Inner {
             want
         };
         if kind != self.kind || self.facts.backend.is_empty() {
-            // The check reads the whole file into wasm memory for its CPU side, which a WebGPU load
-            // otherwise never does: it runs where drivers can be wrong (hardware adapters), and on a
-            // software adapter only for the test-only wrong kernel it must catch.
-            let check_it = !software || self.tuning.test_wrong_embedding;
+            // The check's CPU side starts first: its worker runs while this one uploads.
+            let reference = (kind == Kind::WebGpu).then(|| self.start_reference());
             match self.new_session(kind, self.n_ctx).await {
-                Ok(mut session) if kind == Kind::WebGpu && check_it => {
-                    let check = self.self_check(&mut session).await;
-                    self.facts.self_check = check.as_ref().ok().cloned();
-                    match check {
-                        Ok(check) if check.passed => {
+                Ok(mut session) if kind == Kind::WebGpu => {
+                    let reference = reference.unwrap_or_else(|| Err("not started".into()));
+                    match self.self_check(&mut session, reference).await {
+                        Checked::Passed | Checked::NotRun => {
                             self.session = session;
                             self.kind = kind;
                         }
-                        failed => {
+                        Checked::Failed(why) => {
                             drop(session);
-                            self.facts.backend_note = Some(match failed {
-                                Ok(check) => format!(
-                                    "WebGPU disagreed with the CPU backend in the self-check, so \
-                                     the model runs on the CPU: {}",
-                                    check.describe()
-                                ),
-                                Err(e) => format!(
-                                    "the WebGPU self-check failed, so the model runs on the CPU: {e}"
-                                ),
-                            });
+                            self.facts.backend_note = Some(why);
                             if self.kind != Kind::Cpu || self.facts.backend.is_empty() {
                                 self.session = self.new_session(Kind::Cpu, self.n_ctx).await?;
                             }
                             self.kind = Kind::Cpu;
                         }
-                    }
-                    // The weights the CPU read for the check stay only where it runs the model.
-                    if self.kind == Kind::WebGpu {
-                        self.model.release_memory();
                     }
                 }
                 Ok(session) => {
@@ -355,30 +353,78 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs [`selfcheck::TEXT`] on `gpu` (a fresh WebGPU session) and on a CPU backend of its
-    /// own, with exact arithmetic, and compares them. An error is a GPU (or read) failure.
-    async fn self_check(&mut self, gpu: &mut Session) -> Result<SelfCheck, String> {
+    /// Starts the self-check's CPU side (the worker's `reference` callback): a promise of its
+    /// `SelfCheckReference`, or why there is none.
+    fn start_reference(&self) -> Result<js_sys::Promise, String> {
+        let start = self
+            .reference
+            .as_ref()
+            .ok_or("the page gave the engine no way to run it")?;
+        let value = start.call0(&JsValue::NULL).map_err(|e| js_message(&e))?;
+        value
+            .dyn_into::<js_sys::Promise>()
+            .map_err(|_| "its worker gave no promise".into())
+    }
+
+    /// Runs [`selfcheck::TEXT`] on `gpu` (a fresh WebGPU session) and compares its logits with
+    /// the CPU side's (`reference`, started before the upload and running meanwhile), filling
+    /// the facts' self-check.
+    async fn self_check(
+        &mut self,
+        gpu: &mut Session,
+        reference: Result<js_sys::Promise, String>,
+    ) -> Checked {
         let start = js_sys::Date::now();
-        let mut tokens = gpu
-            .tokenizer
-            .encode(selfcheck::TEXT, false)
-            .map_err(|e| e.to_string())?;
-        tokens.truncate(selfcheck::MAX_POSITIONS);
-        let file = self.model.in_memory().map_err(|e| e.to_string())?;
-        let n_vocab = file.config.n_vocab;
-        // One thread: a pool of its own would start Web Workers for eight tokens.
-        let mut cpu =
-            CpuBackend::with_context(file, 1, selfcheck::N_CTX).map_err(|e| e.to_string())?;
-        cpu.set_precision(Precision::Exact);
-        let want = selfcheck::logits(&mut cpu, &tokens)
-            .await
-            .map_err(|e| format!("on the CPU: {e}"))?;
-        let got = selfcheck::logits(gpu.backend_mut(), &tokens)
-            .await
-            .map_err(|e| format!("on WebGPU: {e}"))?;
-        let mut check = selfcheck::compare(&want, &got, n_vocab);
+        self.model.report_step(Phase::Check);
+        self.facts.self_check = None;
+        self.facts.self_check_error = None;
+        let n_vocab = self.model.file().config.n_vocab;
+        let got = match selfcheck::tokens(&gpu.tokenizer) {
+            Ok(tokens) => selfcheck::logits(gpu.backend_mut(), &tokens)
+                .await
+                .map(|logits| (tokens, logits))
+                .map_err(|e| format!("on WebGPU: {e}")),
+            Err(e) => Err(e.to_string()),
+        };
+        let gpu_ms = js_sys::Date::now() - start;
+        let (tokens, got) = match got {
+            Ok(got) => got,
+            Err(e) => {
+                return Checked::Failed(format!(
+                    "the WebGPU self-check failed, so the model runs on the CPU: {e}"
+                ));
+            }
+        };
+        let reference = match reference {
+            Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map_err(|e| js_message(&e))
+                .and_then(|value| Reference::from_js(&value, n_vocab, &tokens)),
+            Err(e) => Err(e),
+        };
+        let reference = match reference {
+            Ok(reference) => reference,
+            Err(e) => {
+                // Its worker failed (out of memory, say): the model runs on WebGPU unchecked.
+                self.facts.self_check_error = Some(format!("its CPU side could not run: {e}"));
+                return Checked::NotRun;
+            }
+        };
+        let mut check = selfcheck::compare(&reference.logits, &got, n_vocab);
         check.ms = js_sys::Date::now() - start;
-        Ok(check)
+        check.gpu_ms = gpu_ms;
+        check.reference_ms = reference.ms;
+        let verdict = if check.passed {
+            Checked::Passed
+        } else {
+            Checked::Failed(format!(
+                "WebGPU disagreed with the CPU backend in the self-check, so the model runs on \
+                 the CPU: {}",
+                check.describe()
+            ))
+        };
+        self.facts.self_check = Some(check);
+        verdict
     }
 
     /// A run's error for the page. A failure of the GPU itself (device lost, out of memory) moves
@@ -397,6 +443,16 @@ impl Inner {
         }
         js_error(e)
     }
+}
+
+/// What a self-check decided.
+enum Checked {
+    /// WebGPU agrees with the CPU: the model runs there.
+    Passed,
+    /// The CPU side could not run: the model runs on WebGPU, unchecked (the facts say why).
+    NotRun,
+    /// WebGPU disagrees or failed: the model stays on the CPU, for the reason given.
+    Failed(String),
 }
 
 /// Borrows the engine's state for one call; a call during a run gets an error, not a panic.

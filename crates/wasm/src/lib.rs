@@ -13,6 +13,7 @@ mod engine;
 mod fault;
 mod load;
 mod options;
+mod reference;
 mod selfcheck;
 mod threads;
 mod yielding;
@@ -27,6 +28,7 @@ pub use options::{
     AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
     PromptRequest, ScoreRequest, SpeculateRequest,
 };
+pub use reference::self_check_reference;
 
 /// The last panic's message, kept by the hook until the worker asks for it.
 static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);

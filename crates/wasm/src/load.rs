@@ -56,6 +56,8 @@ pub enum Phase {
     Upload,
     /// The whole file copied into wasm memory for the CPU backend.
     Memory,
+    /// No read: the WebGPU self-check (reported once, as 0 of 0).
+    Check,
 }
 
 /// A model file in a `Blob`, read by byte ranges, reporting progress as `(loaded, total, phase)`.
@@ -156,9 +158,13 @@ impl BlobFile {
     }
 
     fn report(&self) {
+        self.report_as(self.phase.get(), self.loaded.get(), self.len);
+    }
+
+    fn report_as(&self, phase: Phase, loaded: u64, total: u64) {
         if let Some(f) = &self.progress {
-            let (loaded, total) = (self.loaded.get() as f64, self.len as f64);
-            let phase = crate::to_js(&self.phase.get()).unwrap_or(JsValue::UNDEFINED);
+            let (loaded, total) = (loaded as f64, total as f64);
+            let phase = crate::to_js(&phase).unwrap_or(JsValue::UNDEFINED);
             let _ = f.call3(&JsValue::NULL, &loaded.into(), &total.into(), &phase);
         }
     }
@@ -277,12 +283,6 @@ impl Model {
         Ok(file)
     }
 
-    /// Lets go of the in-memory copy of the file, if there is one (the CPU backend reads the
-    /// `Blob` again when it is next asked for).
-    pub fn release_memory(&mut self) {
-        self.full = None;
-    }
-
     /// The model on the GPU: from wasm memory where the bytes are there, else streamed from the
     /// `Blob` one weight at a time. The in-memory copy is then let go (the GPU has the weights;
     /// the CPU backend, if asked for again, reads the `Blob` again).
@@ -304,6 +304,11 @@ impl Model {
         };
         self.full = None;
         Ok(backend)
+    }
+
+    /// Tells the page that the load has gone on to `phase`, a step that reads nothing.
+    pub fn report_step(&self, phase: Phase) {
+        self.blob.report_as(phase, 0, 0);
     }
 
     /// Bytes before the tensor data: what reading the header covered.
@@ -347,7 +352,7 @@ fn read_error(message: &str) -> ModelError {
 }
 
 /// The message of a thrown JS value (an `Error`'s, else its string form).
-fn js_message(e: &JsValue) -> String {
+pub(crate) fn js_message(e: &JsValue) -> String {
     match e.dyn_ref::<js_sys::Error>() {
         Some(err) => String::from(err.message()),
         None => e.as_string().unwrap_or_else(|| format!("{e:?}")),

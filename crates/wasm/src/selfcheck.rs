@@ -1,12 +1,13 @@
 //! The WebGPU self-check. Browsers' GPU drivers differ, so before a model runs on WebGPU a few
-//! teacher-forced positions of a fixed text run there and on the CPU backend, and the two
-//! distributions are compared with the golden tolerances (tests/golden/README.md: top-20
+//! teacher-forced positions of a fixed text run there and on the CPU backend (in a worker of its
+//! own: `reference`), and the two distributions are compared with the golden tolerances (tests/golden/README.md: top-20
 //! |Δlogprob| < 0.01, |ΔH| < 1e-3 nats, the same top-1 token where the margin is clear). The
 //! engine stays on the CPU where they disagree; the model bar shows the numbers either way.
 
 use serde::Serialize;
 use tokscope_dist::{DistError, argmax, divergences_from_logits, summarize, top_n};
 use tokscope_model::{Backend, LogitsFor, ModelError};
+use tokscope_tokenizer::{Tokenizer, TokenizerError};
 use tsify::Tsify;
 
 /// The text whose positions are compared (8 tokens on the default model): short, so the check
@@ -41,8 +42,13 @@ pub struct SelfCheck {
     /// Positions whose top-1 tokens agree, of those where the CPU's top-2 margin is clear.
     pub top1_agree: usize,
     pub top1_of: usize,
-    /// What the check cost, both backends included.
+    /// What the check added to the load: from the weights' upload to the verdict (the CPU side
+    /// runs meanwhile, in its own worker).
     pub ms: f64,
+    /// What the WebGPU side took.
+    pub gpu_ms: f64,
+    /// What the CPU side took in its worker (reading the file included).
+    pub reference_ms: f64,
 }
 
 impl SelfCheck {
@@ -54,6 +60,13 @@ impl SelfCheck {
             self.kl, self.dlogprob, self.dentropy, self.top1_agree, self.top1_of, self.positions
         )
     }
+}
+
+/// The positions compared: [`TEXT`]'s first tokens.
+pub fn tokens(tokenizer: &Tokenizer) -> Result<Vec<u32>, TokenizerError> {
+    let mut tokens = tokenizer.encode(TEXT, false)?;
+    tokens.truncate(MAX_POSITIONS);
+    Ok(tokens)
 }
 
 /// Logits of every position of `tokens` on a backend with an empty cache: the first [`BATCH`]
@@ -72,8 +85,8 @@ pub async fn logits(backend: &mut dyn Backend, tokens: &[u32]) -> Result<Vec<f32
     Ok(out)
 }
 
-/// Compares the CPU's and the GPU's logits (`n_vocab` per position, same positions); `ms` is
-/// left at 0 for the caller.
+/// Compares the CPU's and the GPU's logits (`n_vocab` per position, same positions); the times
+/// are left at 0 for the caller.
 pub fn compare(cpu: &[f32], gpu: &[f32], n_vocab: usize) -> SelfCheck {
     let mut check = SelfCheck {
         passed: false,
@@ -84,6 +97,8 @@ pub fn compare(cpu: &[f32], gpu: &[f32], n_vocab: usize) -> SelfCheck {
         top1_agree: 0,
         top1_of: 0,
         ms: 0.0,
+        gpu_ms: 0.0,
+        reference_ms: 0.0,
     };
     let rows = cpu
         .chunks_exact(n_vocab.max(1))

@@ -133,7 +133,8 @@ function recover(reason: string, during: Extract<FromWorker, { type: 'error' }>[
 
 function requestLoad(source: ModelSource) {
   const { backend, threads } = get(settings);
-  send({ type: 'load', source, backend, threads, wrongKernel: testHooks.wrongKernel });
+  const checkFault = testHooks.checkOom ? 'oom' : undefined;
+  send({ type: 'load', source, backend, threads, wrongKernel: testHooks.wrongKernel, checkFault });
 }
 
 function clearRuns() {

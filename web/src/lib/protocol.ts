@@ -68,7 +68,8 @@ export type RunKind = 'generate' | 'speculate' | 'compare' | 'branch';
 export type ToWorker =
   /** `threads`: CPU threads asked for (0: the worker's default); more than one only on a cross-origin isolated page. */
   /** `wrongKernel`: test-only, a deliberately wrong GPU kernel for the WebGPU self-check to catch. */
-  | { type: 'load'; source: ModelSource; backend: BackendChoice; threads: number; wrongKernel?: boolean }
+  /** `checkFault`: test-only, the self-check's own worker runs out of memory. */
+  | { type: 'load'; source: ModelSource; backend: BackendChoice; threads: number; wrongKernel?: boolean; checkFault?: 'oom' }
   | { type: 'backend'; backend: BackendChoice }
   | { type: 'generate'; request: GenerateRequest; paused: boolean }
   | { type: 'speculate'; request: SpeculateRequest }
@@ -95,6 +96,6 @@ export type FromWorker =
   | { type: 'cache-cleared'; removed: boolean }
   | { type: 'error'; during: RunKind | 'engine' | 'load' | 'score' | 'cache' | 'backend'; message: string; fatal: boolean };
 
-/** What a load is doing: fetching the file, reading its header, uploading the weights to the GPU, or copying them into
- * wasm memory for the CPU backend. */
+/** What a load is doing: fetching the file, reading its header, uploading the weights to the GPU or copying them into
+ * wasm memory for the CPU backend, or checking WebGPU against the CPU. */
 export type LoadPhase = 'download' | 'cache' | 'file' | ReadPhase;
