@@ -3,7 +3,7 @@
 // a software adapter for explicit requests only). Run by `cargo xtask test` like page.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkWorkersClosed, cliEvents, exportedRun, launch, openFresh, runToDone, shot, trackCheckWorkers } from './helpers.mjs';
+import { checkWorkersClosed, cliEvents, exportedRun, launch, LONG, openFresh, runToDone, shot, trackCheckWorkers } from './helpers.mjs';
 
 let browser;
 let page;
@@ -84,11 +84,26 @@ test('auto keeps the wasm CPU backend on a software WebGPU adapter and says why;
   assert.match(webgpu, /swiftshader/i, `headless Chromium offers SwiftShader: ${webgpu}`);
   assert.match(await page.getByTestId('backend').innerText(), /^wasm cpu/);
   assert.match(await page.getByTestId('backend-note').innerText(), /runs on the CPU/);
+  assert.equal((await selfCheck(page)).passed, 'none', 'the model bar says no check ran yet');
   const cpu = await runToDone(page);
+  const started = checkWorkers.length;
   await page.getByTestId('backend-select').selectOption('webgpu');
-  await page.getByTestId('backend').filter({ hasText: /^webgpu/ }).waitFor();
+  // The switch runs the self-check (the first WebGPU run's shader compilation included).
+  await page.getByTestId('backend').filter({ hasText: /^webgpu/ }).waitFor({ timeout: LONG });
+  const check = await selfCheck(page);
+  assert.equal(check.passed, 'true', `moving to WebGPU checks it: ${check.text}`);
+  assert.ok(check.kl < 1e-4, check.text);
+  assert.equal(checkWorkers.length, started + 1, 'in a worker of its own');
   const gpu = await runToDone(page);
   assert.equal(gpu.text, cpu.text, 'greedy text is the same on both backends');
+  // Back to the CPU and to WebGPU again: the GPU is checked again, against the CPU side computed before.
+  await page.getByTestId('backend-select').selectOption('cpu');
+  await page.getByTestId('backend').filter({ hasText: /^wasm cpu/ }).waitFor({ timeout: LONG });
+  assert.equal((await selfCheck(page)).passed, 'true', 'the model bar keeps the last check');
+  await page.getByTestId('backend-select').selectOption('webgpu');
+  await page.getByTestId('backend').filter({ hasText: /^webgpu/ }).waitFor({ timeout: LONG });
+  assert.equal((await selfCheck(page)).passed, 'true');
+  assert.equal(checkWorkers.length, started + 1, 'no second worker for the same model');
 });
 
 test('a WebGPU kernel that disagrees with the CPU keeps the model on the CPU, and the model bar says why', async () => {
