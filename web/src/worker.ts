@@ -17,8 +17,6 @@ import type {
 
 /** Cache API bucket for the default model, so a second visit works offline and starts fast. */
 const CACHE_NAME = 'tokscope-models-v1';
-/** Context positions of the engine: its f32 KV cache costs 45 KiB per position on the default model. */
-const N_CTX = 2048;
 
 /** The engine's bindings: the threaded build on a cross-origin isolated page, else the single-threaded one. */
 const ready = loadWasm();
@@ -163,8 +161,8 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
     readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
+      // No n_ctx: the engine's default context, sized for its f32 KV cache.
       const options = {
-        n_ctx: N_CTX,
         backend,
         adapter: adapter ?? undefined,
         threads: cpuThreads(threads),

@@ -640,7 +640,7 @@ impl Engine {
             let request: CompareRequest =
                 serde_wasm_bindgen::from_value(request).map_err(js_error)?;
             let opts = request.options();
-            let extra = opts.prompts.len().saturating_sub(1).min(2);
+            let extra = opts.others.len().min(2);
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
                 let session = state.new_session(state.kind, n_ctx).await?;
