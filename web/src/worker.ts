@@ -230,7 +230,7 @@ async function adapterHint(): Promise<{ description: string; software: boolean; 
 /**
  * Makes every device request of this worker ask for WebGPU's `subgroups` feature where the adapter has
  * it: wgpu 30's WebGPU backend cannot name the feature (gfx-rs/wgpu#10146), and the engine's kernels for
- * CPU-run adapters share loads across a SIMD group's lanes with it (SwiftShader decodes ~1.7x faster).
+ * CPU-run adapters share loads across a SIMD group's lanes with it (faster on SwiftShader: tests/bench/README.md).
  * Returns false where the browser has no GPUAdapter to extend.
  */
 function requestSubgroups(): boolean {

@@ -254,7 +254,7 @@ impl Inner {
                     });
                     // A CPU-run adapter (SwiftShader) gets the matvec without barriers,
                     // attention in one workgroup per head, and each step's logits read back
-                    // for the wasm to summarize (4.2-4.3 tok/s against 3.6-3.8 there). The
+                    // for the wasm to summarize: faster there (tests/bench/README.md). The
                     // browser's wgpu sees only the fallback flag; the page's hint also knows
                     // software adapters by name.
                     if self.adapter.as_ref().is_some_and(|a| a.software) {
