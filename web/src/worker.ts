@@ -21,8 +21,6 @@ import type {
 
 /** Cache API bucket for the default model, so a second visit works offline and starts fast. */
 const CACHE_NAME = 'tokscope-models-v1';
-/** Context positions of the engine: its f32 KV cache costs 45 KiB per position on the default model. */
-const N_CTX = 2048;
 
 /** The engine's bindings: the threaded build on a cross-origin isolated page, else the single-threaded one. */
 const ready = loadWasm();
@@ -140,8 +138,8 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
     readProgress(0, blob.size, 'parse');
     try {
       const adapter = await adapterHint();
+      // No n_ctx: the engine's default context, sized for its f32 KV cache.
       const options = {
-        n_ctx: N_CTX,
         backend,
         adapter: adapter ?? undefined,
         threads: cpuThreads(threads),
@@ -211,7 +209,7 @@ async function adapterHint(): Promise<{ description: string; software: boolean; 
 /**
  * Makes every device request of this worker ask for WebGPU's `subgroups` feature where the adapter has
  * it: wgpu 30's WebGPU backend cannot name the feature (gfx-rs/wgpu#10146), and the engine's kernels for
- * CPU-run adapters share loads across a SIMD group's lanes with it (SwiftShader decodes ~1.7x faster).
+ * CPU-run adapters share loads across a SIMD group's lanes with it (faster on SwiftShader: tests/bench/README.md).
  * Returns false where the browser has no GPUAdapter to extend.
  */
 function requestSubgroups(): boolean {

@@ -4,26 +4,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use clap::Args;
 use tokscope_session::BranchOptions;
 
-use super::{Format, GenerateArgs, Output, modes, open_session};
-
-#[derive(Args)]
-pub struct BranchArgs {
-    #[command(flatten)]
-    generate: GenerateArgs,
-    /// Token ids after the prompt to continue from, comma separated (e.g. a run's first k tokens, then an
-    /// alternative from step k's top list)
-    #[arg(long, value_delimiter = ',', conflicts_with = "prefix")]
-    prefix_ids: Option<Vec<u32>>,
-    /// Text after the prompt to continue from (tokenized without the prompt)
-    #[arg(long)]
-    prefix: Option<String>,
-    /// Continuations to sample (sample i uses seed + i)
-    #[arg(long, default_value_t = 4, value_parser = super::ranges::at_least_one)]
-    samples: usize,
-}
+use crate::args::{BranchArgs, Format};
+use crate::modes::{self, open_session};
+use crate::output::Output;
 
 pub fn run(a: BranchArgs) -> Result<()> {
     let g = &a.generate;

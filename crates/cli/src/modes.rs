@@ -1,15 +1,16 @@
-//! Shared pieces of the speculate, compare and branch subcommands: settings from the generate flags, and
-//! extra CPU sessions (a draft model, a second condition).
+//! What the subcommands share: run settings from the generate flags, and the sessions the model flags
+//! open (the main one on the backend asked for, extra CPU ones for a draft model or another condition).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use tokscope_dist::SamplingParams;
+use tokscope_gpu::GpuContext;
 use tokscope_model::ModelFile;
 use tokscope_model::cpu::Precision;
 use tokscope_session::{GenerateOptions, Prompt, Session};
 
-use super::{GenerateArgs, ModelArgs, PrecisionChoice, default_threads, model_path};
+use crate::args::{BackendChoice, GenerateArgs, ModelArgs, PrecisionChoice};
+use crate::model_path;
 
 /// The prompt the generate flags describe (`--chat` renders it through the chat template).
 pub fn prompt(a: &GenerateArgs) -> Prompt {
@@ -23,24 +24,12 @@ pub fn prompt(a: &GenerateArgs) -> Prompt {
     }
 }
 
-/// The sampling knobs of the generate flags.
-pub fn sampling(a: &GenerateArgs) -> SamplingParams {
-    SamplingParams {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        min_p: a.min_p,
-        repetition_penalty: a.repetition_penalty,
-        ..SamplingParams::default()
-    }
-}
-
 /// Generate settings from the generate flags.
 pub fn generate_options(a: &GenerateArgs) -> GenerateOptions {
     GenerateOptions {
         prompt: prompt(a),
         max_tokens: a.max_tokens,
-        sampling: sampling(a),
+        sampling: a.sampling,
         seed: a.seed,
         top_n: a.top_n,
         ignore_eos: a.ignore_eos,
@@ -52,6 +41,25 @@ pub fn precision(m: &ModelArgs) -> Precision {
         PrecisionChoice::Exact => Precision::Exact,
         PrecisionChoice::Q8 => Precision::Q8,
     }
+}
+
+/// The session the model flags ask for: on a GPU or the CPU.
+pub fn open_session(args: &ModelArgs) -> Result<Session> {
+    let file = open_file(args.model.as_deref())?;
+    // `auto` takes a hardware GPU only: a software adapter (lavapipe) is slower than the CPU backend.
+    let gpu = match args.backend {
+        BackendChoice::Gpu => Some(GpuContext::new_blocking()?),
+        BackendChoice::Auto => GpuContext::new_blocking().ok().filter(|c| !c.is_software()),
+        BackendChoice::Cpu => None,
+    };
+    if let Some(ctx) = gpu {
+        return Ok(Session::gpu(&ctx, file, args.ctx)?);
+    }
+    cpu_session(file, args)
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub fn threads(m: &ModelArgs) -> usize {

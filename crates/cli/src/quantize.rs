@@ -15,9 +15,13 @@ use tokscope_gguf::Gguf;
 use tokscope_model::cpu::Precision;
 use tokscope_model::{ModelBytes, ModelFile};
 use tokscope_quant::{FileType, Options, Report, TensorReport, quantize_model};
-use tokscope_session::{CompareMode, CompareOptions, Prompt, Session, compare as session_compare};
+use tokscope_session::{
+    CompareMode, CompareOptions, GenerateOptions, Prompt, Session, compare as session_compare,
+};
 
-use super::{Format, Output, default_threads, model_path, ranges};
+use crate::args::Format;
+use crate::output::Output;
+use crate::{model_path, ranges};
 
 #[derive(Args)]
 pub struct QuantizeArgs {
@@ -75,7 +79,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     let start = Instant::now();
     let opts = Options {
         pure: a.pure,
-        threads: a.threads.unwrap_or_else(default_threads),
+        threads: a.threads.unwrap_or_else(crate::modes::default_threads),
     };
     let (bytes, report) = quantize_model(&gguf, a.to, opts)
         .with_context(|| format!("quantizing {} to {}", path.display(), a.to))?;
@@ -119,13 +123,16 @@ fn compare(a: &QuantizeArgs, path: &Path, bytes: Vec<u8>, threads: usize) -> Res
         .with_context(|| format!("running the {} model", a.to))?;
     let prompt = Prompt::Raw(a.prompt.clone().unwrap_or_default());
     let opts = CompareOptions {
-        prompts: vec![prompt.clone(), prompt],
+        generate: GenerateOptions {
+            prompt: prompt.clone(),
+            max_tokens: a.max_tokens,
+            sampling: SamplingParams::greedy(),
+            seed: 0,
+            top_n: a.top_n,
+            ignore_eos: false,
+        },
+        others: vec![prompt],
         mode: CompareMode::A,
-        max_tokens: a.max_tokens,
-        sampling: SamplingParams::greedy(),
-        seed: 0,
-        top_n: a.top_n,
-        ignore_eos: false,
     };
     let mut output = Output::new(a.format);
     let done = session_compare(&mut [&mut sa, &mut sb], &opts, &mut |e| output.event(e))?;

@@ -1,46 +1,13 @@
 //! The ranges of the numeric flags, checked as clap parses them: a value out of range is a usage error
 //! naming the flag and the range, before any model is loaded.
 
-use std::str::FromStr;
+use tokscope_dist::params::flags::checked;
 
 /// Most alternatives a step lists (`--top`): more than anyone reads, and bounded output per step.
 const MAX_TOP_N: usize = 1000;
 
 /// Most CPU threads (`--threads`): far beyond any machine's cores, short of what the OS refuses.
 const MAX_THREADS: usize = 1024;
-
-/// Parses `s` as a `T` and keeps it if `ok` holds, else says what the flag takes.
-fn checked<T: FromStr>(s: &str, ok: impl Fn(&T) -> bool, expected: &str) -> Result<T, String> {
-    let value = s
-        .trim()
-        .parse::<T>()
-        .map_err(|_| format!("expected a number {expected}"))?;
-    if ok(&value) {
-        Ok(value)
-    } else {
-        Err(format!("must be {expected}"))
-    }
-}
-
-/// `--temperature`: finite and at least 0 (0 = greedy).
-pub fn temperature(s: &str) -> Result<f32, String> {
-    checked(s, |t: &f32| t.is_finite() && *t >= 0.0, "finite and >= 0")
-}
-
-/// `--top-p`: a probability mass in (0, 1] (1 = off).
-pub fn top_p(s: &str) -> Result<f32, String> {
-    checked(s, |p: &f32| *p > 0.0 && *p <= 1.0, "in (0, 1]")
-}
-
-/// `--min-p`: a fraction of the top probability in [0, 1] (0 = off).
-pub fn min_p(s: &str) -> Result<f32, String> {
-    checked(s, |p: &f32| (0.0..=1.0).contains(p), "in [0, 1]")
-}
-
-/// `--repetition-penalty`: finite and above 0 (1 = off).
-pub fn repetition_penalty(s: &str) -> Result<f32, String> {
-    checked(s, |r: &f32| r.is_finite() && *r > 0.0, "finite and > 0")
-}
 
 /// `--min-k`: a fraction of the tokens in (0, 1].
 pub fn fraction(s: &str) -> Result<f64, String> {
@@ -78,6 +45,7 @@ pub fn finite(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokscope_dist::params::flags::{min_p, repetition_penalty, temperature, top_p};
 
     #[test]
     fn each_range_keeps_its_edges_and_refuses_beyond() {

@@ -3,51 +3,14 @@
 //! drafters only) verifies K i.i.d. draft sequences per round with SpecTr's K-SEQ instead.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
 use tokscope_session::event::SpecSummary;
 use tokscope_session::{Drafter, MultiDraftOptions, SpeculateOptions};
 
-use super::{Format, GenerateArgs, Output, modes, open_session};
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DrafterChoice {
-    /// A second GGUF model with the same vocabulary (--draft-model)
-    Model,
-    /// Prompt lookup: continue the longest earlier n-gram match
-    Ngram,
-    /// The target's first --exit-layer layers + final norm + LM head
-    EarlyExit,
-    /// ADED tri-gram counts of the text so far
-    Trigram,
-}
-
-#[derive(Args)]
-pub struct SpeculateArgs {
-    #[command(flatten)]
-    generate: GenerateArgs,
-    /// Draft model file (same vocabulary as --model, checked token for token); implies --drafter model
-    #[arg(long)]
-    draft_model: Option<PathBuf>,
-    /// Where drafts come from [default: model with --draft-model, else ngram]
-    #[arg(long, value_enum)]
-    drafter: Option<DrafterChoice>,
-    /// Drafted tokens per target call (1..=16)
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
-    gamma: u16,
-    /// Layers the early-exit drafter keeps [default: a quarter of the model's, at least 1]
-    #[arg(long, value_parser = super::ranges::at_least_one)]
-    exit_layer: Option<usize>,
-    /// Longest n-gram prompt lookup tries
-    #[arg(long, default_value_t = tokscope_dist::DEFAULT_MAX_NGRAM, value_parser = super::ranges::at_least_one)]
-    max_ngram: usize,
-    /// Draft sequences per round, verified with K-SEQ (1..=16; 1 is single-draft speculation; above 1 needs
-    /// --drafter model or early-exit)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
-    drafts: u16,
-}
+use crate::args::{DrafterChoice, Format, SpeculateArgs};
+use crate::modes::{self, open_session};
+use crate::output::Output;
 
 pub fn run(a: SpeculateArgs) -> Result<()> {
     let choice = match (a.drafter, &a.draft_model) {

@@ -10,6 +10,7 @@ pub const BF_WINDOW: usize = 5;
 
 /// The three branching factors reported after each streamed token.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 pub struct BranchingStep {
     /// `exp(H̃_t)` of this step alone.
     pub step: f64,

@@ -11,6 +11,7 @@ mod drafters;
 mod error;
 mod logit_arith;
 mod multidraft;
+pub mod params;
 mod sampler;
 mod score;
 mod select;
@@ -29,6 +30,7 @@ pub use logit_arith::{
     GatedContrast, contrastive, emulated_disalignment, uncertainty_gated_contrast, weighted_sum,
 };
 pub use multidraft::{kseq_beta, kseq_rho, kseq_verify, optimal_acceptance};
+pub use params::SamplingParams;
 pub use sampler::Sampler;
 pub use score::{
     GltrBucket, gltr_bucket, min_k_percent, min_k_plus_plus, min_k_pp_z, min_k_pp_z_from_probs,
@@ -42,4 +44,4 @@ pub use speculative::{
     DraftCheck, NextSource, Outcome, Verification, acceptance_probability, beta,
     expected_tokens_per_call, residual, verify,
 };
-pub use warpers::{SamplingParams, Warped, summarize_and_warp, warp};
+pub use warpers::{Warped, summarize_and_warp, warp};

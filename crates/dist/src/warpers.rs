@@ -5,83 +5,12 @@
 
 use std::cmp::Ordering;
 
-use serde::{Deserialize, Serialize};
-
 use crate::DistError;
+use crate::params::SamplingParams;
 use crate::select::head_reaching;
 use crate::softmax::{
     ExpSums, Scan, Summary, TokenProb, desc_then_id, exp_le0, exp_sums, scan, top_logits,
 };
-
-/// The user's sampling knobs; each has an "off" value, and [`Default`] is plain temperature-1 sampling.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SamplingParams {
-    /// Divides logits; 0 means greedy (argmax, lowest id on ties), 1 = off.
-    pub temperature: f32,
-    /// Keep the tokens whose logit is at least the k-th largest (ties kept); 0 = off.
-    pub top_k: usize,
-    /// Keep the most probable tokens until their mass reaches `top_p`; 1 = off.
-    pub top_p: f32,
-    /// Drop tokens with `p < min_p · max p`; 0 = off.
-    pub min_p: f32,
-    /// Locally typical sampling mass; 1 = off.
-    pub typical: f32,
-    /// HF repetition penalty on tokens seen in the history (negative logits ×, positive ÷); 1 = off.
-    pub repetition_penalty: f32,
-}
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.0,
-            typical: 1.0,
-            repetition_penalty: 1.0,
-        }
-    }
-}
-
-impl SamplingParams {
-    /// Greedy decoding: temperature 0, every other knob off.
-    pub fn greedy() -> Self {
-        Self {
-            temperature: 0.0,
-            ..Self::default()
-        }
-    }
-
-    /// Checks every knob is in its range, so that a bad setting is reported instead of giving a silent NaN.
-    pub fn validate(&self) -> Result<(), DistError> {
-        let bad = |name, value: f32, expected| DistError::InvalidParam {
-            name,
-            value: f64::from(value),
-            expected,
-        };
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(bad("temperature", self.temperature, "finite and >= 0"));
-        }
-        if !(0.0..=1.0).contains(&self.top_p) {
-            return Err(bad("top_p", self.top_p, "in [0, 1]"));
-        }
-        if !(0.0..=1.0).contains(&self.min_p) {
-            return Err(bad("min_p", self.min_p, "in [0, 1]"));
-        }
-        if !(self.typical > 0.0 && self.typical <= 1.0) {
-            return Err(bad("typical", self.typical, "in (0, 1]"));
-        }
-        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
-            return Err(bad(
-                "repetition_penalty",
-                self.repetition_penalty,
-                "finite and > 0",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The sampling distribution after the warpers: the kept tokens and their renormalised log-probabilities.
 /// Never empty, so sampling from it always succeeds.

@@ -4,15 +4,14 @@
 
 use std::ops::ControlFlow;
 
-use tokscope_dist::{self as dist, Sampler, SamplingParams};
+use tokscope_dist::{self as dist, Sampler};
 use tokscope_model::LogitsFor;
 use web_time::Instant;
 
 use crate::error::{Result, SessionError, now};
-use crate::event::{CompareStep, CompareSummary, DoneEvent, Event, StopReason};
-use crate::run::{Prompt, Session};
+use crate::event::{CompareStep, CompareSummary, DoneEvent, Event, ModeName, StopReason};
+use crate::run::{GenerateOptions, Prompt, Session};
 use crate::steps;
-use serde::{Deserialize, Serialize};
 
 /// Which distribution a compare run decodes from. Conditions are a (first), b (second), and for `Arith` an
 /// optional third.
@@ -33,6 +32,55 @@ pub enum CompareMode {
 }
 
 impl CompareMode {
+    /// Emulated disalignment's default strength α (metrics.md §6).
+    pub const ED_ALPHA: f64 = 0.5;
+    /// Contrastive decoding's default plausibility α, also USCD's (metrics.md §6).
+    pub const CD_ALPHA: f64 = 0.1;
+    /// USCD's default entropy threshold, nats.
+    pub const USCD_THRESHOLD: f64 = 1.0;
+
+    /// The default α of a mode that takes one (ed: the disalignment strength; cd and uscd: the
+    /// plausibility α); the cd one for the others, which ignore it.
+    pub fn default_alpha(name: ModeName) -> f64 {
+        match name {
+            ModeName::Ed => Self::ED_ALPHA,
+            _ => Self::CD_ALPHA,
+        }
+    }
+
+    /// Arith's default weights over `conditions` conditions: `a - b`, or the RAST delta `a + b - c`.
+    pub fn default_weights(conditions: usize) -> Vec<f64> {
+        if conditions == 3 {
+            vec![1.0, 1.0, -1.0]
+        } else {
+            vec![1.0, -1.0]
+        }
+    }
+
+    /// The mode `name` with its settings, each absent one at its default.
+    pub fn from_name(
+        name: ModeName,
+        alpha: Option<f64>,
+        threshold: Option<f64>,
+        weights: Option<Vec<f64>>,
+        conditions: usize,
+    ) -> Self {
+        let alpha = alpha.unwrap_or(Self::default_alpha(name));
+        match name {
+            ModeName::A => CompareMode::A,
+            ModeName::B => CompareMode::B,
+            ModeName::Ed => CompareMode::Ed { alpha },
+            ModeName::Cd => CompareMode::Cd { alpha },
+            ModeName::Uscd => CompareMode::Uscd {
+                alpha,
+                threshold: threshold.unwrap_or(Self::USCD_THRESHOLD),
+            },
+            ModeName::Arith => CompareMode::Arith {
+                weights: weights.unwrap_or_else(|| Self::default_weights(conditions)),
+            },
+        }
+    }
+
     /// The name reported in events.
     pub fn name(&self) -> ModeName {
         match self {
@@ -46,43 +94,22 @@ impl CompareMode {
     }
 }
 
-/// A compare mode without its parameters: what events report and what the page asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
-#[serde(rename_all = "lowercase")]
-pub enum ModeName {
-    A,
-    B,
-    Ed,
-    Cd,
-    Uscd,
-    Arith,
-}
-
-impl std::fmt::Display for ModeName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            ModeName::A => "a",
-            ModeName::B => "b",
-            ModeName::Ed => "ed",
-            ModeName::Cd => "cd",
-            ModeName::Uscd => "uscd",
-            ModeName::Arith => "arith",
-        };
-        f.write_str(name)
-    }
-}
-
-/// Settings of a compare run; `prompts[i]` conditions `sessions[i]`.
+/// Settings of a compare run: generate's, whose prompt conditions `sessions[0]` (condition a), and the
+/// prompts of the other conditions, `others[i]` conditioning `sessions[i + 1]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompareOptions {
-    pub prompts: Vec<Prompt>,
+    pub generate: GenerateOptions,
+    pub others: Vec<Prompt>,
     pub mode: CompareMode,
-    pub max_tokens: usize,
-    pub sampling: SamplingParams,
-    pub seed: u64,
-    pub top_n: usize,
-    pub ignore_eos: bool,
+}
+
+impl CompareOptions {
+    /// Every condition's prompt, a first.
+    pub fn prompts(&self) -> Vec<&Prompt> {
+        std::iter::once(&self.generate.prompt)
+            .chain(&self.others)
+            .collect()
+    }
 }
 
 /// Runs two or three conditions side by side (see [`CompareMode`]); the chosen token is appended to every
@@ -101,12 +128,14 @@ pub async fn compare_async(
     opts: &CompareOptions,
     on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
 ) -> Result<DoneEvent> {
-    opts.sampling.validate()?;
+    let g = &opts.generate;
+    g.sampling.validate()?;
     let n = sessions.len();
-    if !(2..=3).contains(&n) || opts.prompts.len() != n {
+    let prompts = opts.prompts();
+    if !(2..=3).contains(&n) || prompts.len() != n {
         return Err(SessionError::InvalidOption(format!(
             "compare needs 2 or 3 conditions, each with a prompt (got {n} sessions, {} prompts)",
-            opts.prompts.len()
+            prompts.len()
         )));
     }
     match &opts.mode {
@@ -133,7 +162,7 @@ pub async fn compare_async(
     let t0 = Instant::now();
     let mut logits = Vec::with_capacity(n);
     let mut prompt_lens = Vec::with_capacity(n);
-    for (s, prompt) in sessions.iter_mut().zip(&opts.prompts) {
+    for (s, prompt) in sessions.iter_mut().zip(prompts) {
         let ids = s.prompt_tokens(prompt)?;
         if ids.is_empty() {
             return Err(SessionError::EmptyPrompt);
@@ -150,14 +179,14 @@ pub async fn compare_async(
         prompt_lens.push(ids.len());
     }
     let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let mut sampler = Sampler::new(opts.seed);
+    let mut sampler = Sampler::new(g.seed);
     let mut bf = dist::BranchingFactor::new();
     let mut generated: Vec<u32> = Vec::new();
     let (mut sums, mut disagreements) = ([0.0f64; 4], 0usize);
     let mut stop = StopReason::Length;
     let decode_start = Instant::now();
     let mut step_start = t0;
-    while generated.len() < opts.max_tokens {
+    while generated.len() < g.max_tokens {
         let (a, b) = (&logits[0], &logits[1]);
         let mut uncertainty = None;
         let mut applied = None;
@@ -178,7 +207,7 @@ pub async fn compare_async(
             }
         };
         // Repetition penalty looks at the generated tokens (the prompts differ per condition).
-        let warped = dist::warp(&mixed, &opts.sampling, &generated)?;
+        let warped = dist::warp(&mixed, &g.sampling, &generated)?;
         let id = sampler.sample(&warped);
         let position = prompt_lens[0] + generated.len();
         let ms = step_start.elapsed().as_secs_f64() * 1e3;
@@ -189,7 +218,7 @@ pub async fn compare_async(
             a,
             &warped,
             id,
-            opts.top_n,
+            g.top_n,
             &mut bf,
             ms,
         )?;
@@ -202,7 +231,7 @@ pub async fn compare_async(
         disagreements += usize::from(dist::argmax(a)? != dist::argmax(b)?);
         let tok = &sessions[0].tokenizer;
         step.compare = Some(CompareStep {
-            top_b: steps::entries(tok, dist::top_n(b, sb.lse, opts.top_n)),
+            top_b: steps::entries(tok, dist::top_n(b, sb.lse, g.top_n)),
             logprob_b: dist::logprob(b, sb.lse, id)?,
             rank_b: dist::rank(b, id)?,
             entropy_b: sb.entropy,
@@ -211,13 +240,13 @@ pub async fn compare_async(
             js: d.js,
             tv: d.tv,
             mode: opts.mode.name(),
-            top_mixed: steps::entries(tok, dist::top_n(&mixed, sm.lse, opts.top_n)),
+            top_mixed: steps::entries(tok, dist::top_n(&mixed, sm.lse, g.top_n)),
             uncertainty,
             contrast_applied: applied,
         });
         generated.push(id);
         let flow = on_event(&Event::Step(step));
-        if !opts.ignore_eos && sessions[0].tokenizer.is_end_of_generation(id) {
+        if !g.ignore_eos && sessions[0].tokenizer.is_end_of_generation(id) {
             stop = StopReason::Eos;
             break;
         }
@@ -225,7 +254,7 @@ pub async fn compare_async(
             stop = StopReason::Stopped;
             break;
         }
-        if generated.len() == opts.max_tokens {
+        if generated.len() == g.max_tokens {
             break;
         }
         if sessions

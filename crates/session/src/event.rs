@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use tokscope_dist::{GltrBucket, Outcome};
 
-use crate::compare::ModeName;
+/// Branching factor of the sampling distribution (metrics.md §2): this step, last 5, all so far.
+pub use tokscope_dist::BranchingStep as Bf;
 
 /// One message of a run, serialised as `{"type": "step", ...}` or `{"type": "done", ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,15 +46,6 @@ pub struct SamplingStats {
     pub kept: usize,
     /// Log-probability of the chosen token under the sampled distribution.
     pub logprob: f64,
-}
-
-/// Branching factor of the sampling distribution (metrics.md §2): this step, last 5, all so far.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
-pub struct Bf {
-    pub step: f64,
-    pub window: f64,
-    pub running: f64,
 }
 
 /// One decoding (or scoring) step.
@@ -230,6 +222,33 @@ pub struct SpecSummary {
     /// Multi-draft mode only.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub multi: Option<MultiDraftSummary>,
+}
+
+/// A compare mode without its parameters: what events report and what the page asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    A,
+    B,
+    Ed,
+    Cd,
+    Uscd,
+    Arith,
+}
+
+impl std::fmt::Display for ModeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            ModeName::A => "a",
+            ModeName::B => "b",
+            ModeName::Ed => "ed",
+            ModeName::Cd => "cd",
+            ModeName::Uscd => "uscd",
+            ModeName::Arith => "arith",
+        };
+        f.write_str(name)
+    }
 }
 
 /// Compare mode's part of a StepEvent: the step's main fields describe condition a; this adds condition b,

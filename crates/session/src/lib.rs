@@ -11,12 +11,12 @@ pub mod speculate;
 mod steps;
 
 pub use branch::BranchOptions;
-pub use compare::{CompareMode, CompareOptions, ModeName, compare, compare_async};
+pub use compare::{CompareMode, CompareOptions, compare, compare_async};
 pub use error::{Result, SessionError};
-pub use event::{DoneEvent, Event, StepEvent, StopReason};
+pub use event::{DoneEvent, Event, ModeName, StepEvent, StopReason};
 pub use multidraft::{MAX_DRAFTS, MultiDraftOptions};
 pub use run::{GenerateOptions, Generation, Prompt, ScoreOptions, Session};
-pub use speculate::{Drafter, MAX_GAMMA, SpeculateOptions};
+pub use speculate::{DEFAULT_GAMMA, Drafter, MAX_GAMMA, SpeculateOptions};
 
 use tokscope_model::ModelFile;
 use tokscope_model::cpu::{CpuBackend, Precision};

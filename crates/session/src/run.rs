@@ -3,14 +3,12 @@
 use std::ops::ControlFlow;
 
 use tokscope_dist::{self as dist, Sampler, SamplingParams};
-use tokscope_model::{Backend, Draw, LogitsFor, StepAnswer, StepOutput, StepQuery};
+use tokscope_model::{Backend, Draw, LogitsFor, StepOutput, StepQuery};
 use tokscope_tokenizer::{ChatTemplate, ChatUnavailable, Message, Tokenizer};
 use web_time::Instant;
 
 use crate::error::{Result, SessionError, now};
-use crate::event::{
-    Bf, DoneEvent, Event, SamplingStats, ScoreSummary, StepEvent, StopReason, Token, TopEntry,
-};
+use crate::event::{DoneEvent, Event, ScoreSummary, StepEvent, StopReason};
 use crate::steps;
 
 /// A model ready to run: compute backend, tokenizer and chat template.
@@ -55,7 +53,7 @@ impl Default for GenerateOptions {
             max_tokens: 64,
             sampling: SamplingParams::default(),
             seed: 0,
-            top_n: 10,
+            top_n: 5,
             ignore_eos: false,
         }
     }
@@ -70,6 +68,11 @@ pub struct ScoreOptions {
     pub top_n: usize,
     /// Fraction of lowest-scoring tokens for Min-K% and Min-K%++.
     pub k: f64,
+}
+
+impl ScoreOptions {
+    /// The Min-K% fraction when none is asked for.
+    pub const DEFAULT_K: f64 = 0.2;
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -325,29 +328,18 @@ impl Session {
             let at = prompt.len() - 1 + index;
             let row = &logits[at * vocab..(at + 1) * vocab];
             let summary = dist::summarize(row)?;
-            let logprob = dist::logprob(row, summary.lse, id)?;
-            let rank = dist::rank(row, id)?;
-            logprobs.push(logprob);
-            zs.push(dist::min_k_pp_z(row, summary.lse, id)?);
-            let step = StepEvent {
+            let mut step = steps::scored_step(
+                &self.tokenizer,
                 index,
-                position: at + 1,
-                token: Token {
-                    id,
-                    text: self.tokenizer.token_text(id),
-                },
-                logprob,
-                rank,
-                entropy: summary.entropy,
-                top: steps::entries(&self.tokenizer, dist::top_n(row, summary.lse, opts.top_n)),
-                sampling: None,
-                bf: None,
-                ms: ms_since(t),
-                surprisal: Some(dist::surprisal_bits(logprob)),
-                gltr: Some(dist::gltr_bucket(rank)),
-                spec: None,
-                compare: None,
-            };
+                at + 1,
+                row,
+                &summary,
+                id,
+                opts.top_n,
+            )?;
+            logprobs.push(step.logprob);
+            zs.push(dist::min_k_pp_z(row, summary.lse, id)?);
+            step.ms = ms_since(t);
             if on_event(&Event::Step(step)).is_break() {
                 stop = StopReason::Stopped;
                 break;
@@ -436,7 +428,9 @@ impl Generation {
         // Taken: the next forward pass replaces it.
         let next = std::mem::replace(&mut self.next, StepOutput::Logits(Vec::new()));
         let mut step = match &next {
-            StepOutput::Answer(answer) => self.answered_step(session, answer)?,
+            StepOutput::Answer(answer) => {
+                steps::answered_step(&session.tokenizer, answer, &mut self.bf)?
+            }
             StepOutput::Logits(logits) => self.computed_step(session, logits)?,
         };
         step.index = index;
@@ -476,51 +470,6 @@ impl Generation {
             &mut self.bf,
             0.0,
         )
-    }
-
-    /// The step from the backend's answer (the token was drawn where the logits are).
-    fn answered_step(&mut self, session: &Session, answer: &StepAnswer) -> Result<StepEvent> {
-        let Some(d) = answer.drawn else {
-            return Err(SessionError::InvalidOption(
-                "the backend answered a step without drawing its token".into(),
-            ));
-        };
-        let bf = self.bf.push(d.warped_entropy);
-        Ok(StepEvent {
-            index: 0,
-            position: 0,
-            token: Token {
-                id: d.id,
-                text: session.tokenizer.token_text(d.id),
-            },
-            logprob: d.logprob,
-            rank: d.rank,
-            entropy: answer.entropy,
-            top: answer
-                .top
-                .iter()
-                .map(|&(id, logprob)| TopEntry {
-                    id,
-                    text: session.tokenizer.token_text(id),
-                    logprob,
-                })
-                .collect(),
-            sampling: Some(SamplingStats {
-                entropy: d.warped_entropy,
-                kept: d.kept,
-                logprob: d.warped_logprob,
-            }),
-            bf: Some(Bf {
-                step: bf.step,
-                window: bf.window,
-                running: bf.running,
-            }),
-            ms: 0.0,
-            surprisal: None,
-            gltr: None,
-            spec: None,
-            compare: None,
-        })
     }
 
     fn done(&self, session: &Session, stop: StopReason) -> DoneEvent {

@@ -20,6 +20,9 @@ use crate::steps;
 /// Largest γ accepted (the range 1..=16).
 pub const MAX_GAMMA: usize = 16;
 
+/// Drafted tokens per target call when none is asked for.
+pub const DEFAULT_GAMMA: usize = 4;
+
 /// Where drafts come from.
 pub enum Drafter {
     /// A model drafting token by token with its own KV cache: a second model with the same vocabulary, or the

@@ -59,15 +59,10 @@ fn gen_opts(prompt: Prompt) -> GenerateOptions {
 }
 
 fn compare_opts(mode: CompareMode, a: Prompt, b: Prompt) -> CompareOptions {
-    let g = gen_opts(a.clone());
     CompareOptions {
-        prompts: vec![a, b],
+        generate: gen_opts(a),
+        others: vec![b],
         mode,
-        max_tokens: g.max_tokens,
-        sampling: g.sampling,
-        seed: g.seed,
-        top_n: g.top_n,
-        ignore_eos: true,
     }
 }
 

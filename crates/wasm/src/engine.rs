@@ -268,7 +268,7 @@ impl Inner {
                     });
                     // A CPU-run adapter (SwiftShader) gets the matvec without barriers,
                     // attention in one workgroup per head, and each step's logits read back
-                    // for the wasm to summarize (4.2-4.3 tok/s against 3.6-3.8 there). The
+                    // for the wasm to summarize: faster there (tests/bench/README.md). The
                     // browser's wgpu sees only the fallback flag; the page's hint also knows
                     // software adapters by name.
                     if self.adapter.as_ref().is_some_and(|a| a.software) {
@@ -696,7 +696,7 @@ impl Engine {
             let request: CompareRequest =
                 serde_wasm_bindgen::from_value(request).map_err(js_error)?;
             let opts = request.options();
-            let extra = opts.prompts.len().saturating_sub(1).min(2);
+            let extra = opts.others.len().min(2);
             while state.conditions.len() < extra {
                 let n_ctx = state.n_ctx.min(CONDITION_N_CTX);
                 let session = state.new_session(state.kind, n_ctx).await?;

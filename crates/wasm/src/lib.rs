@@ -9,6 +9,7 @@
 //! Either way the worker is replaced.
 
 mod alloc;
+mod defaults;
 mod engine;
 mod fault;
 mod load;
@@ -22,6 +23,7 @@ use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
 
 pub use alloc::{failed_allocation, memory_bytes};
+pub use defaults::PageDefaults;
 pub use engine::{Engine, load_engine};
 pub use fault::arm_fault;
 pub use options::{

@@ -2,13 +2,18 @@
 //! TypeScript declaration (tsify), which the page imports from the wasm-bindgen `.d.ts`.
 
 use serde::Deserialize;
-use tokscope_dist::SamplingParams;
+use tokscope_dist::{DEFAULT_MAX_NGRAM, SamplingParams};
 use tokscope_gpu::{AttentionSplit, LoadOptions, MatvecVariant};
 use tokscope_model::cpu::Precision;
 use tokscope_session::{
-    BranchOptions, CompareMode, CompareOptions, GenerateOptions, ModeName, Prompt,
+    BranchOptions, CompareMode, CompareOptions, DEFAULT_GAMMA, GenerateOptions, ModeName, Prompt,
+    ScoreOptions,
 };
 use tsify::Tsify;
+
+/// The greatest number of draft sequences (K) the page may ask for: each one costs γ more draft forward passes
+/// per round on the browser's single thread, so the page keeps to fewer than the CLI's 16.
+pub const MAX_PAGE_DRAFTS: usize = 8;
 
 /// The prompt as the page describes it: raw text, or a chat turn with an optional system prompt.
 #[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
@@ -36,17 +41,15 @@ impl From<PromptRequest> for Prompt {
     }
 }
 
-/// Settings of a generate run; the defaults are the CLI's.
+/// Settings of a generate run; the defaults are the CLI's (`GenerateOptions::default`), and the sampling
+/// settings travel to the session as they came.
 #[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct GenerateRequest {
     pub prompt: PromptRequest,
     pub max_tokens: usize,
-    pub temperature: f32,
-    pub top_k: usize,
-    pub top_p: f32,
-    pub min_p: f32,
-    pub repetition_penalty: f32,
+    #[serde(flatten)]
+    pub sampling: SamplingParams,
     pub seed: u64,
     pub top_n: usize,
     pub ignore_eos: bool,
@@ -54,19 +57,16 @@ pub struct GenerateRequest {
 
 impl Default for GenerateRequest {
     fn default() -> Self {
+        let g = GenerateOptions::default();
         Self {
             prompt: PromptRequest::Raw {
                 text: String::new(),
             },
-            max_tokens: 64,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.0,
-            repetition_penalty: 1.0,
-            seed: 0,
-            top_n: 5,
-            ignore_eos: false,
+            max_tokens: g.max_tokens,
+            sampling: g.sampling,
+            seed: g.seed,
+            top_n: g.top_n,
+            ignore_eos: g.ignore_eos,
         }
     }
 }
@@ -76,14 +76,7 @@ impl From<GenerateRequest> for GenerateOptions {
         GenerateOptions {
             prompt: r.prompt.into(),
             max_tokens: r.max_tokens,
-            sampling: SamplingParams {
-                temperature: r.temperature,
-                top_k: r.top_k,
-                top_p: r.top_p,
-                min_p: r.min_p,
-                repetition_penalty: r.repetition_penalty,
-                ..SamplingParams::default()
-            },
+            sampling: r.sampling,
             seed: r.seed,
             top_n: r.top_n,
             ignore_eos: r.ignore_eos,
@@ -109,8 +102,8 @@ impl Default for ScoreRequest {
                 text: String::new(),
             },
             text: String::new(),
-            top_n: 5,
-            k: 0.2,
+            top_n: GenerateOptions::default().top_n,
+            k: ScoreOptions::DEFAULT_K,
         }
     }
 }
@@ -120,7 +113,8 @@ impl Default for ScoreRequest {
 #[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct LoadRequest {
-    /// Positions of the KV cache; 2048 when absent, at most the model's training context.
+    /// Positions of the KV cache; `tokscope_model::context::DEFAULT_CONTEXT` when absent, at most the
+    /// model's training context.
     pub n_ctx: Option<usize>,
     pub backend: BackendChoice,
     pub adapter: Option<AdapterHint>,
@@ -237,10 +231,6 @@ impl LoadRequest {
     }
 }
 
-/// Largest number of draft sequences (K) the page may ask for: each one costs γ more draft forward passes per
-/// round on the browser's single thread, so the page keeps to fewer than the CLI's 16.
-pub const MAX_PAGE_DRAFTS: usize = 8;
-
 /// Settings of a speculate run: the generate settings plus the drafter, γ (drafts per target call) and K (draft
 /// sequences per round).
 #[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
@@ -290,51 +280,39 @@ impl Default for SpeculateRequest {
     fn default() -> Self {
         Self {
             generate: GenerateRequest::default(),
-            gamma: 4,
+            gamma: DEFAULT_GAMMA,
             drafter: DrafterKind::Ngram,
             layers: 15,
-            max_ngram: 3,
+            max_ngram: DEFAULT_MAX_NGRAM,
             drafts: 1,
         }
     }
 }
 
-/// Settings of a compare run over conditions of the one loaded model (prompts[0] is condition a).
+/// Settings of a compare run over conditions of the one loaded model: generate's, whose prompt is condition a's,
+/// the other conditions' prompts, and the mode with its settings (each absent one at the mode's default).
 #[derive(Clone, Debug, Deserialize, PartialEq, Tsify)]
 #[serde(default)]
 pub struct CompareRequest {
-    pub prompts: Vec<PromptRequest>,
+    #[serde(flatten)]
+    pub generate: GenerateRequest,
+    /// Conditions b and, for arith, c.
+    pub others: Vec<PromptRequest>,
     pub mode: ModeName,
-    pub alpha: f64,
-    pub threshold: f64,
-    pub weights: Vec<f64>,
-    pub max_tokens: usize,
-    pub temperature: f32,
-    pub top_k: usize,
-    pub top_p: f32,
-    pub min_p: f32,
-    pub seed: u64,
-    pub top_n: usize,
-    pub ignore_eos: bool,
+    pub alpha: Option<f64>,
+    pub threshold: Option<f64>,
+    pub weights: Option<Vec<f64>>,
 }
 
 impl Default for CompareRequest {
     fn default() -> Self {
-        let g = GenerateRequest::default();
         Self {
-            prompts: Vec::new(),
+            generate: GenerateRequest::default(),
+            others: Vec::new(),
             mode: ModeName::A,
-            alpha: 0.1,
-            threshold: 2.0,
-            weights: Vec::new(),
-            max_tokens: g.max_tokens,
-            temperature: g.temperature,
-            top_k: g.top_k,
-            top_p: g.top_p,
-            min_p: g.min_p,
-            seed: g.seed,
-            top_n: g.top_n,
-            ignore_eos: false,
+            alpha: None,
+            threshold: None,
+            weights: None,
         }
     }
 }
@@ -342,33 +320,18 @@ impl Default for CompareRequest {
 impl CompareRequest {
     /// The session's options.
     pub fn options(self) -> CompareOptions {
-        let mode = match self.mode {
-            ModeName::A => CompareMode::A,
-            ModeName::B => CompareMode::B,
-            ModeName::Ed => CompareMode::Ed { alpha: self.alpha },
-            ModeName::Cd => CompareMode::Cd { alpha: self.alpha },
-            ModeName::Uscd => CompareMode::Uscd {
-                alpha: self.alpha,
-                threshold: self.threshold,
-            },
-            ModeName::Arith => CompareMode::Arith {
-                weights: self.weights.clone(),
-            },
-        };
+        let conditions = self.others.len() + 1;
+        let mode = CompareMode::from_name(
+            self.mode,
+            self.alpha,
+            self.threshold,
+            self.weights,
+            conditions,
+        );
         CompareOptions {
-            prompts: self.prompts.into_iter().map(Prompt::from).collect(),
+            generate: self.generate.into(),
+            others: self.others.into_iter().map(Prompt::from).collect(),
             mode,
-            max_tokens: self.max_tokens,
-            sampling: SamplingParams {
-                temperature: self.temperature,
-                top_k: self.top_k,
-                top_p: self.top_p,
-                min_p: self.min_p,
-                ..SamplingParams::default()
-            },
-            seed: self.seed,
-            top_n: self.top_n,
-            ignore_eos: self.ignore_eos,
         }
     }
 }
@@ -435,7 +398,7 @@ mod tests {
         let request: GenerateRequest =
             serde_json::from_str(r#"{"prompt":{"kind":"raw","text":"x"}}"#).unwrap();
         assert_eq!((request.max_tokens, request.top_n), (64, 5));
-        assert_eq!(request.temperature, 1.0);
+        assert_eq!(request.sampling.temperature, 1.0);
         assert!(serde_json::from_str::<GenerateRequest>(r#"{"prompt":{"kind":"poem"}}"#).is_err());
         assert!(serde_json::from_str::<GenerateRequest>(r#"{"seed":-1}"#).is_err());
     }
@@ -494,7 +457,7 @@ mod tests {
     fn compare_modes_are_parsed_and_unknown_ones_refused() {
         let parse = |mode: &str| {
             serde_json::from_str::<CompareRequest>(&format!(
-                r#"{{"prompts":[{{"kind":"raw","text":"a"}},{{"kind":"raw","text":"b"}}],
+                r#"{{"prompt":{{"kind":"raw","text":"a"}},"others":[{{"kind":"raw","text":"b"}}],
                     "mode":"{mode}","alpha":0.5,"threshold":1.5,"weights":[1,-1]}}"#
             ))
             .map(CompareRequest::options)
@@ -513,7 +476,7 @@ mod tests {
                 weights: vec![1.0, -1.0]
             }
         );
-        assert_eq!(parse("cd").unwrap().prompts.len(), 2);
+        assert_eq!(parse("cd").unwrap().prompts().len(), 2);
         assert!(parse("poem").unwrap_err().contains("uscd"));
     }
 

@@ -52,7 +52,7 @@ function onMessage(message: FromWorker) {
     case 'loaded':
       model.update((m) => ({ ...m, status: 'ready', facts: message.facts, from: message.from, loadMs: message.ms, error: null, progress: null }));
       // A model without a usable chat template takes raw text only (the model bar says why).
-      if (!message.facts.chat_template) settings.update((s) => ({ ...s, mode: 'raw', b_mode: 'raw', c_mode: 'raw' }));
+      if (!message.facts.chat_template) settings.update((s) => ({ ...s, prompt_kind: 'raw', b_prompt_kind: 'raw', c_prompt_kind: 'raw' }));
       break;
     case 'event':
       onEvent(message);

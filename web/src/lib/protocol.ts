@@ -30,7 +30,7 @@ export type {
   SpeculateRequest,
 };
 export type {
-  Bf,
+  BranchingStep as Bf,
   CompareStep,
   CompareSummary,
   GltrBucket,

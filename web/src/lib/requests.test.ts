@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { branchRequest, compareRequest, COMPARE_PRESETS, exitLayers, parseWeights, speculateRequest } from './requests';
+import { branchRequest, comparePrompts, compareRequest, COMPARE_PRESETS, exitLayers, parseWeights, speculateRequest } from './requests';
 import { DEFAULT_SETTINGS, type Settings } from './urlState';
 
 describe('requests from settings', () => {
@@ -20,15 +20,15 @@ describe('requests from settings', () => {
   });
 
   it('compare builds two or three conditions, with an empty system prompt meaning none', () => {
-    const r = compareRequest({ ...DEFAULT_SETTINGS, b_mode: 'chat', b_system: '', b_prompt: 'hi' });
+    const r = compareRequest({ ...DEFAULT_SETTINGS, b_prompt_kind: 'chat', b_system: '', b_prompt: 'hi' });
     if (typeof r === 'string') throw new Error(r);
-    expect(r.prompts).toEqual([
+    expect(comparePrompts(r)).toEqual([
       { kind: 'chat', system: 'You are a helpful assistant.', user: 'What is the capital of France?' },
       { kind: 'chat', user: 'hi' },
     ]);
-    const three = compareRequest({ ...DEFAULT_SETTINGS, c_on: true, c_mode: 'raw', c_prompt: 'x', cmp: 'arith' });
+    const three = compareRequest({ ...DEFAULT_SETTINGS, c_on: true, c_prompt_kind: 'raw', c_prompt: 'x', cmp: 'arith' });
     if (typeof three === 'string') throw new Error(three);
-    expect(three.prompts?.[2]).toEqual({ kind: 'raw', text: 'x' });
+    expect(comparePrompts(three)[2]).toEqual({ kind: 'raw', text: 'x' });
     expect(three.weights).toEqual([1, 1, -1]);
   });
 
@@ -44,9 +44,9 @@ describe('requests from settings', () => {
   it('presets derive condition b from condition a', () => {
     const s: Settings = { ...DEFAULT_SETTINGS, prompt: 'Why?' };
     const raw = COMPARE_PRESETS.find((p) => p.id === 'raw')!.apply(s);
-    expect(raw).toMatchObject({ mode: 'chat', b_mode: 'raw', b_prompt: 'Why?' });
+    expect(raw).toMatchObject({ prompt_kind: 'chat', b_prompt_kind: 'raw', b_prompt: 'Why?' });
     const noSystem = COMPARE_PRESETS.find((p) => p.id === 'no-system')!.apply(s);
-    expect(noSystem).toMatchObject({ b_mode: 'chat', b_system: '', b_prompt: 'Why?' });
+    expect(noSystem).toMatchObject({ b_prompt_kind: 'chat', b_system: '', b_prompt: 'Why?' });
   });
 
   it('a branch continues prompt + prefix for what is left of max_tokens', () => {

@@ -11,7 +11,7 @@ export function promptRequest(kind: PromptKind, system: string, text: string): P
 /** The generate request the settings describe. */
 export function generateRequest(s: Settings): GenerateRequest {
   return {
-    prompt: promptRequest(s.mode, s.system, s.prompt),
+    prompt: promptRequest(s.prompt_kind, s.system, s.prompt),
     max_tokens: s.max_tokens,
     temperature: s.temperature,
     top_k: s.top_k,
@@ -43,38 +43,25 @@ export function parseWeights(text: string, conditions: number): number[] | strin
   return w;
 }
 
-/** The ed default α is the disalignment strength 0.5; cd and uscd's plausibility α defaults to 0.1 (as the CLI). */
-export function defaultAlpha(mode: Settings['cmp']): number {
-  return mode === 'ed' ? 0.5 : 0.1;
+/** The compare request, or why the settings cannot make one: generate's, whose prompt is condition a's, and the others. */
+export function compareRequest(s: Settings): CompareRequest | string {
+  const others = [promptRequest(s.b_prompt_kind, s.b_system, s.b_prompt)];
+  if (s.c_on) others.push(promptRequest(s.c_prompt_kind, s.c_system, s.c_prompt));
+  const weights = s.cmp === 'arith' ? parseWeights(s.weights, others.length + 1) : [];
+  if (typeof weights === 'string') return weights;
+  return { ...generateRequest(s), others, mode: s.cmp, alpha: s.alpha, threshold: s.threshold, weights };
 }
 
-/** The compare request, or why the settings cannot make one. */
-export function compareRequest(s: Settings): CompareRequest | string {
-  const prompts = [promptRequest(s.mode, s.system, s.prompt), promptRequest(s.b_mode, s.b_system, s.b_prompt)];
-  if (s.c_on) prompts.push(promptRequest(s.c_mode, s.c_system, s.c_prompt));
-  const weights = s.cmp === 'arith' ? parseWeights(s.weights, prompts.length) : [];
-  if (typeof weights === 'string') return weights;
-  return {
-    prompts,
-    mode: s.cmp,
-    alpha: s.alpha,
-    threshold: s.threshold,
-    weights,
-    max_tokens: s.max_tokens,
-    temperature: s.temperature,
-    top_k: s.top_k,
-    top_p: s.top_p,
-    min_p: s.min_p,
-    seed: s.seed,
-    top_n: s.top_n,
-  };
+/** Every condition's prompt of a compare request, a first. */
+export function comparePrompts(r: CompareRequest): PromptRequest[] {
+  return [...(r.prompt ? [r.prompt] : []), ...(r.others ?? [])];
 }
 
 /** Condition b presets built from condition a. */
 export const COMPARE_PRESETS: { id: string; label: string; apply: (s: Settings) => Partial<Settings> }[] = [
-  { id: 'no-system', label: 'without the system prompt', apply: (s) => ({ mode: 'chat', b_mode: 'chat', b_system: '', b_prompt: s.prompt }) },
-  { id: 'raw', label: 'chat template vs raw text', apply: (s) => ({ mode: 'chat', b_mode: 'raw', b_system: '', b_prompt: s.prompt }) },
-  { id: 'same', label: 'same prompt (b = a)', apply: (s) => ({ b_mode: s.mode, b_system: s.system, b_prompt: s.prompt }) },
+  { id: 'no-system', label: 'without the system prompt', apply: (s) => ({ prompt_kind: 'chat', b_prompt_kind: 'chat', b_system: '', b_prompt: s.prompt }) },
+  { id: 'raw', label: 'chat template vs raw text', apply: (s) => ({ prompt_kind: 'chat', b_prompt_kind: 'raw', b_system: '', b_prompt: s.prompt }) },
+  { id: 'same', label: 'same prompt (b = a)', apply: (s) => ({ b_prompt_kind: s.prompt_kind, b_system: s.system, b_prompt: s.prompt }) },
 ];
 
 /** A branch request: `samples` continuations of the prompt + `prefix`, each as long as what is left of max_tokens. */

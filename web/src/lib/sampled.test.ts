@@ -41,4 +41,22 @@ describe('sampled probabilities from raw ones', () => {
     expect(sampledProbs(s, 0)).toEqual([1, 0, 0, 0]);
     expect(sampledProbs({ ...s, sampling: undefined }, 1)).toBeUndefined();
   });
+
+  it('a compare step samples from the distribution it decoded from, not from condition a', () => {
+    // Mode b: a's raw p, b's raw q; the token is drawn from q at T = 1 with every token kept.
+    const q = [0.2, 0.5, 0.2, 0.1];
+    const step = stepFor(p, 1, 4, 1);
+    step.sampling!.logprob = Math.log(q[1]);
+    const qTop = [1, 0, 2, 3].map((id) => ({ id, text: '', logprob: Math.log(q[id]) }));
+    step.compare = { top_b: qTop, logprob_b: Math.log(q[1]), rank_b: 0, entropy_b: 0, kl_ab: 0, kl_ba: 0, js: 0, tv: 0, mode: 'b', top_mixed: qTop };
+    // a's list, in a's order: each token's probability under q.
+    sampledProbs(step, 1)!.forEach((x, id) => expect(x).toBeCloseTo(q[id], 12));
+    sampledProbs(step, 1, qTop)!.forEach((x, j) => expect(x).toBeCloseTo(q[qTop[j].id], 12));
+    // Truncated to q's top 2 (ids 1, 0): the rest of a's list is dropped.
+    step.sampling = { entropy: 0, kept: 2, logprob: Math.log(0.5 / 0.7) };
+    const got = sampledProbs(step, 1)!;
+    expect(got[0]).toBeCloseTo(0.2 / 0.7, 12);
+    expect(got[1]).toBeCloseTo(0.5 / 0.7, 12);
+    expect(got.slice(2)).toEqual([0, 0]);
+  });
 });

@@ -11,7 +11,7 @@ describe('URL state', () => {
     const s: Settings = {
       ...DEFAULT_SETTINGS,
       view: 'score',
-      mode: 'raw',
+      prompt_kind: 'raw',
       prompt: 'a & b = c #1 ? 100% <tag>\nnext line',
       system: '',
       temperature: 0.25,
@@ -36,11 +36,11 @@ describe('URL state', () => {
       layers: 7,
       max_ngram: 2,
       drafts: 4,
-      b_mode: 'raw',
+      b_prompt_kind: 'raw',
       b_system: 'Be terse & exact',
       b_prompt: 'Q: capital of France?\nA:',
       c_on: true,
-      c_mode: 'chat',
+      c_prompt_kind: 'chat',
       c_system: 'x=1&y=2',
       c_prompt: '#hash',
       cmp: 'uscd',
@@ -62,8 +62,8 @@ describe('URL state', () => {
   });
 
   it('reads mode=<run mode> as the view, and mode=raw as the prompt kind', () => {
-    expect(decodeState('mode=speculate&gamma=3')).toMatchObject({ view: 'speculate', mode: 'chat', gamma: 3 });
-    expect(decodeState('mode=raw')).toMatchObject({ view: 'generate', mode: 'raw' });
+    expect(decodeState('mode=speculate&gamma=3')).toMatchObject({ view: 'speculate', prompt_kind: 'chat', gamma: 3 });
+    expect(decodeState('mode=raw')).toMatchObject({ view: 'generate', prompt_kind: 'raw' });
     expect(decodeState('view=branch&mode=compare').view).toBe('branch');
   });
 
@@ -107,5 +107,17 @@ describe('URL state', () => {
     expect(Object.prototype.hasOwnProperty.call(s, 'prompt')).toBe(true);
     expect(s.valueOf()).toBe(s);
     expect(encodeState(s)).toBe('prompt=kept');
+  });
+
+  it("reads older links' prompt-kind keys, and gives each compare mode its own default α", () => {
+    expect(decodeState('b_mode=raw&c_mode=chat')).toMatchObject({ prompt_kind: 'chat', b_prompt_kind: 'raw', c_prompt_kind: 'chat' });
+    expect(decodeState('mode=raw&prompt_kind=chat').prompt_kind).toBe('chat');
+    expect(decodeState('cmp=ed').alpha).toBe(0.5);
+    expect(decodeState('cmp=cd').alpha).toBe(0.1);
+    expect(decodeState('cmp=ed&alpha=0.1').alpha).toBe(0.1);
+    expect(decodeState('cmp=ed&alpha=-1').alpha).toBe(0.5);
+    const ed: Settings = { ...DEFAULT_SETTINGS, cmp: 'ed', alpha: 0.5 };
+    expect(encodeState(ed)).toBe('cmp=ed');
+    expect(decodeState(encodeState({ ...ed, alpha: 0.1 }))).toEqual({ ...ed, alpha: 0.1 });
   });
 });

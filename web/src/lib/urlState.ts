@@ -1,6 +1,7 @@
 // Page state in the URL hash (#view=generate&prompt=...): a link or a reload restores prompt, settings, mode and
 // the presenter's step. Every value is validated on the way in: a hand-edited URL gives defaults, never a broken page.
 import type { Metric } from './colors';
+import { ENGINE_DEFAULTS } from './engineDefaults';
 import type { BackendChoice, CompareMode } from './protocol';
 
 /** What the page does: the four streaming modes, or scoring a given text. */
@@ -13,7 +14,7 @@ export interface Settings {
   /** The mode (`view=` in the URL; `mode=speculate` etc. are read too, see decodeState). */
   view: View;
   /** Condition a's (the run's) prompt kind. */
-  mode: PromptKind;
+  prompt_kind: PromptKind;
   system: string;
   prompt: string;
   temperature: number;
@@ -33,11 +34,11 @@ export interface Settings {
   /** speculate with the early-exit drafter: draft sequences per round (K; 1 = single-draft). */
   drafts: number;
   /** compare: condition b, an optional condition c, and how to decode from them. */
-  b_mode: PromptKind;
+  b_prompt_kind: PromptKind;
   b_system: string;
   b_prompt: string;
   c_on: boolean;
-  c_mode: PromptKind;
+  c_prompt_kind: PromptKind;
   c_system: string;
   c_prompt: string;
   cmp: CompareMode;
@@ -57,38 +58,43 @@ export interface Settings {
   presenter: boolean;
 }
 
-/** Most draft sequences per round the engine takes (crates/wasm/src/options.rs `MAX_PAGE_DRAFTS`). */
-export const MAX_DRAFTS = 8;
+/** Most draft sequences per round the engine takes. */
+export const MAX_DRAFTS = ENGINE_DEFAULTS.max_drafts;
+
+/** The α a compare mode starts from: ed's disalignment strength, else cd and uscd's plausibility α. */
+export function defaultAlpha(mode: CompareMode): number {
+  return mode === 'ed' ? ENGINE_DEFAULTS.ed_alpha : ENGINE_DEFAULTS.cd_alpha;
+}
 
 export const DEFAULT_SETTINGS: Settings = {
   view: 'generate',
-  mode: 'chat',
+  prompt_kind: 'chat',
   system: 'You are a helpful assistant.',
   prompt: 'What is the capital of France?',
-  temperature: 0.8,
-  top_k: 40,
-  top_p: 0.95,
-  min_p: 0,
-  seed: 42,
-  max_tokens: 64,
-  top_n: 10,
+  temperature: ENGINE_DEFAULTS.temperature,
+  top_k: ENGINE_DEFAULTS.top_k,
+  top_p: ENGINE_DEFAULTS.top_p,
+  min_p: ENGINE_DEFAULTS.min_p,
+  seed: ENGINE_DEFAULTS.seed,
+  max_tokens: ENGINE_DEFAULTS.max_tokens,
+  top_n: ENGINE_DEFAULTS.top_n,
   metric: 'entropy',
   score_text: 'The quick brown fox jumps over the lazy dog.',
   drafter: 'ngram',
-  gamma: 4,
+  gamma: ENGINE_DEFAULTS.gamma,
   layers: 0,
-  max_ngram: 3,
+  max_ngram: ENGINE_DEFAULTS.max_ngram,
   drafts: 1,
-  b_mode: 'chat',
+  b_prompt_kind: 'chat',
   b_system: '',
   b_prompt: 'What is the capital of France?',
   c_on: false,
-  c_mode: 'raw',
+  c_prompt_kind: 'raw',
   c_system: '',
   c_prompt: 'What is the capital of France?',
   cmp: 'a',
-  alpha: 0.1,
-  threshold: 1,
+  alpha: defaultAlpha('a'),
+  threshold: ENGINE_DEFAULTS.threshold,
   weights: '',
   samples: 1,
   backend: 'auto',
@@ -122,22 +128,26 @@ export const VIEWS: readonly View[] = ['generate', 'speculate', 'compare', 'bran
 
 const CHOICES: Record<string, readonly string[]> = {
   view: VIEWS,
-  mode: PROMPT_KINDS,
+  prompt_kind: PROMPT_KINDS,
   metric: ['entropy', 'surprisal', 'rank', 'acceptance', 'js'],
   drafter: ['ngram', 'trigram', 'early-exit'],
-  b_mode: PROMPT_KINDS,
-  c_mode: PROMPT_KINDS,
+  b_prompt_kind: PROMPT_KINDS,
+  c_prompt_kind: PROMPT_KINDS,
   cmp: ['a', 'b', 'ed', 'cd', 'uscd', 'arith'],
   backend: ['auto', 'webgpu', 'cpu'],
 };
 
 const BOOLEANS = new Set(['c_on', 'presenter']);
 
-/** Settings that differ from the defaults, as a hash fragment (without '#'); booleans as 1/0. */
+/** Keys of older links: the prompt kinds were once `mode`, `b_mode` and `c_mode`. */
+const OLD_KEYS: Record<string, keyof Settings> = { mode: 'prompt_kind', b_mode: 'b_prompt_kind', c_mode: 'c_prompt_kind' };
+
+/** Settings that differ from the defaults, as a hash fragment (without '#'); booleans as 1/0. α is left out at its mode's default. */
 export function encodeState(s: Settings): string {
   const params = new URLSearchParams();
   for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
-    if (s[key] === DEFAULT_SETTINGS[key]) continue;
+    const start = key === 'alpha' ? defaultAlpha(s.cmp) : DEFAULT_SETTINGS[key];
+    if (s[key] === start) continue;
     const v = s[key];
     params.set(key, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
   }
@@ -145,15 +155,24 @@ export function encodeState(s: Settings): string {
 }
 
 /**
- * Settings from a hash fragment (with or without '#'); keys that are not settings are ignored, bad values fall back. `mode` is
- * the prompt kind (chat/raw); since the mode names (generate, speculate, …) are disjoint from those, `mode=speculate`
- * is read as `view=speculate` unless the link also names a view.
+ * Settings from a hash fragment (with or without '#'); keys that are not settings are ignored, bad values fall back, and
+ * an absent α is the compare mode's default. Older links' `mode`, `b_mode` and `c_mode` are read as the prompt kinds
+ * (unless the link names those too); since the view names (generate, speculate, …) are disjoint from the prompt kinds,
+ * `mode=speculate` is read as `view=speculate` unless the link also names a view.
  */
 export function decodeState(hash: string): Settings {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const out: Settings = { ...DEFAULT_SETTINGS };
   const record = out as unknown as Record<string, string | number | boolean>;
-  for (const [key, raw] of params) {
+  let alphaSet = false;
+  for (const [given, raw] of params) {
+    if (given === 'mode' && VIEWS.includes(raw as View)) {
+      if (!params.has('view')) out.view = raw as View;
+      continue;
+    }
+    const old = Object.hasOwn(OLD_KEYS, given) ? OLD_KEYS[given] : undefined;
+    if (old && params.has(old)) continue;
+    const key = old ?? given;
     // Own keys only: `in` would also accept what every object inherits (toString, constructor, __proto__).
     if (!Object.hasOwn(DEFAULT_SETTINGS, key)) continue;
     const range = NUMBERS[key];
@@ -162,15 +181,16 @@ export function decodeState(hash: string): Settings {
       if (raw.trim() === '' || !Number.isFinite(x) || x < range.min || x > range.max) continue;
       if (range.int && !Number.isInteger(x)) continue;
       record[key] = x;
+      if (key === 'alpha') alphaSet = true;
     } else if (BOOLEANS.has(key)) {
       if (raw === '1' || raw === 'true') record[key] = true;
       else if (raw === '0' || raw === 'false') record[key] = false;
     } else if (CHOICES[key]) {
       if (CHOICES[key].includes(raw)) record[key] = raw;
-      else if (key === 'mode' && VIEWS.includes(raw as View) && !params.has('view')) out.view = raw as View;
     } else {
       record[key] = raw;
     }
   }
+  if (!alphaSet) out.alpha = defaultAlpha(out.cmp);
   return out;
 }
