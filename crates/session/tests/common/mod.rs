@@ -40,18 +40,28 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
         .collect()
 }
 
+/// What [`assert_teacher_forced`] checked: the positions and the largest differences it found.
+#[derive(Debug, Default)]
+#[allow(dead_code)]
+pub struct Agreement {
+    pub positions: usize,
+    /// Over the top 20 of every position.
+    pub max_logprob_diff: f64,
+    pub max_entropy_diff: f64,
+}
+
 /// Runs every prompt of a logprobs golden file (tests/golden/logprobs.json's schema) teacher-forced
 /// through `session` in one forward pass, and checks each teacher-forced (continuation) position
 /// against llama.cpp: |ΔH| < 1e-3 nats, |Δlogprob| < 0.01 for each of its top 20, and the same
-/// top-1 where llama.cpp's margin exceeds 1e-3. Returns how many positions it checked.
+/// top-1 where llama.cpp's margin exceeds 1e-3. Returns what it checked.
 #[allow(dead_code)]
 pub fn assert_teacher_forced(
     session: &mut tokscope_session::Session,
     g: &serde_json::Value,
-) -> usize {
+) -> Agreement {
     use tokscope_model::LogitsFor;
     let vocab = session.backend().config().n_vocab;
-    let mut checked = 0;
+    let mut checked = Agreement::default();
     for prompt in g["prompts"].as_array().unwrap() {
         let name = prompt["name"].as_str().unwrap();
         let seq = ids(&prompt["ids"]);
@@ -61,11 +71,12 @@ pub fn assert_teacher_forced(
             if !pos["continuation"].as_bool().unwrap() {
                 continue;
             }
-            checked += 1;
+            checked.positions += 1;
             let at = pos["pos"].as_u64().unwrap() as usize;
             let row = &logits[at * vocab..(at + 1) * vocab];
             let s = tokscope_dist::summarize(row).unwrap();
             let want_h = pos["entropy"].as_f64().unwrap();
+            checked.max_entropy_diff = checked.max_entropy_diff.max((s.entropy - want_h).abs());
             assert!(
                 (s.entropy - want_h).abs() < 1e-3,
                 "{name} position {at}: entropy {} vs llama.cpp {want_h}",
@@ -76,6 +87,7 @@ pub fn assert_teacher_forced(
                 let id = entry[0].as_u64().unwrap() as u32;
                 let want = entry[1].as_f64().unwrap();
                 let got = tokscope_dist::logprob(row, s.lse, id).unwrap();
+                checked.max_logprob_diff = checked.max_logprob_diff.max((got - want).abs());
                 assert!(
                     (got - want).abs() < 0.01,
                     "{name} position {at} token {id}: logprob {got} vs llama.cpp {want}"
