@@ -1,6 +1,6 @@
 //! Fidelity against llama.cpp in other weight formats: the default model as llama.cpp's quantizer
 //! makes it in each file type of tests/golden/formats (`cargo xtask setup` makes the very same
-//! files with tokscope's quantizer), run on the CPU backend with f32 arithmetic, equals llama.cpp
+//! files with tokscope's quantizer), run with f32 arithmetic on the CPU backend, equals llama.cpp
 //! on that file dequantized to F32 with an f32 KV cache: the same tokens for the prompts, and at
 //! every teacher-forced position the same top-1 (margin > 1e-3), top-20 logprobs within 0.01 and
 //! the entropy within 1e-3 nats.
@@ -11,12 +11,17 @@ use common::{assert_teacher_forced, golden, golden_format_model, ids, root};
 use tokscope_model::cpu::Precision;
 use tokscope_session::Session;
 
-/// The file types of tests/golden/formats, one test each.
+/// The file types of tests/golden/formats, one test each per backend.
 const FTYPES: [&str; 8] = [
     "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q5_1", "IQ4_NL", "IQ4_XS",
 ];
 
-fn matches_llama_cpp(ftype: &str) {
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Cpu,
+}
+
+fn matches_llama_cpp(ftype: &str, backend: Backend) {
     let g = golden(&format!("formats/{ftype}.json"));
     assert_eq!(g["ftype"], ftype);
     let file = golden_format_model(&g);
@@ -37,54 +42,67 @@ fn matches_llama_cpp(ftype: &str) {
             prompt["name"]
         );
     }
-    let mut session = Session::cpu(file, 2, Some(512), Precision::Exact)
-        .unwrap_or_else(|e| panic!("{ftype}: {e}"));
+    let session = match backend {
+        Backend::Cpu => Session::cpu(file, 2, Some(512), Precision::Exact),
+    };
+    let mut session = session.unwrap_or_else(|e| panic!("{ftype} on {backend:?}: {e}"));
     let checked = assert_teacher_forced(&mut session, &g);
-    eprintln!("{ftype}: {checked:?}");
+    eprintln!("{ftype} on {backend:?}: {checked:?}");
     assert_eq!(
         checked.positions, 32,
         "{ftype}: 2 prompts of 16 teacher-forced positions"
     );
 }
 
-#[test]
-fn q2_k() {
-    matches_llama_cpp("Q2_K");
+/// One test per file type on a backend.
+macro_rules! per_format {
+    ($backend:expr) => {
+        use super::{Backend, matches_llama_cpp};
+
+        #[test]
+        fn q2_k() {
+            matches_llama_cpp("Q2_K", $backend);
+        }
+
+        #[test]
+        fn q3_k_m() {
+            matches_llama_cpp("Q3_K_M", $backend);
+        }
+
+        #[test]
+        fn q4_k_m() {
+            matches_llama_cpp("Q4_K_M", $backend);
+        }
+
+        #[test]
+        fn q5_k_m() {
+            matches_llama_cpp("Q5_K_M", $backend);
+        }
+
+        #[test]
+        fn q6_k() {
+            matches_llama_cpp("Q6_K", $backend);
+        }
+
+        #[test]
+        fn q5_1() {
+            matches_llama_cpp("Q5_1", $backend);
+        }
+
+        #[test]
+        fn iq4_nl() {
+            matches_llama_cpp("IQ4_NL", $backend);
+        }
+
+        #[test]
+        fn iq4_xs() {
+            matches_llama_cpp("IQ4_XS", $backend);
+        }
+    };
 }
 
-#[test]
-fn q3_k_m() {
-    matches_llama_cpp("Q3_K_M");
-}
-
-#[test]
-fn q4_k_m() {
-    matches_llama_cpp("Q4_K_M");
-}
-
-#[test]
-fn q5_k_m() {
-    matches_llama_cpp("Q5_K_M");
-}
-
-#[test]
-fn q6_k() {
-    matches_llama_cpp("Q6_K");
-}
-
-#[test]
-fn q5_1() {
-    matches_llama_cpp("Q5_1");
-}
-
-#[test]
-fn iq4_nl() {
-    matches_llama_cpp("IQ4_NL");
-}
-
-#[test]
-fn iq4_xs() {
-    matches_llama_cpp("IQ4_XS");
+mod cpu {
+    per_format!(Backend::Cpu);
 }
 
 /// Every golden file has its test above (setup makes a model for each file there).
