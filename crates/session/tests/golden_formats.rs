@@ -1,9 +1,9 @@
 //! Fidelity against llama.cpp in other weight formats: the default model as llama.cpp's quantizer
 //! makes it in each file type of tests/golden/formats (`cargo xtask setup` makes the very same
-//! files with tokscope's quantizer), run with f32 arithmetic on the CPU backend, equals llama.cpp
-//! on that file dequantized to F32 with an f32 KV cache: the same tokens for the prompts, and at
-//! every teacher-forced position the same top-1 (margin > 1e-3), top-20 logprobs within 0.01 and
-//! the entropy within 1e-3 nats.
+//! files with tokscope's quantizer), run with f32 arithmetic on the CPU backend and on the GPU
+//! backend (lavapipe in CI), equals llama.cpp on that file dequantized to F32 with an f32 KV
+//! cache: the same tokens for the prompts, and at every teacher-forced position the same top-1
+//! (margin > 1e-3), top-20 logprobs within 0.01 and the entropy within 1e-3 nats.
 
 mod common;
 
@@ -19,6 +19,8 @@ const FTYPES: [&str; 8] = [
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu,
 }
 
 fn matches_llama_cpp(ftype: &str, backend: Backend) {
@@ -44,6 +46,12 @@ fn matches_llama_cpp(ftype: &str, backend: Backend) {
     }
     let session = match backend {
         Backend::Cpu => Session::cpu(file, 2, Some(512), Precision::Exact),
+        #[cfg(feature = "gpu")]
+        Backend::Gpu => {
+            let ctx = tokscope_gpu::GpuContext::new_blocking()
+                .expect("a WebGPU adapter (lavapipe in CI)");
+            Session::gpu(&ctx, file, Some(512))
+        }
     };
     let mut session = session.unwrap_or_else(|e| panic!("{ftype} on {backend:?}: {e}"));
     let checked = assert_teacher_forced(&mut session, &g);
@@ -103,6 +111,11 @@ macro_rules! per_format {
 
 mod cpu {
     per_format!(Backend::Cpu);
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    per_format!(Backend::Gpu);
 }
 
 /// Every golden file has its test above (setup makes a model for each file there).
