@@ -213,3 +213,27 @@ fn unusable_alignment_is_written_for_the_reader_to_refuse() {
         Err(GgufError::BadAlignment(_))
     ));
 }
+
+#[test]
+fn parsed_metadata_remembers_the_files_key_order() {
+    let mut w = GgufWriter::new();
+    for k in ["z.last", "a.first", "m.middle"] {
+        w.metadata(k, Value::U8(1));
+    }
+    let bytes = w.to_bytes();
+    let g = Gguf::parse(&bytes).unwrap();
+    let in_order: Vec<&str> = g
+        .metadata
+        .iter_in_order()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(in_order, ["z.last", "a.first", "m.middle"]);
+    let sorted: Vec<&str> = g.metadata.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(sorted, ["a.first", "m.middle", "z.last"]);
+    // Equality is about keys and values, not their order.
+    let mut other = Metadata::default();
+    for k in ["a.first", "m.middle", "z.last"] {
+        other.insert(k.to_string(), Value::U8(1));
+    }
+    assert_eq!(g.metadata, other);
+}

@@ -12,6 +12,16 @@ use crate::{FileType, QuantError, quantize};
 /// ggml's `GGML_QNT_VERSION`, written as `general.quantization_version`.
 const QUANTIZATION_VERSION: u32 = 2;
 
+/// Keys llama.cpp's quantizer does not copy as they are: the two it sets anew and the split
+/// metadata it drops (the output is one file).
+const REWRITTEN_KEYS: [&str; 5] = [
+    "general.quantization_version",
+    "general.file_type",
+    "split.no",
+    "split.count",
+    "split.tensors.count",
+];
+
 /// How to requantize.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -88,8 +98,12 @@ pub fn quantize_model(
         .collect();
     let plan = plan_tensors(&hp, &list, ftype, opts.pure)?;
     let mut w = GgufWriter::new();
-    for (k, v) in gguf.metadata.iter() {
-        w.metadata(k, v.clone());
+    // llama.cpp removes these keys and appends the new values (gguf_set_val_u32), so its header
+    // ends with them; the same order makes the same file, byte for byte.
+    for (k, v) in gguf.metadata.iter_in_order() {
+        if !REWRITTEN_KEYS.contains(&k.as_str()) {
+            w.metadata(k, v.clone());
+        }
     }
     w.metadata(
         "general.quantization_version",

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{golden_json, model_bytes, sha256_hex};
+use common::{formats_json, golden_json, model_bytes, sha256_hex};
 use tokscope_gguf::Gguf;
 use tokscope_quant::{FileType, Options, hparams, plan_tensors, quantize_model, requantize_tensor};
 
@@ -110,6 +110,34 @@ fn files_match_llama_model_quantize() {
         failures.is_empty(),
         "differences from llama.cpp:\n{}",
         failures.join("\n")
+    );
+}
+
+/// Whole files, header included, equal llama.cpp's byte for byte (the SHA-256 that
+/// tests/golden/formats records): the F32 dequantization and a K-quant mixture made from it.
+#[test]
+fn whole_files_equal_llama_cpps_byte_for_byte() {
+    let g = formats_json("Q4_K_M.json");
+    let model = model_bytes();
+    assert_eq!(sha256_hex(&model), g["model_sha256"].as_str().unwrap());
+    let opts = Options {
+        pure: false,
+        threads: threads(),
+    };
+    let (f32_file, _) =
+        quantize_model(&Gguf::parse(&model).unwrap(), FileType::ALL_F32, opts).unwrap();
+    assert_eq!(
+        sha256_hex(&f32_file),
+        g["source_f32_sha256"].as_str().unwrap(),
+        "the F32 file"
+    );
+    let (file, report) =
+        quantize_model(&Gguf::parse(&f32_file).unwrap(), FileType::Q4_K_M, opts).unwrap();
+    assert_eq!(report.file_bytes, g["file_bytes"].as_u64().unwrap());
+    assert_eq!(
+        sha256_hex(&file),
+        g["file_sha256"].as_str().unwrap(),
+        "the Q4_K_M file"
     );
 }
 

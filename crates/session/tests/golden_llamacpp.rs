@@ -4,70 +4,15 @@
 
 mod common;
 
-use common::{default_model, root};
-use tokscope_model::LogitsFor;
+use common::{assert_teacher_forced, default_model, golden, ids};
 use tokscope_model::cpu::Precision;
 use tokscope_session::Session;
-
-fn golden(name: &str) -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(root().join("tests/golden").join(name)).expect("golden file");
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 #[test]
 fn teacher_forced_distributions_match_llama_cpp() {
     let g = golden("logprobs.json");
     let mut session = Session::cpu(default_model(), 2, Some(512), Precision::Exact).unwrap();
-    let vocab = session.backend().config().n_vocab;
-    let mut checked = 0;
-    for prompt in g["prompts"].as_array().unwrap() {
-        let name = prompt["name"].as_str().unwrap();
-        let seq = ids(&prompt["ids"]);
-        session.backend_mut().truncate(0);
-        let logits = session.backend_mut().forward(&seq, LogitsFor::All).unwrap();
-        for pos in prompt["positions"].as_array().unwrap() {
-            if !pos["continuation"].as_bool().unwrap() {
-                continue;
-            }
-            checked += 1;
-            let at = pos["pos"].as_u64().unwrap() as usize;
-            let row = &logits[at * vocab..(at + 1) * vocab];
-            let s = tokscope_dist::summarize(row).unwrap();
-            let want_h = pos["entropy"].as_f64().unwrap();
-            assert!(
-                (s.entropy - want_h).abs() < 1e-3,
-                "{name} position {at}: entropy {} vs llama.cpp {want_h}",
-                s.entropy
-            );
-            let top = pos["top"].as_array().unwrap();
-            for entry in top {
-                let id = entry[0].as_u64().unwrap() as u32;
-                let want = entry[1].as_f64().unwrap();
-                let got = tokscope_dist::logprob(row, s.lse, id).unwrap();
-                assert!(
-                    (got - want).abs() < 0.01,
-                    "{name} position {at} token {id}: logprob {got} vs llama.cpp {want}"
-                );
-            }
-            if pos["top2_margin"].as_f64().unwrap() > 1e-3 {
-                let want = top[0][0].as_u64().unwrap() as u32;
-                assert_eq!(
-                    tokscope_dist::argmax(row).unwrap(),
-                    want,
-                    "{name} position {at}: top-1"
-                );
-            }
-        }
-    }
+    let checked = assert_teacher_forced(&mut session, &g).positions;
     assert_eq!(
         checked, 64,
         "the golden file holds 64 teacher-forced positions"

@@ -4,6 +4,7 @@
 mod artifacts;
 mod bench;
 mod check;
+mod formats;
 mod fuzz;
 mod serve;
 mod setup;
@@ -14,7 +15,8 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  setup               fetch the default model, wasm target, wasm-bindgen-cli, npm packages
+  setup               fetch the models, make the default model's golden formats (Q2_K ... IQ4_XS),
+                      wasm target, wasm-bindgen-cli, npm packages
   build               build the CLI (release) and the static web page into web/dist
   serve [--port N]    setup + build, then serve web/dist and models/ on 127.0.0.1:N (default 8080)
   test [STAGE...]     every check CI runs, in order (or only the named stages):

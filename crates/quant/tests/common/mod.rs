@@ -24,6 +24,16 @@ pub fn golden_json(name: &str) -> serde_json::Value {
     serde_json::from_slice(&golden(name)).expect("golden JSON parses")
 }
 
+/// A file of tests/golden/formats (llama.cpp's files of the default model in other formats).
+#[allow(dead_code)] // each test file is its own crate
+pub fn formats_json(name: &str) -> serde_json::Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden/formats")
+        .join(name);
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&bytes).expect("golden JSON parses")
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
