@@ -1,5 +1,6 @@
-//! Cost of the per-step statistics of one generated step over a 49,152-token vocabulary (the default model's),
-//! at T = 1 and T = 0.7 with top-p 0.9: `cargo run --release -p tokscope-dist --example step_stats`.
+//! Cost of the per-step statistics of one generated step over a vocabulary of 49,152 tokens (the default
+//! model's) or as many as the first argument says (Gemma 3: 262144), at T = 1, T = 0.7 with top-p 0.9, and
+//! with top-k 40 and min-p 0.05: `cargo run --release -p tokscope-dist --example step_stats [-- 262144]`.
 
 use std::time::Instant;
 
@@ -14,10 +15,18 @@ fn main() {
         state ^= state << 17;
         (state >> 11) as f32 / (1u64 << 53) as f32
     };
-    let mut logits: Vec<f32> = (0..49_152)
+    let n_vocab: usize = std::env::args()
+        .nth(1)
+        .map_or(49_152, |a| a.parse().expect("a vocabulary size"));
+    let mut logits: Vec<f32> = (0..n_vocab)
         .map(|_| (0..4).map(|_| uniform()).sum::<f32>() * 3.0 - 6.0)
         .collect();
-    for (i, z) in [(510usize, 17.0f32), (7, 16.2), (20_000, 15.5), (33, 14.0)] {
+    for (i, z) in [
+        (510usize, 17.0f32),
+        (7, 16.2),
+        (n_vocab / 2, 15.5),
+        (33, 14.0),
+    ] {
         logits[i] = z;
     }
     let history: Vec<u32> = (0..64).collect();
@@ -28,6 +37,14 @@ fn main() {
             SamplingParams {
                 temperature: 0.7,
                 top_p: 0.9,
+                ..SamplingParams::default()
+            },
+        ),
+        (
+            "top-k 40 min-p 0.05",
+            SamplingParams {
+                top_k: 40,
+                min_p: 0.05,
                 ..SamplingParams::default()
             },
         ),
@@ -51,6 +68,6 @@ fn main() {
             ));
         }
         let ms = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
-        println!("per-step statistics, {label}: {ms:.3} ms");
+        println!("per-step statistics over {n_vocab} tokens, {label}: {ms:.3} ms");
     }
 }

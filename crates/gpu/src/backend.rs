@@ -707,6 +707,14 @@ impl GpuBackend {
         n_ctx: usize,
         options: LoadOptions,
     ) -> Result<Self, GpuError> {
+        let extensions = file.config.graph_extensions();
+        if !extensions.is_empty() {
+            return Err(GpuError::Unsupported(format!(
+                "{} files need {}, which only the CPU backend computes",
+                file.config.arch,
+                extensions.join(", ")
+            )));
+        }
         // Before anything is allocated (the RoPE table alone grows with the context).
         limits::check_context(&ctx.device, &file.config, n_ctx.max(1))?;
         let limits = ctx.device.limits();

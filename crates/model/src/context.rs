@@ -85,7 +85,7 @@ pub fn human_bytes(bytes: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RopeStyle;
+    use crate::config::{FfnActivation, RopeStyle};
 
     /// The default model's shape (30 layers, 3 KV heads of 64) with context length `n_ctx_train`.
     fn config(n_ctx_train: usize) -> Config {
@@ -105,6 +105,14 @@ mod tests {
             n_ctx_train,
             tied_embeddings: true,
             qkv_bias: false,
+            rope_freq_scale: 1.0,
+            rope_freq_factors: false,
+            qk_norm: false,
+            post_norms: false,
+            ffn_activation: FfnActivation::Silu,
+            embd_scale: 1.0,
+            attn_scale: 0.125,
+            sliding_window: None,
         }
     }
 

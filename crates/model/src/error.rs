@@ -13,9 +13,7 @@ pub enum ModelError {
     },
     #[error(transparent)]
     Gguf(#[from] tokscope_gguf::GgufError),
-    #[error(
-        "unsupported architecture {0:?} (supported: llama, mistral, smollm, qwen2, granite-free llama-likes)"
-    )]
+    #[error("unsupported architecture {0:?} (supported: llama, mistral, qwen2, qwen3, gemma3)")]
     UnsupportedArchitecture(String),
     #[error("metadata key {0:?} is missing or has the wrong type")]
     MissingKey(String),

@@ -1,4 +1,4 @@
-//! The llama-family model: its config from GGUF metadata, the [`Backend`] trait the session runs
+//! The llama-family models (llama, mistral, qwen2, qwen3, gemma3): its config from GGUF metadata, the [`Backend`] trait the session runs
 //! models through, and the CPU backend (quantized kernels straight from the GGUF blocks, SIMD, threads).
 
 pub mod backend;
@@ -11,6 +11,6 @@ pub mod file;
 pub use backend::{
     Backend, Draw, Drawn, ForwardFuture, LogitsFor, StepAnswer, StepFuture, StepOutput, StepQuery,
 };
-pub use config::{Config, RopeStyle};
+pub use config::{Config, FfnActivation, RopeStyle, SlidingWindow};
 pub use error::{ModelError, Result};
 pub use file::{ModelBytes, ModelFile, WeightRef};

@@ -2,19 +2,24 @@
 //! dequantized weights: the executable specification that the CPU and GPU backends are
 //! differentially tested against. Clarity wins over speed everywhere in this crate.
 //!
-//! The graph is llama.cpp's llama graph:
+//! The graph is llama.cpp's llama graph with the optional parts of qwen2, qwen3 and gemma3
+//! (in brackets, each present where [`Config`] says so):
 //! ```text
-//! x = token_embd[token]
+//! x = token_embd[token] [· √n_embd]
 //! per layer:  h = rmsnorm(x) · attn_norm
 //!             q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)
-//!             q, k = rope(q, pos), rope(k, pos)            per head
-//!             o = softmax(q·kᵀ / sqrt(head_dim) + causal mask) · v   (query head j reads KV head j / group)
-//!             x += Wo o
+//!             [q, k = rmsnorm(q) · q_norm, rmsnorm(k) · k_norm       per head]
+//!             q, k = rope(q, pos), rope(k, pos)            per head, the layer's base and scaling
+//!             o = softmax(q·kᵀ · attn_scale + mask) · v    (query head j reads KV head j / group)
+//!                 mask: causal [and, in a local layer, only the last `window` positions]
+//!             x += [rmsnorm(] Wo o [) · post_attention_norm]
 //!             h = rmsnorm(x) · ffn_norm
-//!             x += Wdown (silu(Wgate h) * (Wup h))
+//!             x += [rmsnorm(] Wdown (act(Wgate h) * (Wup h)) [) · post_ffw_norm]
+//!                 act: silu, [or ggml's f16-table GELU]
 //! logits = Wout (rmsnorm(x) · output_norm)                  Wout = token_embd when tied
 //! ```
-//! with `rmsnorm(x) = x / sqrt(mean(x²) + eps)`.
+//! with `rmsnorm(x) = x / sqrt(mean(x²) + eps)`; RoPE turns pair `i` at position `pos` by
+//! `freq_scale · pos · base^(-2i/rope_dims) / factor_i` (Llama 3's `rope_freqs` factors).
 
 pub mod tiny;
 
@@ -22,7 +27,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use tokscope_gguf::{GgmlType, Gguf, blocks};
 use tokscope_model::config::names;
-use tokscope_model::{Config, RopeStyle};
+use tokscope_model::{Config, FfnActivation, RopeStyle};
 
 /// What happens to the activations that enter each weight matmul.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,7 +62,11 @@ struct Layer {
     v: Weight,
     /// Qwen2's q/k/v biases.
     qkv_bias: Option<[Tensor<1>; 3]>,
+    /// QK-norm weights (qwen3, gemma3), `head_dim` each.
+    qk_norm: Option<[Tensor<1>; 2]>,
     o: Weight,
+    /// Gemma's norms after attention and after the feed-forward block.
+    post_norms: Option<[Tensor<1>; 2]>,
     ffn_norm: Tensor<1>,
     gate: Weight,
     up: Weight,
@@ -75,6 +84,8 @@ pub struct Reference {
     output_norm: Tensor<1>,
     /// The LM head, `n_vocab × n_embd` (the token embedding when tied).
     output: Weight,
+    /// Llama 3's RoPE frequency factors, `rope_dims / 2`.
+    rope_freqs: Option<Vec<f32>>,
 }
 
 impl Reference {
@@ -113,12 +124,30 @@ impl Reference {
             } else {
                 None
             };
+            let qk_norm = if c.qk_norm {
+                Some([
+                    loader.vector(&part("attn_q_norm.weight"), c.head_dim)?,
+                    loader.vector(&part("attn_k_norm.weight"), c.head_dim)?,
+                ])
+            } else {
+                None
+            };
+            let post_norms = if c.post_norms {
+                Some([
+                    loader.vector(&part("post_attention_norm.weight"), c.n_embd)?,
+                    loader.vector(&part("post_ffw_norm.weight"), c.n_embd)?,
+                ])
+            } else {
+                None
+            };
             layers.push(Layer {
                 attn_norm: loader.vector(&part("attn_norm.weight"), c.n_embd)?,
                 q: loader.weight(&part("attn_q.weight"), c.q_dim(), c.n_embd)?,
                 k: loader.weight(&part("attn_k.weight"), c.kv_dim(), c.n_embd)?,
                 v: loader.weight(&part("attn_v.weight"), c.kv_dim(), c.n_embd)?,
                 qkv_bias,
+                qk_norm,
+                post_norms,
                 o: loader.weight(&part("attn_output.weight"), c.n_embd, c.q_dim())?,
                 ffn_norm: loader.vector(&part("ffn_norm.weight"), c.n_embd)?,
                 gate: loader.weight(&part("ffn_gate.weight"), c.n_ff, c.n_embd)?,
@@ -132,6 +161,11 @@ impl Reference {
         } else {
             loader.weight(names::OUTPUT, c.n_vocab, c.n_embd)?
         };
+        let rope_freqs = if c.rope_freq_factors {
+            Some(loader.dequantized(names::ROPE_FREQS, &[c.rope_dims / 2])?.0)
+        } else {
+            None
+        };
         Ok(Self {
             config,
             device,
@@ -140,6 +174,7 @@ impl Reference {
             layers,
             output_norm,
             output,
+            rope_freqs,
         })
     }
 
@@ -174,11 +209,16 @@ impl Reference {
             }
             x0.extend_from_slice(&self.token_embd[t * c.n_embd..(t + 1) * c.n_embd]);
         }
-        let mut x = self.tensor2(x0, n, c.n_embd);
+        let mut x = self.tensor2(x0, n, c.n_embd).mul_scalar(c.embd_scale);
 
-        let rope = self.rope_matrices(n);
-        let mask = self.causal_mask(n);
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (base, freq_scale) = c.rope_of_layer(l);
+            let rope = self.rope_matrices(n, base, freq_scale);
+            let window = c
+                .sliding_window
+                .filter(|sw| sw.is_local(l))
+                .map(|sw| sw.window);
+            let mask = self.causal_mask(n, window);
             // Attention.
             let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_eps);
             let mut q = self.matmul(h.clone(), &layer.q)?;
@@ -189,14 +229,26 @@ impl Reference {
                 k = k + bk.clone().unsqueeze();
                 v = v + bv.clone().unsqueeze();
             }
-            let o = self.attention(q, k, v, &rope, &mask)?;
-            x = x + self.matmul(o, &layer.o)?;
+            let o = self.attention(q, k, v, layer.qk_norm.as_ref(), &rope, &mask)?;
+            let mut attn_out = self.matmul(o, &layer.o)?;
+            if let Some([post, _]) = &layer.post_norms {
+                attn_out = rms_norm(attn_out, post, c.rms_eps);
+            }
+            x = x + attn_out;
 
-            // Feed-forward (SwiGLU).
+            // Feed-forward (gated: SwiGLU or GeGLU).
             let h = rms_norm(x.clone(), &layer.ffn_norm, c.rms_eps);
-            let gate = silu(self.matmul(h.clone(), &layer.gate)?);
+            let gate = self.matmul(h.clone(), &layer.gate)?;
+            let gate = match c.ffn_activation {
+                FfnActivation::Silu => silu(gate),
+                FfnActivation::GeluTanh => self.gelu_like_ggml(gate)?,
+            };
             let up = self.matmul(h, &layer.up)?;
-            x = x + self.matmul(gate * up, &layer.down)?;
+            let mut ffn_out = self.matmul(gate * up, &layer.down)?;
+            if let Some([_, post]) = &layer.post_norms {
+                ffn_out = rms_norm(ffn_out, post, c.rms_eps);
+            }
+            x = x + ffn_out;
         }
         let h = rms_norm(x, &self.output_norm, c.rms_eps);
         let logits = to_vec(self.matmul(h, &self.output)?)?;
@@ -208,11 +260,13 @@ impl Reference {
 
     /// Causal multi-head attention with grouped KV heads. `q` is `n × (n_head·head_dim)`, `k` and
     /// `v` are `n × (n_head_kv·head_dim)`; returns the heads' outputs concatenated, `n × q_dim`.
+    /// With `qk_norm`, each query and key head is RMS-normed (times its weight) before RoPE.
     fn attention(
         &self,
         q: Tensor<2>,
         k: Tensor<2>,
         v: Tensor<2>,
+        qk_norm: Option<&[Tensor<1>; 2]>,
         rope: &Tensor<3>,
         mask: &Tensor<3>,
     ) -> Result<Tensor<2>, String> {
@@ -221,10 +275,15 @@ impl Reference {
         let (d, n_head, n_kv) = (c.head_dim, c.n_head, c.n_head_kv);
         let group = n_head / n_kv;
 
+        let (mut q, mut k) = (q.reshape([n, n_head, d]), k.reshape([n, n_kv, d]));
+        if let Some([qn, kn]) = qk_norm {
+            q = rms_norm_heads(q, qn, c.rms_eps);
+            k = rms_norm_heads(k, kn, c.rms_eps);
+        }
         // RoPE: each position's head vectors times that position's rotation matrix
         // ([n, heads, d] · [n, d, d]ᵀ, one matrix per position).
-        let q = q.reshape([n, n_head, d]).matmul(rope.clone().transpose());
-        let k = k.reshape([n, n_kv, d]).matmul(rope.clone().transpose());
+        let q = q.matmul(rope.clone().transpose());
+        let k = k.matmul(rope.clone().transpose());
         let v = v.reshape([n, n_kv, d]);
 
         // GQA: KV head h serves query heads h·group .. (h+1)·group, so repeating each KV head
@@ -240,7 +299,7 @@ impl Reference {
         let q = q.swap_dims(0, 1);
         let k = k.swap_dims(0, 1);
         let v = v.swap_dims(0, 1);
-        let scores = q.matmul(k.transpose()).mul_scalar(1.0 / (d as f32).sqrt()) + mask.clone();
+        let scores = q.matmul(k.transpose()).mul_scalar(c.attn_scale) + mask.clone();
         let out = softmax(scores, 2).matmul(v);
         Ok(out.swap_dims(0, 1).reshape([n, n_head * d]))
     }
@@ -297,10 +356,35 @@ impl Reference {
         Ok((self.tensor2(values, n, cols), sum_errors))
     }
 
+    /// GELU as ggml's CPU backend computes it (the one llama.cpp's numbers come from): the tanh
+    /// approximation at the input rounded to f16, rounded to f16; 0 at or below −10 and the
+    /// identity at or above 10.
+    fn gelu_like_ggml(&self, x: Tensor<2>) -> Result<Tensor<2>, String> {
+        let [rows, cols] = x.dims();
+        let f16 = |v: f32| half::f16::from_f32(v).to_f32();
+        let values = to_vec(x)?
+            .into_iter()
+            .map(|v| {
+                if v <= -10.0 {
+                    0.0
+                } else if v >= 10.0 {
+                    v
+                } else {
+                    let v = f16(v) as f64;
+                    let t =
+                        ((2.0 / std::f64::consts::PI).sqrt() * v * (1.0 + 0.044715 * v * v)).tanh();
+                    f16((0.5 * v * (1.0 + t)) as f32)
+                }
+            })
+            .collect();
+        Ok(self.tensor2(values, rows, cols))
+    }
+
     /// One RoPE rotation matrix per position, `[n, head_dim, head_dim]`: pair `i` (dims
     /// `(2i, 2i+1)` for [`RopeStyle::Norm`], `(i, i + rope_dims/2)` for Neox) is rotated by
     /// `pos · base^(-2i/rope_dims)`; dims past `rope_dims` pass through unchanged.
-    fn rope_matrices(&self, n: usize) -> Tensor<3> {
+    /// The angle is scaled by `freq_scale` and divided by the pair's Llama 3 factor, if any.
+    fn rope_matrices(&self, n: usize, base: f32, freq_scale: f32) -> Tensor<3> {
         let c = &self.config;
         let d = c.head_dim;
         let half = c.rope_dims / 2;
@@ -315,8 +399,9 @@ impl Reference {
                     RopeStyle::Norm => (2 * i, 2 * i + 1),
                     RopeStyle::Neox => (i, i + half),
                 };
-                let theta =
-                    pos as f64 * (c.rope_base as f64).powf(-2.0 * i as f64 / c.rope_dims as f64);
+                let factor = self.rope_freqs.as_ref().map_or(1.0, |f| f[i] as f64);
+                let theta = freq_scale as f64 * pos as f64 / factor
+                    * (base as f64).powf(-2.0 * i as f64 / c.rope_dims as f64);
                 let (sin, cos) = (theta.sin() as f32, theta.cos() as f32);
                 // out[a] = x[a] cos − x[b] sin;  out[b] = x[a] sin + x[b] cos
                 r[a * d + a] = cos;
@@ -328,12 +413,16 @@ impl Reference {
         Tensor::from_data(TensorData::new(m, [n, d, d]), (&self.device, DType::F32))
     }
 
-    /// `[1, n, n]`: 0 where key position ≤ query position, −∞ after it.
-    fn causal_mask(&self, n: usize) -> Tensor<3> {
+    /// `[1, n, n]`: 0 where key position ≤ query position (and, with a `window`, query − key <
+    /// window), −∞ elsewhere.
+    fn causal_mask(&self, n: usize, window: Option<usize>) -> Tensor<3> {
         let mut m = vec![0.0f32; n * n];
         for query in 0..n {
-            for key in query + 1..n {
-                m[query * n + key] = f32::NEG_INFINITY;
+            for key in 0..n {
+                let seen = key <= query && window.is_none_or(|w| query - key < w);
+                if !seen {
+                    m[query * n + key] = f32::NEG_INFINITY;
+                }
             }
         }
         Tensor::from_data(TensorData::new(m, [1, n, n]), (&self.device, DType::F32))
@@ -350,6 +439,12 @@ impl Reference {
 /// `x / sqrt(mean(x²) + eps) · weight`, per row.
 fn rms_norm(x: Tensor<2>, weight: &Tensor<1>, eps: f32) -> Tensor<2> {
     let mean_square = x.clone().powi_scalar(2).mean_dim(1);
+    x / mean_square.add_scalar(eps).sqrt() * weight.clone().unsqueeze()
+}
+
+/// [`rms_norm`] over the last dimension of `[n, heads, d]`, one weight of `d` for every head.
+fn rms_norm_heads(x: Tensor<3>, weight: &Tensor<1>, eps: f32) -> Tensor<3> {
+    let mean_square = x.clone().powi_scalar(2).mean_dim(2);
     x / mean_square.add_scalar(eps).sqrt() * weight.clone().unsqueeze()
 }
 

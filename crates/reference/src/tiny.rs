@@ -1,6 +1,7 @@
 //! Random tiny llama-family models written as GGUF files, for differential tests: small enough to
 //! run through the reference in milliseconds, shaped like real models (GQA, tied or untied LM
-//! head, quantized weights, f32 norms) and loadable by any GGUF engine.
+//! head, quantized weights, f32 norms; llama, qwen2, qwen3 and gemma3 graphs, Llama 3's RoPE
+//! scaling) and loadable by any GGUF engine.
 
 use tokscope_gguf::blocks::{self, BlockError};
 use tokscope_gguf::writer::GgufWriter;
@@ -24,11 +25,52 @@ pub struct TinySpec {
     pub weight_type: GgmlType,
     /// Type of the token embedding (real files often keep it at Q8_0 or F16).
     pub embd_type: GgmlType,
-    /// `general.architecture`: "llama" (adjacent-pair RoPE) or "qwen2" (NeoX RoPE, q/k/v biases).
+    /// `general.architecture`: "llama" (adjacent-pair RoPE), "qwen2" (NeoX RoPE, q/k/v biases),
+    /// "qwen3" (NeoX RoPE, QK-norm) or "gemma3" (QK-norm, post-norms, GeGLU, sliding windows).
     pub arch: &'static str,
     pub rope_base: f32,
     pub rms_eps: f32,
     pub n_ctx: usize,
+    /// gemma3's `attention.sliding_window`.
+    pub sliding_window: usize,
+    /// Llama 3's RoPE scaling, written as `rope_freqs.weight` as llama.cpp's converter does.
+    pub llama3_rope: Option<Llama3Rope>,
+}
+
+/// The `rope_scaling` of a Llama 3.1+ config: long wavelengths are slowed by `factor`, short ones
+/// kept, those between blended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Llama3Rope {
+    pub factor: f64,
+    pub low_freq_factor: f64,
+    pub high_freq_factor: f64,
+    pub original_context: f64,
+}
+
+impl Llama3Rope {
+    /// The divisor of each RoPE pair's frequency (`rope_dims / 2` values), as in Meta's
+    /// reference code: wavelengths under `original_context / high_freq_factor` keep 1, those
+    /// over `original_context / low_freq_factor` get `factor`, the rest a smooth blend.
+    pub fn factors(&self, rope_dims: usize, base: f32) -> Vec<f32> {
+        let low_wavelen = self.original_context / self.low_freq_factor;
+        let high_wavelen = self.original_context / self.high_freq_factor;
+        (0..rope_dims / 2)
+            .map(|i| {
+                let freq = 1.0 / (base as f64).powf(2.0 * i as f64 / rope_dims as f64);
+                let wavelen = 2.0 * std::f64::consts::PI / freq;
+                let f = if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    self.factor
+                } else {
+                    let smooth = (self.original_context / wavelen - self.low_freq_factor)
+                        / (self.high_freq_factor - self.low_freq_factor);
+                    1.0 / ((1.0 - smooth) / self.factor + smooth)
+                };
+                f as f32
+            })
+            .collect()
+    }
 }
 
 impl Default for TinySpec {
@@ -49,6 +91,8 @@ impl Default for TinySpec {
             rope_base: 10_000.0,
             rms_eps: 1e-5,
             n_ctx: 256,
+            sliding_window: 4,
+            llama3_rope: None,
         }
     }
 }
@@ -90,6 +134,9 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
         &key("attention.layer_norm_rms_epsilon"),
         Value::F32(spec.rms_eps),
     );
+    if arch == "gemma3" {
+        w.metadata(&key("attention.sliding_window"), u32v(spec.sliding_window));
+    }
 
     let (tokens, merges) = vocabulary(spec.n_vocab);
     w.metadata("tokenizer.ggml.model", Value::String("gpt2".into()));
@@ -130,6 +177,11 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
         spec.embd_type,
         rng.uniform(spec.n_vocab * d, 3f32.sqrt()),
     );
+    if let Some(scaling) = &spec.llama3_rope {
+        let factors = scaling.factors(spec.head_dim, spec.rope_base);
+        tensor(names::ROPE_FREQS, 1, factors.len(), GgmlType::F32, factors);
+    }
+    let qk_norm = matches!(arch, "qwen3" | "gemma3");
     for l in 0..spec.n_layer {
         let part = |p: &str| names::block(l, p);
         let wt = spec.weight_type;
@@ -166,6 +218,12 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
                 rng.uniform(kv_dim, 0.5),
             );
         }
+        if qk_norm {
+            for name in ["attn_q_norm.weight", "attn_k_norm.weight"] {
+                let values = rng.norm_weights(spec.head_dim);
+                tensor(&part(name), 1, spec.head_dim, GgmlType::F32, values);
+            }
+        }
         tensor(
             &part("attn_output.weight"),
             d,
@@ -173,6 +231,12 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
             wt,
             rng.matrix(d, q_dim),
         );
+        if arch == "gemma3" {
+            for name in ["post_attention_norm.weight", "post_ffw_norm.weight"] {
+                let values = rng.norm_weights(d);
+                tensor(&part(name), 1, d, GgmlType::F32, values);
+            }
+        }
         tensor(
             &part("ffn_norm.weight"),
             1,
@@ -227,6 +291,70 @@ fn random_tensor(ty: GgmlType, values: &[f32]) -> Result<Vec<u8>, BlockError> {
     });
     let mut rng = SplitMix64(seed);
     blocks::random_blocks(ty, values.len() / block, mean_sq.sqrt(), || rng.next_u64())
+}
+
+/// The tiny models that llama.cpp ran for tests/golden/logprobs_tiny_archs.json, as (name, spec,
+/// seed): one per graph llama.cpp has and real small files lack. F32 weights, so that llama.cpp
+/// computes in f32 as tokscope's exact arithmetic does.
+pub fn golden_arch_models() -> Vec<(&'static str, TinySpec, u64)> {
+    let f32_spec = TinySpec {
+        weight_type: GgmlType::F32,
+        embd_type: GgmlType::F32,
+        ..TinySpec::default()
+    };
+    vec![
+        (
+            "qwen3",
+            // Query heads wider than the model (4 × 48 > 128), as in Qwen3.
+            TinySpec {
+                arch: "qwen3",
+                head_dim: 48,
+                rms_eps: 1e-6,
+                rope_base: 1_000_000.0,
+                ..f32_spec.clone()
+            },
+            41,
+        ),
+        (
+            "llama3_rope",
+            TinySpec {
+                rope_base: 500_000.0,
+                llama3_rope: Some(Llama3Rope {
+                    factor: 8.0,
+                    low_freq_factor: 1.0,
+                    high_freq_factor: 4.0,
+                    original_context: 32.0,
+                }),
+                ..f32_spec.clone()
+            },
+            42,
+        ),
+        (
+            "qwen2_bias",
+            TinySpec {
+                arch: "qwen2",
+                ..f32_spec.clone()
+            },
+            43,
+        ),
+        (
+            "gemma3",
+            // Seven layers: five local, the global sixth, a local seventh; a window of 4. Untied:
+            // unit-variance embeddings as the LM head would make every distribution one-hot.
+            TinySpec {
+                arch: "gemma3",
+                n_layer: 7,
+                head_dim: 64,
+                n_head: 2,
+                n_head_kv: 1,
+                rms_eps: 1e-6,
+                rope_base: 1_000_000.0,
+                sliding_window: 4,
+                ..f32_spec
+            },
+            44,
+        ),
+    ]
 }
 
 /// `n` tokens: "a".."z", then "aa", "ab", ... (each with the merge that builds it from two letters).

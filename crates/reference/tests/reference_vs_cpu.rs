@@ -1,6 +1,9 @@
 //! Differential test: the CPU backend against the reference on random tiny models written with the
 //! GGUF writer, over GQA ratios 1 and 3, head dims 32 and 64, tied and untied LM heads, and Q4_0,
-//! Q4_1, Q8_0 and F16 weights (every combination), plus a qwen2-style model (NeoX RoPE, biases).
+//! Q4_1, Q8_0 and F16 weights (every combination), plus a qwen2-style model (NeoX RoPE, biases), a
+//! qwen3 one (QK-norm, query heads wider than the model), a gemma3 one (embedding scale, QK-norm,
+//! post-norms, GeGLU, sliding-window layers whose window the prompt outgrows) and a llama with
+//! Llama 3's RoPE scaling.
 //!
 //! **Relative difference** of one position's logits `a` (backend) against `b` (reference):
 //! `max_i |a_i − b_i| / max_i |b_i|`; a configuration's number is the largest over its positions.
@@ -21,7 +24,7 @@
 use tokscope_gguf::GgmlType;
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, LogitsFor, ModelBytes, ModelFile};
-use tokscope_reference::tiny::{TinySpec, tiny_llama_gguf};
+use tokscope_reference::tiny::{Llama3Rope, TinySpec, tiny_llama_gguf};
 use tokscope_reference::{Activations, Reference};
 
 /// The bound.
@@ -106,6 +109,39 @@ fn configurations() -> Vec<(String, TinySpec)> {
             ..TinySpec::default()
         },
     ));
+    out.push((
+        "qwen3 gqa 2 hd 48 untied Q8_0".into(),
+        TinySpec {
+            arch: "qwen3",
+            head_dim: 48,
+            n_head: 4,
+            n_head_kv: 2,
+            ..TinySpec::default()
+        },
+    ));
+    out.push((
+        "gemma3 7 layers window 3 tied Q8_0".into(),
+        TinySpec {
+            arch: "gemma3",
+            n_layer: 7,
+            tied: true,
+            sliding_window: 3,
+            ..TinySpec::default()
+        },
+    ));
+    out.push((
+        "llama3 rope scaling Q8_0".into(),
+        TinySpec {
+            rope_base: 500_000.0,
+            llama3_rope: Some(Llama3Rope {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_context: 8.0,
+            }),
+            ..TinySpec::default()
+        },
+    ));
     out
 }
 
@@ -187,7 +223,9 @@ fn prefill_logits_with_8_bit_activations_match_the_emulating_reference() {
 fn cache_configurations() -> Vec<(String, TinySpec)> {
     configurations()
         .into_iter()
-        .filter(|(_, s)| s.weight_type == GgmlType::Q4_1 || s.arch == "qwen2")
+        .filter(|(_, s)| {
+            s.weight_type == GgmlType::Q4_1 || s.arch != "llama" || s.llama3_rope.is_some()
+        })
         .collect()
 }
 

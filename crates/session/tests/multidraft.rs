@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use tokscope_dist::{SamplingParams, warp};
 use tokscope_gguf::{Metadata, Value};
 use tokscope_model::cpu::Precision;
-use tokscope_model::{Backend, Config, LogitsFor, ModelFile, RopeStyle};
+use tokscope_model::{Backend, Config, FfnActivation, LogitsFor, ModelFile, RopeStyle};
 use tokscope_session::event::{SpecSource, SpecSummary, StepEvent};
 use tokscope_session::{
     DoneEvent, Drafter, Event, GenerateOptions, MultiDraftOptions, Prompt, Session,
@@ -56,6 +56,14 @@ impl Markov2 {
             n_ctx_train: n_ctx,
             tied_embeddings: true,
             qkv_bias: false,
+            rope_freq_scale: 1.0,
+            rope_freq_factors: false,
+            qk_norm: false,
+            post_norms: false,
+            ffn_activation: FfnActivation::Silu,
+            embd_scale: 1.0,
+            attn_scale: 0.5,
+            sliding_window: None,
         };
         Self {
             config,

@@ -1,10 +1,11 @@
-//! The CPU backend: the llama graph over the mapped GGUF weights, with a KV cache.
+//! The CPU backend: the llama-family graph (with its optional parts, see [`Config`]) over the
+//! mapped GGUF weights, with a KV cache.
 
 use super::kernels::{self, QuantActs};
 use super::ops;
 use super::pool::{Pool, share_range};
 use crate::backend::{Backend, LogitsFor};
-use crate::config::{Config, names};
+use crate::config::{Config, FfnActivation, names};
 use crate::error::{ModelError, Result};
 use crate::file::{ModelFile, WeightRef};
 
@@ -16,6 +17,10 @@ struct Layer {
     wo: WeightRef,
     /// Qwen2's q, k and v biases.
     bias: Option<[Vec<f32>; 3]>,
+    /// QK-norm weights of the query and key heads (`head_dim` each).
+    qk_norm: Option<[Vec<f32>; 2]>,
+    /// Gemma's norms after attention and after the feed-forward block.
+    post_norms: Option<[Vec<f32>; 2]>,
     ffn_norm: Vec<f32>,
     w_gate: WeightRef,
     w_up: WeightRef,
@@ -40,6 +45,8 @@ pub struct CpuBackend {
     token_embd: WeightRef,
     output: WeightRef,
     output_norm: Vec<f32>,
+    /// Llama 3's RoPE frequency factors.
+    rope_freqs: Option<Vec<f32>>,
     cache: KvCache,
     n_ctx: usize,
     pool: Pool,
@@ -125,6 +132,22 @@ impl CpuBackend {
                     } else {
                         None
                     },
+                    qk_norm: if cfg.qk_norm {
+                        Some([
+                            file.vector(&name("attn_q_norm.weight"), cfg.head_dim)?,
+                            file.vector(&name("attn_k_norm.weight"), cfg.head_dim)?,
+                        ])
+                    } else {
+                        None
+                    },
+                    post_norms: if cfg.post_norms {
+                        Some([
+                            file.vector(&name("post_attention_norm.weight"), d)?,
+                            file.vector(&name("post_ffw_norm.weight"), d)?,
+                        ])
+                    } else {
+                        None
+                    },
                     ffn_norm: file.vector(&name("ffn_norm.weight"), d)?,
                     w_gate: file.weight(&name("ffn_gate.weight"), cfg.n_ff, d)?,
                     w_up: file.weight(&name("ffn_up.weight"), cfg.n_ff, d)?,
@@ -139,6 +162,18 @@ impl CpuBackend {
             file.weight(names::OUTPUT, cfg.n_vocab, d)?
         };
         let output_norm = file.vector(names::OUTPUT_NORM, d)?;
+        let rope_freqs = if cfg.rope_freq_factors {
+            let factors = file.vector(names::ROPE_FREQS, cfg.rope_dims / 2)?;
+            if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return Err(ModelError::Invalid(format!(
+                    "{} holds the RoPE frequency factor {f}",
+                    names::ROPE_FREQS
+                )));
+            }
+            Some(factors)
+        } else {
+            None
+        };
         Ok(Self {
             cache: KvCache {
                 k: vec![Vec::new(); cfg.n_layer],
@@ -149,6 +184,7 @@ impl CpuBackend {
             token_embd,
             output,
             output_norm,
+            rope_freqs,
             n_ctx: n_ctx.max(1),
             pool: Pool::new(threads),
             acts: QuantActs::default(),
@@ -245,7 +281,12 @@ impl CpuBackend {
         let cfg = &self.cfg;
         let (hd, q_dim, kv_dim) = (cfg.head_dim, cfg.q_dim(), cfg.kv_dim());
         let group = cfg.n_head / cfg.n_head_kv;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = cfg.attn_scale;
+        // A local layer's query sees the last `window` positions, itself included.
+        let window = cfg
+            .sliding_window
+            .filter(|sw| sw.is_local(layer))
+            .map_or(usize::MAX, |sw| sw.window);
         let (kc, vc) = (&self.cache.k[layer], &self.cache.v[layer]);
         let jobs = n * cfg.n_head;
         let out_ptr = SharedOut(out.as_mut_ptr());
@@ -257,16 +298,17 @@ impl CpuBackend {
                 let (t, h) = (job / cfg.n_head, job % cfg.n_head);
                 let kvh = h / group;
                 let len = start + t + 1;
+                let first = len.saturating_sub(window);
                 let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
                 scores.clear();
-                for p in 0..len {
+                for p in first..len {
                     let k = &kc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
                     let dot: f32 = qh.iter().zip(k).map(|(a, b)| a * b).sum();
                     scores.push(dot * scale);
                 }
                 ops::softmax(&mut scores);
                 acc.fill(0.0);
-                for (p, &w) in scores.iter().enumerate() {
+                for (p, &w) in (first..len).zip(&scores) {
                     let v = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
                     for (a, b) in acc.iter_mut().zip(v) {
                         *a += w * b;
@@ -331,6 +373,9 @@ impl Backend for CpuBackend {
             let src = &self.bytes(&self.token_embd)[off..off + rb];
             tokscope_gguf::blocks::dequantize_row(self.token_embd.ty, src, row)
                 .map_err(|e| ModelError::Invalid(e.to_string()))?;
+            if cfg.embd_scale != 1.0 {
+                row.iter_mut().for_each(|v| *v *= cfg.embd_scale);
+            }
         }
 
         let (mut h, mut q, mut k, mut v) = (vec![0.0; n * d], Vec::new(), Vec::new(), Vec::new());
@@ -356,30 +401,35 @@ impl Backend for CpuBackend {
                     }
                 }
             }
+            if let Some([qn, kn]) = &layer.qk_norm {
+                for (buf, w) in [(&mut q, qn), (&mut k, kn)] {
+                    for head in buf.chunks_exact_mut(cfg.head_dim) {
+                        let normed = head.to_vec();
+                        ops::rms_norm(&normed, w, cfg.rms_eps, head);
+                    }
+                }
+            }
+            let (base, freq_scale) = cfg.rope_of_layer(l);
+            let rope = ops::Rope {
+                head_dim: cfg.head_dim,
+                dims: cfg.rope_dims,
+                base,
+                freq_scale,
+                factors: self.rope_freqs.as_deref(),
+                style: cfg.rope_style,
+            };
             for t in 0..n {
-                let pos = start + t;
-                ops::rope(
-                    &mut q[t * q_dim..(t + 1) * q_dim],
-                    cfg.head_dim,
-                    cfg.rope_dims,
-                    cfg.rope_base,
-                    cfg.rope_style,
-                    pos,
-                );
-                ops::rope(
-                    &mut k[t * kv_dim..(t + 1) * kv_dim],
-                    cfg.head_dim,
-                    cfg.rope_dims,
-                    cfg.rope_base,
-                    cfg.rope_style,
-                    pos,
-                );
+                rope.apply(&mut q[t * q_dim..(t + 1) * q_dim], start + t);
+                rope.apply(&mut k[t * kv_dim..(t + 1) * kv_dim], start + t);
             }
             self.cache.k[l].extend_from_slice(&k);
             self.cache.v[l].extend_from_slice(&v);
             self.attention(l, &q, n, start, &mut att);
             let wo = self.layers[l].wo;
             self.project(&att, n, &[wo], &mut [&mut o]);
+            if let Some([post, _]) = &self.layers[l].post_norms {
+                post_norm(&mut o, post, cfg.rms_eps);
+            }
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             let layer = &self.layers[l];
@@ -388,8 +438,14 @@ impl Backend for CpuBackend {
             }
             let (wg, wu, wd) = (layer.w_gate, layer.w_up, layer.w_down);
             self.project(&h, n, &[wg, wu], &mut [&mut gate, &mut up]);
-            ops::silu_mul(&mut gate, &up);
+            match cfg.ffn_activation {
+                FfnActivation::Silu => ops::silu_mul(&mut gate, &up),
+                FfnActivation::GeluTanh => ops::gelu_mul(&mut gate, &up),
+            }
             self.project(&gate, n, &[wd], &mut [&mut down]);
+            if let Some([_, post]) = &self.layers[l].post_norms {
+                post_norm(&mut down, post, cfg.rms_eps);
+            }
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
         self.cache.len = start + n;
@@ -425,5 +481,14 @@ impl Backend for CpuBackend {
             "cpu ({}, {precision} activations, {threads})",
             kernels::isa_label()
         )
+    }
+}
+
+/// Gemma's post-norm, in place on every token's row of `x`.
+fn post_norm(x: &mut [f32], weight: &[f32], eps: f32) {
+    let mut row = vec![0.0; weight.len()];
+    for xt in x.chunks_exact_mut(weight.len()) {
+        row.copy_from_slice(xt);
+        ops::rms_norm(&row, weight, eps, xt);
     }
 }
