@@ -410,38 +410,21 @@ impl Value {
     }
 }
 
-/// The metadata key-value map of one file, in key order; it also remembers the order the keys
-/// came in (the file's), which a writer needs to reproduce a file byte for byte. Two maps are
-/// equal when their keys and values are, whatever that order.
-#[derive(Clone, Debug, Default)]
-pub struct Metadata(BTreeMap<String, Value>, Vec<String>);
-
-impl PartialEq for Metadata {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
+/// The metadata key-value map of one file, in key order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata(BTreeMap<String, Value>);
 
 impl Metadata {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
     }
 
-    /// Sets a key; a new key goes last in [`Metadata::iter_in_order`], a known one keeps its place.
     pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        if !self.0.contains_key(&key) {
-            self.1.push(key.clone());
-        }
         self.0.insert(key, value)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.0.iter()
-    }
-
-    /// Every key and value in the order they were inserted: a parsed file's own order.
-    pub fn iter_in_order(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.1.iter().map(|k| (k, &self.0[k]))
     }
 
     pub fn len(&self) -> usize {

@@ -139,6 +139,25 @@ impl<'a> Gguf<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+
+    /// The metadata keys in the order the file holds them ([`Metadata`] is sorted by key), read
+    /// again from the header when asked: what a writer needs to reproduce the file byte for byte.
+    pub fn metadata_keys_in_file_order(&self) -> Result<Vec<String>> {
+        // After the magic, the version and the tensor count.
+        let mut r = Cursor {
+            bytes: self.bytes,
+            pos: 16,
+            file_len: self.bytes.len() as u64,
+        };
+        let kv_count = r.u64()?;
+        let mut keys = Vec::with_capacity(self.metadata.len());
+        for _ in 0..kv_count {
+            keys.push(r.string()?);
+            let ty = r.value_type(r.pos)?;
+            r.value(ty, 0)?;
+        }
+        Ok(keys)
+    }
 }
 
 /// The header of a file of `file_len` bytes from its first bytes; `Truncated` where `bytes` ends

@@ -100,8 +100,14 @@ pub fn quantize_model(
     let mut w = GgufWriter::new();
     // llama.cpp removes these keys and appends the new values (gguf_set_val_u32), so its header
     // ends with them; the same order makes the same file, byte for byte.
-    for (k, v) in gguf.metadata.iter_in_order() {
-        if !REWRITTEN_KEYS.contains(&k.as_str()) {
+    let keys = gguf
+        .metadata_keys_in_file_order()
+        .map_err(|e| QuantError::Metadata(e.to_string()))?;
+    for k in keys
+        .iter()
+        .filter(|k| !REWRITTEN_KEYS.contains(&k.as_str()))
+    {
+        if let Some(v) = gguf.metadata.get(k) {
             w.metadata(k, v.clone());
         }
     }
