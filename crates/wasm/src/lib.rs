@@ -11,6 +11,7 @@
 mod alloc;
 mod engine;
 mod fault;
+mod inspect;
 mod load;
 mod options;
 mod reference;
@@ -24,6 +25,7 @@ use wasm_bindgen::prelude::*;
 pub use alloc::{failed_allocation, memory_bytes};
 pub use engine::{Engine, load_engine};
 pub use fault::arm_fault;
+pub use inspect::{HeaderFacts, inspect_model};
 pub use options::{
     AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
     PromptRequest, ScoreRequest, SpeculateRequest,
