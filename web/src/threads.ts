@@ -7,7 +7,7 @@ import type * as Bindings from '../pkg/tokscope_wasm.js';
 /** What the engine worker calls: both builds export it alike. */
 export type Wasm = Pick<
   typeof Bindings,
-  'loadEngine' | 'selfCheckReference' | 'take_panic_message' | 'failedAllocation' | 'memoryBytes' | 'armFault' | 'version'
+  'loadEngine' | 'inspectModel' | 'selfCheckReference' | 'take_panic_message' | 'failedAllocation' | 'memoryBytes' | 'armFault' | 'version'
 >;
 
 /** Whether this page may share wasm memory between workers. */

@@ -7,6 +7,8 @@ import type { Engine } from '../pkg/tokscope_wasm.js';
 import { cpuThreads, loadWasm, type Wasm } from './threads';
 import { describe } from './crash';
 import { selfCheckReference, type CheckFault } from './selfCheck';
+import { inspect } from './inspect';
+import { ENGINE_DEFAULTS } from './lib/engineDefaults';
 import type {
   BackendChoice,
   FromWorker,
@@ -125,7 +127,7 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
   engine?.free();
   engine = null;
   try {
-    const { loadEngine } = await ready;
+    const bindings = await ready;
     // The engine keeps the Blob: a later switch to the CPU backend reads it again.
     let blob: Blob;
     let from: 'network' | 'cache' | 'file';
@@ -135,9 +137,11 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
       blob = source.file;
       from = 'file';
     }
+    const adapter = await adapterHint();
+    const refusal = inspect(bindings, blob, ENGINE_DEFAULTS.n_ctx, backend, adapter, post);
+    if (refusal) throw new Error(refusal);
     readProgress(0, blob.size, 'parse');
     try {
-      const adapter = await adapterHint();
       // No n_ctx: the engine's default context, sized for its f32 KV cache.
       const options = {
         backend,
@@ -147,7 +151,7 @@ async function load(source: ModelSource, backend: BackendChoice, threads: number
       };
       // The self-check's CPU side, started by the engine before it uploads the weights to WebGPU.
       const reference = () => selfCheckReference(blob, checkFault);
-      engine = await loadEngine(blob, options, yieldToMessages, readProgress, reference);
+      engine = await bindings.loadEngine(blob, options, yieldToMessages, readProgress, reference);
     } catch (e) {
       const { message, fatal } = describe(e, wasm);
       if (fatal) throw e;

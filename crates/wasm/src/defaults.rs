@@ -3,6 +3,7 @@
 //! TypeScript declaration), so a value changed here reaches the page and nothing restates it there.
 
 use serde::Serialize;
+use tokscope_model::context::DEFAULT_CONTEXT;
 use tokscope_session::{CompareMode, GenerateOptions};
 use tsify::Tsify;
 
@@ -29,6 +30,8 @@ pub struct PageDefaults {
     pub ed_alpha: f64,
     pub cd_alpha: f64,
     pub threshold: f64,
+    /// Positions of the KV cache a load asks for (the page's memory estimate assumes it too).
+    pub n_ctx: usize,
 }
 
 impl Default for PageDefaults {
@@ -49,6 +52,7 @@ impl Default for PageDefaults {
             ed_alpha: CompareMode::ED_ALPHA,
             cd_alpha: CompareMode::CD_ALPHA,
             threshold: CompareMode::USCD_THRESHOLD,
+            n_ctx: DEFAULT_CONTEXT,
         }
     }
 }

@@ -12,6 +12,7 @@ mod alloc;
 mod defaults;
 mod engine;
 mod fault;
+mod inspect;
 mod load;
 mod options;
 mod reference;
@@ -26,6 +27,7 @@ pub use alloc::{failed_allocation, memory_bytes};
 pub use defaults::PageDefaults;
 pub use engine::{Engine, load_engine};
 pub use fault::arm_fault;
+pub use inspect::{HeaderFacts, inspect_model};
 pub use options::{
     AdapterHint, BranchRequest, CompareRequest, DrafterKind, GenerateRequest, LoadRequest,
     PromptRequest, ScoreRequest, SpeculateRequest,

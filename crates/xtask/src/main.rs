@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod bench;
+mod catalog;
 mod check;
 mod formats;
 mod fuzz;

@@ -74,6 +74,19 @@ fn handle(stream: TcpStream, roots: &Roots) -> io::Result<()> {
             &[("Allow", "GET, HEAD")],
         );
     }
+    if target.split(['?', '#']).next() == Some(crate::catalog::INDEX_PATH) {
+        let body = crate::catalog::index(&roots.models).to_string();
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )?;
+        write_common_headers(&mut out, isolates(target))?;
+        if method == "GET" {
+            out.write_all(body.as_bytes())?;
+        }
+        return out.flush();
+    }
     let Some(path) = resolve(target, roots) else {
         return respond_empty(&mut out, "404 Not Found", &[]);
     };
@@ -356,6 +369,12 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains("Content-Type: text/javascript"), "{text}");
         assert!(text.ends_with("export {}"), "{text}");
+
+        let reply = get(addr, "GET /models/index.json HTTP/1.1\r\n\r\n");
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.contains("Content-Type: application/json"), "{text}");
+        assert!(text.ends_with(r#"{"models":[]}"#), "{text}");
 
         let reply = get(addr, "GET /nope HTTP/1.1\r\n\r\n");
         assert!(reply.starts_with(b"HTTP/1.1 404"));

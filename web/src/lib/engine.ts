@@ -1,10 +1,11 @@
 // The bridge to the engine worker: the only code that writes model output into the stores.
 import { get } from 'svelte/store';
 import type { BackendChoice, FromWorker, ModelSource, RunKind, ScoreRequest, TopEntry, ToWorker } from './protocol';
-import { branches, cacheNote, displayed, focusedScore, focusedStep, model, run, scored, selectedNode, settings } from '../store';
+import { branches, cacheNote, displayed, inspected, focusedScore, focusedStep, model, run, scored, selectedNode, settings } from '../store';
 import { addEvent, EMPTY_TREE, endGroup, forkPrefix, startGroup, type ParentId } from './branchTree';
 import { branchRequest, compareRequest, generateRequest, speculateRequest } from './requests';
 import { testHooks } from './testHooks';
+import { servedUrl, type ServedModel } from './served';
 
 export { generateRequest } from './requests';
 
@@ -45,6 +46,9 @@ function onMessage(message: FromWorker) {
   switch (message.type) {
     case 'engine':
       model.update((m) => ({ ...m, engine: message.version }));
+      break;
+    case 'inspected':
+      inspected.set(message);
       break;
     case 'progress':
       model.update((m) => ({ ...m, progress: { loaded: message.loaded, total: message.total, phase: message.phase } }));
@@ -147,6 +151,7 @@ function clearRuns() {
 /** Loads a model on the backend the settings ask for; `label` is what the model bar calls it while it loads. */
 export function loadModel(source: ModelSource, label: string) {
   lastLoad = { source, label };
+  inspected.set(null);
   model.update((m) => ({ ...m, status: 'loading', label, progress: null, facts: null, error: null, from: null, loadMs: null, crash: null }));
   clearRuns();
   requestLoad(source);
@@ -155,6 +160,11 @@ export function loadModel(source: ModelSource, label: string) {
 /** Loads the default model from next to the page (or the cache). */
 export function loadDefaultModel() {
   loadModel({ kind: 'default', url: new URL(DEFAULT_MODEL_PATH, document.baseURI).href }, 'SmolLM2-135M-Instruct Q4_1 (default)');
+}
+
+/** Loads one of the models served beside the page (or from the cache, like the default). */
+export function loadServedModel(m: ServedModel) {
+  loadModel({ kind: 'default', url: servedUrl(m, document.baseURI) }, m.label);
 }
 
 /** Moves the loaded model to another compute backend (the worker answers with `loaded`, from `switch`). */

@@ -14,5 +14,6 @@ export const ENGINE_DEFAULTS: PageDefaults = {
   "max_drafts": 8,
   "ed_alpha": 0.5,
   "cd_alpha": 0.1,
-  "threshold": 1.0
+  "threshold": 1.0,
+  "n_ctx": 2048
 };

@@ -4,8 +4,10 @@
 // the names the page uses and adds the worker's own messages. Only the worker produces model output; the page
 // renders it.
 
+import type { MemoryEstimate } from './memory';
 import type {
   BackendChoice,
+  HeaderFacts,
   BranchRequest,
   CompareRequest,
   DoneEvent as DoneFields,
@@ -20,6 +22,7 @@ import type {
 
 export type {
   BackendChoice,
+  HeaderFacts,
   BranchRequest,
   CompareRequest,
   GenerateRequest,
@@ -87,6 +90,8 @@ export type ToWorker =
 /** Worker → page. */
 export type FromWorker =
   | { type: 'engine'; version: string }
+  /** The file's header, read before its weights: what it is, and the memory it needs per backend (`backend`: where it would run). */
+  | { type: 'inspected'; header: HeaderFacts; cpu: MemoryEstimate; webgpu: MemoryEstimate; backend: 'cpu' | 'webgpu' }
   | { type: 'progress'; loaded: number; total: number | null; phase: LoadPhase }
   /** A model is ready; `switch`: the loaded model moved to another backend. */
   | { type: 'loaded'; facts: ModelFacts; from: 'network' | 'cache' | 'file' | 'switch'; ms: number }

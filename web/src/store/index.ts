@@ -1,7 +1,7 @@
 // The page's state, in one place. Views read these stores; only the engine bridge (src/lib/engine.ts) writes
 // model output (model, run, scored). Settings are mirrored in the URL hash by App.svelte.
 import { derived, writable } from 'svelte/store';
-import type { DoneEvent, LoadPhase, ModelFacts, RunKind, StepEvent } from '../lib/protocol';
+import type { DoneEvent, FromWorker, LoadPhase, ModelFacts, RunKind, StepEvent } from '../lib/protocol';
 import { decodeState, type Settings } from '../lib/urlState';
 import { EMPTY_TREE, nodeSequence, type BranchTree, type ParentId } from '../lib/branchTree';
 
@@ -104,3 +104,6 @@ export const shownStep = derived([displayed, focusedStep], ([$shown, $focused]) 
 
 /** A short message about the model cache, after "clear cache". */
 export const cacheNote = writable<string | null>(null);
+
+/** The last model's header as read before loading (formats, architecture, memory per backend), or null. */
+export const inspected = writable<Extract<FromWorker, { type: 'inspected' }> | null>(null);
