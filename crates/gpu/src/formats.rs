@@ -60,10 +60,6 @@ const fn split(
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "the rows of whole-block formats come with their kernels"
-)]
 const fn blocks(
     ty: GgmlType,
     suffix: &'static str,
@@ -81,13 +77,57 @@ const fn blocks(
 }
 
 /// Every format a kernel reads (a float type's "block" is one element, as in ggml).
-pub const FORMATS: [Format; 6] = [
+pub const FORMATS: [Format; 15] = [
     split(GgmlType::Q4_0, "q4_0", (32, 18), (4, 1)),
     split(GgmlType::Q4_1, "q4_1", (32, 20), (4, 2)),
     split(GgmlType::Q8_0, "q8_0", (32, 34), (8, 1)),
     split(GgmlType::F16, "f16", (1, 2), (16, 0)),
     split(GgmlType::BF16, "bf16", (1, 2), (16, 0)),
     split(GgmlType::F32, "f32", (1, 4), (32, 0)),
+    blocks(GgmlType::Q5_0, "q5_0", (32, 22), wgsl!("formats/q5.wgsl")),
+    blocks(GgmlType::Q5_1, "q5_1", (32, 24), wgsl!("formats/q5.wgsl")),
+    blocks(
+        GgmlType::Q2_K,
+        "q2_k",
+        (256, 84),
+        wgsl!("formats/q2_k.wgsl"),
+    ),
+    blocks(
+        GgmlType::Q3_K,
+        "q3_k",
+        (256, 110),
+        wgsl!("formats/q3_k.wgsl"),
+    ),
+    blocks(
+        GgmlType::Q4_K,
+        "q4_k",
+        (256, 144),
+        wgsl!("formats/q45_k.wgsl"),
+    ),
+    blocks(
+        GgmlType::Q5_K,
+        "q5_k",
+        (256, 176),
+        wgsl!("formats/q45_k.wgsl"),
+    ),
+    blocks(
+        GgmlType::Q6_K,
+        "q6_k",
+        (256, 210),
+        wgsl!("formats/q6_k.wgsl"),
+    ),
+    blocks(
+        GgmlType::IQ4_NL,
+        "iq4_nl",
+        (32, 18),
+        wgsl!("formats/iq4.wgsl"),
+    ),
+    blocks(
+        GgmlType::IQ4_XS,
+        "iq4_xs",
+        (256, 136),
+        wgsl!("formats/iq4.wgsl"),
+    ),
 ];
 
 /// `ty`'s row, or `None` if no kernel reads it.

@@ -253,6 +253,22 @@ mod tests {
     }
 
     #[test]
+    fn split_and_block_regions_expand_for_their_formats_only() {
+        let src = "//{{#each split}}\nfn s_{{T}}() {}\n//{{/each}}\n//{{#each blocks}}\nfn b_{{T}}() -> u32 { return {{BLOCK}} + {{BYTES}}; }\n//{{/each}}\n";
+        let out = expand_per_type(src);
+        assert!(
+            out.contains("fn s_q8_0() {}") && !out.contains("fn s_q4_k"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn b_q6_k() -> u32 { return 256u + 210u; }"),
+            "{out}"
+        );
+        assert!(!out.contains("fn b_q4_0"), "{out}");
+        assert_eq!(out.matches("fn ").count(), FORMATS.len());
+    }
+
+    #[test]
     fn every_weight_kernel_has_an_entry_point_per_type() {
         let entries = [
             (&EMBED, "embed_{}("),

@@ -245,6 +245,30 @@ mod tests {
     }
 
     #[test]
+    fn whole_blocks_keep_their_bytes_each_row_from_a_word() {
+        // Q6_K: 210-byte blocks, so a row of 256 elements ends mid-word.
+        let (rows, cols) = (3, 256);
+        let data: Vec<u8> = (0..rows * 210).map(|i| (i * 7 + 1) as u8).collect();
+        // Finite scales (d, the f16 at byte 208 of each block).
+        let mut data = data;
+        for b in data.chunks_exact_mut(210) {
+            b[208..].copy_from_slice(&[0x00, 0x3c]);
+        }
+        let packed = repack("w", GgmlType::Q6_K, &data, rows, cols).unwrap();
+        assert_eq!(words_per_row(GgmlType::Q6_K, cols), 53);
+        assert_eq!(packed.quants.len(), rows * 53);
+        assert!(packed.scales.is_empty());
+        for (r, row) in data.chunks_exact(210).enumerate() {
+            let words = &packed.quants[r * 53..(r + 1) * 53];
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(&bytes[..210], row);
+            assert_eq!(&bytes[210..], [0, 0]);
+        }
+        // Rows that do not hold whole super-blocks are refused.
+        assert!(repack("w", GgmlType::Q6_K, &data[..105], 1, 128).is_err());
+    }
+
+    #[test]
     fn f16_scale_words_hold_the_gguf_bits_two_to_a_word() {
         let p = Packed {
             quants: Vec::new(),

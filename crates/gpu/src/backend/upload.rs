@@ -3,7 +3,7 @@
 //! that each fit one storage binding, with the buffers and uniforms of the graph.
 
 use crate::error::GpuError;
-use crate::formats::{Arithmetic, kernel_suffix};
+use crate::formats::{self, Arithmetic, kernel_suffix};
 use crate::kernels::{self, Family};
 use crate::limits;
 use crate::options::MatvecVariant;
@@ -11,8 +11,8 @@ use crate::pipelines::Pipelines;
 use crate::weights;
 use std::sync::Mutex;
 use tokscope_gguf::GgmlType;
-use tokscope_model::ModelFile;
-use tokscope_model::file::TensorSource;
+use tokscope_model::file::{TensorSource, WeightRef};
+use tokscope_model::{ModelError, ModelFile};
 use wgpu::util::DeviceExt;
 
 /// Builds buffers, weights and launches for one model (what `GpuBackend::load` needs in one place).
@@ -175,6 +175,22 @@ impl<'a> Loader<'a> {
         self.upload(name, &v, wgpu::BufferUsages::STORAGE)
     }
 
+    /// A 2-D weight's place in the file, refused unless the format table has its type.
+    pub(super) fn weight_ref(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<WeightRef, GpuError> {
+        let supported = |ty| formats::format(ty).is_some();
+        self.file
+            .weight_of(name, rows, cols, &supported)
+            .map_err(|e| match e {
+                ModelError::UnsupportedType { name, ty } => GpuError::UnsupportedType { name, ty },
+                other => other.into(),
+            })
+    }
+
     /// A 2-D weight for the matvec variant in use, repacked and split into parts that each fit
     /// one storage binding.
     pub(super) fn weight(
@@ -195,7 +211,7 @@ impl<'a> Loader<'a> {
         cols: usize,
         interleaved: bool,
     ) -> Result<GpuWeight, GpuError> {
-        let w = self.file.weight(name, rows, cols)?;
+        let w = self.weight_ref(name, rows, cols)?;
         let mut per_part = weights::rows_per_part(w.ty, rows, cols, self.max_binding);
         if interleaved && per_part < rows {
             // Whole lane blocks per part (padding never pushes a part past the binding).
@@ -255,7 +271,7 @@ impl<'a> Loader<'a> {
     ) -> Result<Option<GpuWeight>, GpuError> {
         let refs = parts
             .iter()
-            .map(|&(name, rows)| self.file.weight(name, rows, cols))
+            .map(|&(name, rows)| self.weight_ref(name, rows, cols))
             .collect::<Result<Vec<_>, _>>()?;
         let ty = refs[0].ty;
         let rows: usize = parts.iter().map(|p| p.1).sum();
