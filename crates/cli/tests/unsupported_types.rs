@@ -1,4 +1,4 @@
-//! A model whose tensors tokscope cannot compute with (IQ2_XXS, K-quants) is still a file it can
+//! A model whose tensors tokscope cannot compute with (IQ2_XXS, IQ3_S, MXFP4) is still a file it can
 //! read: it parses and tokenizes, and only loading it for compute fails, naming the tensor and
 //! its type.
 
@@ -105,7 +105,7 @@ fn files_tokscope_cannot_compute_with_parse_and_tokenize() {
     ]);
     assert!(default_cli.status.success());
 
-    for ty in [GgmlType::IQ2_XXS, GgmlType::Q4_K] {
+    for ty in [GgmlType::IQ2_XXS, GgmlType::IQ3_S] {
         let bytes = model_with(ty);
         let g = Gguf::parse(&bytes).unwrap_or_else(|e| panic!("{ty}: {e}"));
         assert_eq!(g.tensor("token_embd.weight").unwrap().ggml_type, ty);
@@ -152,7 +152,7 @@ fn files_tokscope_cannot_compute_with_parse_and_tokenize() {
 
 #[test]
 fn loading_for_compute_names_the_tensor_and_type() {
-    for ty in [GgmlType::IQ2_XXS, GgmlType::Q4_K, GgmlType::IQ4_NL] {
+    for ty in [GgmlType::IQ2_XXS, GgmlType::IQ3_S, GgmlType::MXFP4] {
         let file = ModelFile::from_bytes(ModelBytes::Owned(model_with(ty)))
             .unwrap_or_else(|e| panic!("{ty}: the config reads: {e}"));
         assert_eq!(file.config.n_embd, WIDTH as usize);

@@ -247,7 +247,7 @@ fn vec_dot_types_follow_llama_cpp() {
     assert_eq!(vec_dot_type(F16), Some(F16));
     assert_eq!(vec_dot_type(BF16), Some(BF16));
     assert_eq!(vec_dot_type(F32), Some(F32));
-    assert_eq!(vec_dot_type(Q4_K), None);
+    assert_eq!(vec_dot_type(Q4_K), Some(Q8_K));
 }
 
 #[test]

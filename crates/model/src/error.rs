@@ -30,7 +30,8 @@ pub enum ModelError {
         expected: Vec<u64>,
     },
     #[error(
-        "tensor {name:?} has type {ty}, which tokscope cannot compute with yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)"
+        "tensor {name:?} has type {ty}, which tokscope cannot compute with yet (supported: {})",
+        crate::file::computable_names()
     )]
     UnsupportedType { name: String, ty: GgmlType },
     #[error("a context of {n_ctx} positions is more than the limit of {limit}: {why}")]

@@ -254,17 +254,29 @@ pub fn check_weight_data(name: &str, ty: GgmlType, data: &[u8]) -> Result<()> {
         .map_err(|e| ModelError::Invalid(format!("tensor {name:?}: {e}")))
 }
 
+/// Whether tokscope computes with weights of type `ty` (on the CPU backend: every type with a
+/// dot format, as llama.cpp's CPU backend pairs them; the GPU backend refuses what its kernels do
+/// not read when it loads them).
+pub fn computable(ty: GgmlType) -> bool {
+    tokscope_gguf::blocks::vec_dot_type(ty).is_some()
+}
+
+/// The names of the [`computable`] types, for messages.
+pub fn computable_names() -> String {
+    GgmlType::all()
+        .filter(|&t| computable(t))
+        .map(GgmlType::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn check_type(name: &str, ty: GgmlType) -> Result<()> {
-    match ty {
-        GgmlType::F32
-        | GgmlType::F16
-        | GgmlType::BF16
-        | GgmlType::Q4_0
-        | GgmlType::Q4_1
-        | GgmlType::Q8_0 => Ok(()),
-        _ => Err(ModelError::UnsupportedType {
+    if computable(ty) {
+        Ok(())
+    } else {
+        Err(ModelError::UnsupportedType {
             name: name.into(),
             ty,
-        }),
+        })
     }
 }

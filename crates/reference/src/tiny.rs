@@ -2,12 +2,13 @@
 //! run through the reference in milliseconds, shaped like real models (GQA, tied or untied LM
 //! head, quantized weights, f32 norms) and loadable by any GGUF engine.
 
+use tokscope_gguf::blocks::{self, BlockError};
 use tokscope_gguf::writer::GgufWriter;
 use tokscope_gguf::{Array, GgmlType, Value};
 use tokscope_model::config::names;
 
 /// The shape and storage of a tiny model. `n_embd`, `n_head · head_dim` and `n_ff` must be
-/// multiples of 32 when a weight type is block-quantized.
+/// multiples of the weight type's block (32, or 256 for the K-quants and IQ4_XS).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TinySpec {
     pub n_vocab: usize,
@@ -59,6 +60,10 @@ impl Default for TinySpec {
 /// The vocabulary is a consistent gpt2-style BPE: the letters, then two-letter tokens with the
 /// merges that build them.
 ///
+/// A weight type without a quantizer here (Q5_x, the K-quants, IQ4_x) gets random valid blocks
+/// instead ([`blocks::random_blocks`]) with the root mean square of the values drawn for it,
+/// their bits seeded by those values: deterministic too.
+///
 /// # Panics
 /// If the writer refuses a tensor: only when `spec` breaks the block-size rule above.
 pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
@@ -107,7 +112,13 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
         } else {
             vec![cols as u64, rows as u64]
         };
-        if let Err(e) = w.tensor_f32(name, &dims, ty, &values) {
+        let written = match w.tensor_f32(name, &dims, ty, &values) {
+            Err(BlockError::Unsupported(_)) => random_tensor(ty, &values).map(|bytes| {
+                w.tensor_raw(name, &dims, ty, bytes);
+            }),
+            other => other.map(drop),
+        };
+        if let Err(e) = written {
             panic!("tiny model tensor {name} ({rows}×{cols} {ty}): {e}");
         }
     };
@@ -204,6 +215,20 @@ pub fn tiny_llama_gguf(spec: &TinySpec, seed: u64) -> Vec<u8> {
     w.to_bytes()
 }
 
+/// Random valid blocks of `ty` as many as `values` fill, with their root mean square, the bits
+/// drawn from a generator seeded by the values.
+fn random_tensor(ty: GgmlType, values: &[f32]) -> Result<Vec<u8>, BlockError> {
+    let Some((block, _)) = ty.block_layout() else {
+        return Err(BlockError::Unsupported(ty));
+    };
+    let mean_sq = values.iter().map(|v| v * v).sum::<f32>() / values.len().max(1) as f32;
+    let seed = values.iter().fold(values.len() as u64, |h, v| {
+        h.rotate_left(5) ^ v.to_bits() as u64
+    });
+    let mut rng = SplitMix64(seed);
+    blocks::random_blocks(ty, values.len() / block, mean_sq.sqrt(), || rng.next_u64())
+}
+
 /// `n` tokens: "a".."z", then "aa", "ab", ... (each with the merge that builds it from two letters).
 fn vocabulary(n: usize) -> (Vec<String>, Vec<String>) {
     let letters: Vec<char> = ('a'..='z').collect();
@@ -287,4 +312,35 @@ mod tests {
         assert_eq!(&tokens[26..], ["aa", "ab", "ac", "ad"]);
         assert_eq!(merges, ["a a", "a b", "a c", "a d"]);
     }
+}
+
+/// The weight formats of K-quant files that have golden data from llama.cpp on a tiny model each
+/// (`tests/golden/make_golden_formats.py`, checked by `tests/golden_formats.rs`).
+pub const GOLDEN_FORMATS: [GgmlType; 9] = [
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::IQ4_NL,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_XS,
+];
+
+/// The tiny model of one of [`GOLDEN_FORMATS`]: every 2-D weight (the token embedding too) of
+/// type `ty`, widths multiples of 256 so that super-blocks fit, two layers, GQA 2.
+pub fn golden_format_model(ty: GgmlType) -> Vec<u8> {
+    let spec = TinySpec {
+        n_vocab: 96,
+        n_embd: 256,
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 64,
+        n_ff: 512,
+        weight_type: ty,
+        embd_type: ty,
+        ..TinySpec::default()
+    };
+    tiny_llama_gguf(&spec, 20_000 + u64::from(ty.id()))
 }

@@ -267,3 +267,57 @@ fn truncate_then_rerun_is_a_clean_fork() {
 fn to_rows(flat: &[f32], n_vocab: usize) -> Vec<Vec<f32>> {
     flat.chunks_exact(n_vocab).map(<[f32]>::to_vec).collect()
 }
+
+/// The formats of K-quant files (Q5_0, Q5_1, IQ4_NL, the K-quants, IQ4_XS), each in every 2-D
+/// weight of a model whose widths are multiples of 256 (so super-blocks fit): the CPU backend
+/// loads it and computes what the reference computes, exactly within [`BOUND`], with 8-bit
+/// activations (Q8_0, Q8_1 or Q8_K, as llama.cpp pairs them) within [`Q8_DRIFT_BOUND`].
+#[test]
+fn models_of_every_k_quant_file_format_match_the_reference() {
+    let mut failures = Vec::new();
+    for (i, ty) in [
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::IQ4_NL,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::IQ4_XS,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = TinySpec {
+            n_embd: 256,
+            n_head: 4,
+            n_head_kv: 2,
+            head_dim: 64,
+            n_ff: 512,
+            weight_type: ty,
+            embd_type: ty,
+            ..TinySpec::default()
+        };
+        let bytes = tiny_llama_gguf(&spec, 9000 + i as u64);
+        let file = ModelFile::from_bytes(ModelBytes::Owned(bytes.clone())).unwrap();
+        assert_eq!(file.tensor("blk.0.ffn_down.weight").unwrap().ggml_type, ty);
+        let mut reference = Reference::from_gguf(&bytes).unwrap();
+        let exact = reference.forward(&PROMPT).unwrap();
+        reference.set_activations(Activations::LikeLlamaCpp);
+        let emulated = reference.forward(&PROMPT).unwrap();
+        let logits = cpu(&bytes, Precision::Exact)
+            .forward(&PROMPT, LogitsFor::All)
+            .unwrap();
+        let rel = max_relative(&logits, &exact);
+        let q8 = cpu(&bytes, Precision::Q8)
+            .forward(&PROMPT, LogitsFor::All)
+            .unwrap();
+        let rel_q8 = max_relative(&q8, &emulated);
+        println!("{ty:<8} exact {rel:>10.3e}  q8 vs emulated {rel_q8:>10.3e}");
+        if rel.is_nan() || rel > BOUND || rel_q8.is_nan() || rel_q8 > Q8_DRIFT_BOUND {
+            failures.push(format!("{ty}: exact {rel:.3e}, q8 {rel_q8:.3e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -44,7 +44,7 @@ fn q4_1(b: &[u8], y: &mut [f32]) {
 }
 
 /// The fifth bit of element `j` of a Q5 block: bit `j` of the little-endian u32 `qh`.
-fn high_bit(qh: u32, j: usize) -> u8 {
+pub(crate) fn high_bit(qh: u32, j: usize) -> u8 {
     ((qh >> j) as u8 & 1) << 4
 }
 

@@ -8,7 +8,7 @@ pub(crate) const IQ4_NL: Decoder = Decoder::new(iq4_nl, &[Scale::F16(0)]);
 pub(crate) const IQ4_XS: Decoder = Decoder::new(iq4_xs, &[Scale::F16(0)]);
 
 /// The 16 levels a nibble stands for, roughly uniform in the square root of the magnitude.
-const LEVELS: [i8; 16] = [
+pub const LEVELS: [i8; 16] = [
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 ];
 

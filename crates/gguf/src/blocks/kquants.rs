@@ -2,7 +2,7 @@
 //! small integer scale (and minimum) times the super-block's f16 `d` (and `dmin`). Layouts and
 //! order of operations are ggml's (`dequantize_row_q*_K` of `ggml-quants.c`).
 
-use super::{Decoder, Scale, f16_at};
+use super::{Decoder, QK_K, Scale, f16_at};
 
 pub(crate) const Q2_K: Decoder = Decoder::new(q2_k, &[Scale::F16(80), Scale::F16(82)]);
 pub(crate) const Q3_K: Decoder = Decoder::new(q3_k, &[Scale::F16(108)]);
@@ -10,9 +10,6 @@ pub(crate) const Q4_K: Decoder = Decoder::new(q4_k, &[Scale::F16(0), Scale::F16(
 pub(crate) const Q5_K: Decoder = Decoder::new(q5_k, &[Scale::F16(0), Scale::F16(2)]);
 pub(crate) const Q6_K: Decoder = Decoder::new(q6_k, &[Scale::F16(208)]);
 pub(crate) const Q8_K: Decoder = Decoder::new(q8_k, &[Scale::F32(0)]);
-
-/// Elements per super-block.
-const QK_K: usize = 256;
 
 /// Q2_K (`scales[16] qs[64] d dmin`): element `e` is `d·sc − dmin·m` with the low and high
 /// nibble of `scales[e / 16]`, and `q` the 2-bit field `2·j` of byte `32·h + e % 32` of `qs`,
@@ -32,7 +29,7 @@ fn q2_k(b: &[u8], y: &mut [f32]) {
 /// The 16 six-bit scales of Q3_K, packed in 12 bytes: low nibbles in bytes 0..8 (elements 0..8
 /// from the low nibbles, 8..16 from the high ones), top two bits in bytes 8..12 (scale `i`
 /// from byte `8 + i % 4`, bit pair `i / 4`); the stored value is offset by 32.
-fn q3_k_scales(s: &[u8]) -> [i32; 16] {
+pub fn q3_k_scales(s: &[u8]) -> [i32; 16] {
     std::array::from_fn(|i| {
         let low = if i < 8 { s[i] & 0x0f } else { s[i - 8] >> 4 };
         let high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
@@ -62,7 +59,7 @@ fn q3_k(b: &[u8], y: &mut [f32]) {
 /// The scale and minimum of sub-block `j` (0..8) of Q4_K and Q5_K: six bits each, packed in 12
 /// bytes (the first four of each in the low six bits of bytes 0..8, the last four from nibbles of
 /// bytes 8..12 with their top two bits from the spare bits of bytes 0..8).
-fn k4_scale_min(s: &[u8], j: usize) -> (u8, u8) {
+pub fn k4_scale_min(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {

@@ -13,8 +13,23 @@
 //! gives ggml's bits.
 
 pub(crate) mod basic;
+mod dots;
 pub(crate) mod iquants;
 pub(crate) mod kquants;
+mod layouts;
+mod random;
+
+pub use dots::{
+    SuperInts, q8_k_bsum, quantize_row_q8_k, super_ints, vec_dot_iq4_nl_q8_0, vec_dot_q5_0_q8_0,
+    vec_dot_q5_1_q8_1, vec_dot_super_q8_k,
+};
+pub use iquants::LEVELS as IQ4_LEVELS;
+pub use kquants::{k4_scale_min, q3_k_scales};
+pub use layouts::{
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5_0, BlockQ5_1, BlockQ5K, BlockQ6K,
+    BlockQ8K, QK_K,
+};
+pub use random::random_blocks;
 
 use bytemuck::{Pod, Zeroable};
 use half::{bf16, f16};
@@ -167,14 +182,17 @@ pub fn f32_to_bf16_bits(x: f32) -> [u8; 2] {
 }
 
 /// The activation format each weight format is dotted with, as in llama.cpp's CPU backend:
-/// Q4_0→Q8_0, Q4_1→Q8_1, Q8_0→Q8_0, F16→F16, BF16→BF16, F32→F32.
+/// Q4_0, Q5_0, IQ4_NL, Q8_0→Q8_0; Q4_1, Q5_1→Q8_1; Q2_K..Q6_K, IQ4_XS→Q8_K; F16→F16,
+/// BF16→BF16, F32→F32.
 ///
-/// Q8_1 is only ever an activation format (ggml has no dot product with it as the weight), so it
-/// gets None, like every type without a block implementation.
+/// Q8_1 and Q8_K are only ever activation formats (ggml has no dot product with them as the
+/// weight), so they get None, like every type without a block implementation.
 pub fn vec_dot_type(t: GgmlType) -> Option<GgmlType> {
+    use GgmlType as T;
     match t {
-        GgmlType::Q4_0 | GgmlType::Q8_0 => Some(GgmlType::Q8_0),
-        GgmlType::Q4_1 => Some(GgmlType::Q8_1),
+        T::Q4_0 | T::Q5_0 | T::IQ4_NL | T::Q8_0 => Some(T::Q8_0),
+        T::Q4_1 | T::Q5_1 => Some(T::Q8_1),
+        T::Q2_K | T::Q3_K | T::Q4_K | T::Q5_K | T::Q6_K | T::IQ4_XS => Some(T::Q8_K),
         GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => Some(t),
         _ => None,
     }
@@ -247,7 +265,7 @@ pub fn check_blocks(t: GgmlType, src: &[u8]) -> Result<Decoder, BlockError> {
 /// writer and by tests. `src.len()` must be a whole number of blocks.
 pub fn quantize_row(t: GgmlType, src: &[f32]) -> Result<Vec<u8>, BlockError> {
     row_bytes(t, src.len())?;
-    let n_blocks = src.len() / QK;
+    let n_blocks = src.len() / t.block_layout().map_or(1, |(block, _)| block);
     Ok(match t {
         GgmlType::F32 => src.iter().flat_map(|x| x.to_le_bytes()).collect(),
         GgmlType::F16 => src.iter().flat_map(|&x| f32_to_f16_bits(x)).collect(),
@@ -270,6 +288,11 @@ pub fn quantize_row(t: GgmlType, src: &[f32]) -> Result<Vec<u8>, BlockError> {
         GgmlType::Q8_1 => {
             let mut y = vec![BlockQ8_1::zeroed(); n_blocks];
             quantize_row_q8_1(src, &mut y);
+            bytemuck::cast_slice(&y).to_vec()
+        }
+        GgmlType::Q8_K => {
+            let mut y = vec![BlockQ8K::zeroed(); n_blocks];
+            quantize_row_q8_k(src, &mut y);
             bytemuck::cast_slice(&y).to_vec()
         }
         _ => return Err(BlockError::Unsupported(t)),

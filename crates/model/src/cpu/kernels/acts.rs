@@ -101,6 +101,7 @@ pub fn quantize_row_scalar(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
     match ty {
         GgmlType::Q8_0 => blocks::quantize_row_q8_0(src, bytemuck::cast_slice_mut(dst)),
         GgmlType::Q8_1 => blocks::quantize_row_q8_1(src, bytemuck::cast_slice_mut(dst)),
+        GgmlType::Q8_K => blocks::quantize_row_q8_k(src, bytemuck::cast_slice_mut(dst)),
         GgmlType::F32 => {
             for (v, d) in src.iter().zip(dst.chunks_exact_mut(4)) {
                 d.copy_from_slice(&v.to_le_bytes());

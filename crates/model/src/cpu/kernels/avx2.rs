@@ -111,14 +111,14 @@ fn hsum(v: __m256) -> f32 {
 /// Two f16 values (4 bytes, little-endian) converted to f32 lanes 0 and 1.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16_pair(bytes: [u8; 4]) -> __m128 {
+pub(super) fn f16_pair(bytes: [u8; 4]) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes(bytes)))
 }
 
 /// One f16 value (lane 0).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16_one(bits: [u8; 2]) -> __m128 {
+pub(super) fn f16_one(bits: [u8; 2]) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes(bits) as i32))
 }
 
@@ -135,7 +135,7 @@ unsafe fn unpack_nibbles(qs: &[u8; 16]) -> __m256i {
 /// 32 signed bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load_i8x32(qs: &[i8; 32]) -> __m256i {
+pub(super) unsafe fn load_i8x32(qs: &[i8; 32]) -> __m256i {
     // SAFETY: 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(qs.as_ptr().cast()) }
 }
@@ -144,7 +144,7 @@ unsafe fn load_i8x32(qs: &[i8; 32]) -> __m256i {
 /// while `u ≤ 128` and `|s| ≤ 127` (2 · 128 · 127 < 32767).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
+pub(super) fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
     let pairs = _mm256_maddubs_epi16(u, s);
     _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
@@ -152,15 +152,15 @@ fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
 /// A signed weight block decoded for `maddubs`: its absolute values and itself (for the signs).
 #[derive(Clone, Copy)]
 pub(super) struct Signed {
-    abs: __m256i,
-    sign: __m256i,
+    pub(super) abs: __m256i,
+    pub(super) sign: __m256i,
 }
 
 /// Σ w·a for signed weights: `|w| · (a · sign(w))`. Activation quants must not be -128 (the
 /// quantizers produce -127..=127).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_signed(w: Signed, a: __m256i) -> __m256 {
+pub(super) fn dot_signed(w: Signed, a: __m256i) -> __m256 {
     dot_u8_i8(w.abs, _mm256_sign_epi8(a, w.sign))
 }
 
@@ -252,7 +252,7 @@ impl QuantDecode<V8> for Q8_0 {
 /// Eight bytes (the low half of `b`) widened to f32: zero-extended, or sign-extended if `SIGNED`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bytes_to_f32<const SIGNED: bool>(b: __m128i) -> __m256 {
+pub(super) fn bytes_to_f32<const SIGNED: bool>(b: __m128i) -> __m256 {
     let i = if SIGNED {
         _mm256_cvtepi8_epi32(b)
     } else {

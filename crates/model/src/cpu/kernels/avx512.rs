@@ -4,6 +4,9 @@
 //! 0..16) and the high ones (16..32), each widened u8/i8 → i32 → f32 and scaled as in `avx2.rs`
 //! (Q4_0, Q8_0: bit-equal to `blocks::dequantize_row`; Q4_1: `d·q + m` in one FMA).
 //!
+//! The formats of K-quant files use the integer groups of `avx2_formats.rs`, widened to sixteen
+//! lanes here.
+//!
 //! `x86.rs` picks these over the AVX2 tiles when the CPU has AVX-512F; every function here
 //! requires AVX-512F, AVX2, FMA and F16C.
 
@@ -14,6 +17,7 @@ use tokscope_gguf::GgmlType;
 use tokscope_gguf::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 
 use super::acts::QuantActs;
+use super::avx2_formats::{IntGroups, Scales16, scales16};
 use super::format::{GROUP, Q4_0, Q4_1, Q8_0};
 use super::tile::{self, ExactDecode, ExactSimd, Simd, Tiles};
 
@@ -127,6 +131,36 @@ impl ExactDecode<V16> for Q8_0 {
         std::array::from_fn(|k| unsafe {
             let q = _mm512_cvtepi8_epi32(_mm_loadu_si128(w.qs[16 * k..].as_ptr().cast()));
             _mm512_mul_ps(_mm512_cvtepi32_ps(q), d)
+        })
+    }
+}
+
+/// The formats of K-quant files: the integer groups of `avx2_formats.rs` in sixteen lanes.
+impl<K: IntGroups> ExactDecode<V16> for K {
+    type Scales = Scales16;
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn scales(w: &K::W) -> Scales16 {
+        unsafe { scales16::<K>(w) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn group(w: &K::W, s: Scales16, g: usize) -> [__m512; 2] {
+        let q = unsafe { K::int_group(w, g) };
+        let halves = [_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)];
+        std::array::from_fn(|k| {
+            let i = if K::SIGNED {
+                _mm512_cvtepi8_epi32(halves[k])
+            } else {
+                _mm512_cvtepu8_epi32(halves[k])
+            };
+            let v = _mm512_cvtepi32_ps(i);
+            let mul = _mm512_set1_ps(s.mul[2 * g + k]);
+            if K::MIN {
+                _mm512_fmadd_ps(v, mul, _mm512_set1_ps(-s.min[2 * g + k]))
+            } else {
+                _mm512_mul_ps(v, mul)
+            }
         })
     }
 }

@@ -8,7 +8,10 @@
 //! a block for its groups one at a time (a super-block: eight), so that a decode never has to hold
 //! more than 32 dequantized weights in registers.
 
-use tokscope_gguf::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use tokscope_gguf::blocks::{
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0,
+    BlockQ5_1, BlockQ5K, BlockQ6K, BlockQ8_0, BlockQ8_1, BlockQ8K, QK, QK_K,
+};
 
 /// Elements per group: the unit the exact path dequantizes in registers and multiplies with.
 pub(super) const GROUP: usize = QK;
@@ -95,4 +98,41 @@ pub(super) struct F32;
 impl Format for F32 {
     type W = [[u8; 4]; GROUP];
     const BLOCK: usize = GROUP;
+}
+
+/// Declares a marker per weight format of K-quant files: its block, block size and q8 pairing.
+macro_rules! formats {
+    ($($(#[$doc:meta])* $name:ident: $w:ty, $block:expr, $a:ty, $offset:expr;)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name;
+        impl Format for $name {
+            type W = $w;
+            const BLOCK: usize = $block;
+        }
+        impl QuantFormat for $name {
+            type A = $a;
+            const OFFSET: bool = $offset;
+        }
+    )*};
+}
+
+formats! {
+    /// `d · (q − 16)`, 5-bit.
+    Q5_0: BlockQ5_0, QK, BlockQ8_0, false;
+    /// `d · q + m`, 5-bit.
+    Q5_1: BlockQ5_1, QK, BlockQ8_1, true;
+    /// `d · LEVELS[q]`, 4-bit non-linear.
+    Iq4Nl: BlockIq4Nl, QK, BlockQ8_0, false;
+    /// `d·sc·q − dmin·m`, 2-bit, sub-blocks of 16.
+    Q2K: BlockQ2K, QK_K, BlockQ8K, true;
+    /// `d·sc·q`, 3-bit signed, sub-blocks of 16.
+    Q3K: BlockQ3K, QK_K, BlockQ8K, false;
+    /// `d·sc·q − dmin·m`, 4-bit, sub-blocks of 32.
+    Q4K: BlockQ4K, QK_K, BlockQ8K, true;
+    /// `d·sc·q − dmin·m`, 5-bit, sub-blocks of 32.
+    Q5K: BlockQ5K, QK_K, BlockQ8K, true;
+    /// `d·sc·q`, 6-bit signed, sub-blocks of 16.
+    Q6K: BlockQ6K, QK_K, BlockQ8K, false;
+    /// `d·sc·LEVELS[q]`, 4-bit non-linear, sub-blocks of 32.
+    Iq4Xs: BlockIq4Xs, QK_K, BlockQ8K, false;
 }

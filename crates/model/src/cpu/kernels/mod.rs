@@ -20,7 +20,9 @@
 //!   format's block decode on that ISA;
 //! - `avx2.rs`, `avx512.rs`, `simd128.rs`: each ISA's arithmetic and block decodes (AVX-512:
 //!   sixteen-lane exact tiles for the block formats), plus what has no shared loop (float dots,
-//!   quantizers, simd128's exact path);
+//!   quantizers, simd128's exact path); `avx2_formats.rs`: AVX2's decodes of the formats of
+//!   K-quant files (Q5_x, IQ4_x, K-quants), whose integer groups AVX-512 widens too;
+//!   `simd128_formats.rs`: simd128's decodes of those formats;
 //! - `x86.rs`: which x86 kernels take each format; `acts.rs`: the activations.
 //!
 //! A new format is a marker in `format.rs`, one decode per ISA, and a row in each dispatch.
@@ -30,6 +32,8 @@ use tokscope_gguf::GgmlType;
 mod acts;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_formats;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(any(
@@ -41,6 +45,8 @@ mod isa;
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128_formats;
 #[cfg(test)]
 mod tests;
 #[cfg(any(

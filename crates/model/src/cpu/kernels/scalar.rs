@@ -3,7 +3,7 @@
 //! and the oracle the kernel tests compare them with.
 
 use tokscope_gguf::GgmlType;
-use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK, QK_K};
 
 use super::acts::QuantActs;
 
@@ -25,14 +25,16 @@ pub fn matmul_scalar(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32
     }
 }
 
-/// The reference of [`dot_exact`](super::dot_exact): each block of 32 weights dequantized by
-/// [`blocks::dequantize_row`] (`d·q` for Q8_0, `d·(q−8)` for Q4_0, `d·q + m` for Q4_1, the value
-/// for F16/BF16/F32), then `s += w_i·a_i` in element order, in f32.
+/// The reference of [`dot_exact`](super::dot_exact): each block of weights (32 values of a float
+/// format) dequantized by [`blocks::dequantize_row`] (`d·q` for Q8_0, `d·(q−8)` for Q4_0,
+/// `d·q + m` for Q4_1, a super-block's 256 values for a K-quant, the value for F16/BF16/F32),
+/// then `s += w_i·a_i` in element order, in f32.
 ///
 /// # Panics
 /// If `w` is not the encoding of `a.len()` values of type `ty` (a caller bug).
 pub fn dot_exact_scalar(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
-    let Some(chunk_bytes) = ty.bytes_for(QK as u64).filter(|&b| b > 0) else {
+    let chunk = ty.block_layout().map_or(QK, |(block, _)| block.max(QK));
+    let Some(chunk_bytes) = ty.bytes_for(chunk as u64).filter(|&b| b > 0) else {
         unreachable!("weight type {ty} is refused at load")
     };
     assert_eq!(
@@ -41,10 +43,10 @@ pub fn dot_exact_scalar(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
         "weight row of {ty} does not hold {} values",
         a.len()
     );
-    let mut buf = [0.0f32; QK];
+    let mut buf = [0.0f32; QK_K];
     let mut s = 0.0f32;
     // Float rows may end in a partial chunk; block rows never do (bytes_for checked it).
-    for (wc, ac) in w.chunks(chunk_bytes as usize).zip(a.chunks(QK)) {
+    for (wc, ac) in w.chunks(chunk_bytes as usize).zip(a.chunks(chunk)) {
         let wf = &mut buf[..ac.len()];
         blocks::dequantize_row(ty, wc, wf).expect("weight type checked at load");
         for (x, y) in wf.iter().zip(ac) {
@@ -56,7 +58,17 @@ pub fn dot_exact_scalar(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
 
 /// One weight row dotted with one quantized activation row, by the reference code.
 pub fn dot_scalar(ty: GgmlType, w: &[u8], a: &[u8]) -> f32 {
+    use bytemuck::cast_slice;
     match ty {
+        GgmlType::Q5_0 => blocks::vec_dot_q5_0_q8_0(cast_slice(w), cast_slice(a)),
+        GgmlType::Q5_1 => blocks::vec_dot_q5_1_q8_1(cast_slice(w), cast_slice(a)),
+        GgmlType::IQ4_NL => blocks::vec_dot_iq4_nl_q8_0(cast_slice(w), cast_slice(a)),
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_XS => blocks::vec_dot_super_q8_k(ty, w, cast_slice(a)),
         GgmlType::Q4_0 => blocks::vec_dot_q4_0_q8_0(
             bytemuck::cast_slice::<u8, BlockQ4_0>(w),
             bytemuck::cast_slice::<u8, BlockQ8_0>(a),

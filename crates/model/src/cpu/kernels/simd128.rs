@@ -4,7 +4,8 @@
 //! Integer formats (q8 path, the shared loop of `tile.rs`): quants widened i8 → i16 and multiplied
 //! pairwise into i32 by `i32x4_dot_i16x8`, the block's i32 sum converted to f32 and scaled by
 //! `d_w · d_a` into an f32x4 accumulator. F16 has no vector conversion in simd128 and stays on the
-//! scalar path; the quantizers are the scalar ones. The exact path has its own loop (below).
+//! scalar path; the quantizers are the scalar ones. The exact path has its own loop (below). The
+//! formats of K-quant files are decoded in `simd128_formats.rs`, for the shared loops.
 
 use core::arch::wasm32::*;
 
@@ -16,6 +17,7 @@ use tokscope_gguf::blocks::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK
 use super::acts::QuantActs;
 use super::format::{Format, Q4_0, Q4_1, Q8_0};
 use super::scalar::{dot_exact_scalar, dot_scalar};
+use super::simd128_formats;
 use super::tile::{self, QuantDecode, QuantSimd, Simd, Tiles};
 
 /// 16 bytes as a vector.
@@ -55,7 +57,7 @@ fn hsum(v: v128) -> f32 {
 }
 
 /// Four f32 lanes: simd128's vectors for the shared q8 loop (scales as two scalars).
-struct V4;
+pub(super) struct V4;
 
 impl Simd for V4 {
     type F = v128;
@@ -245,7 +247,7 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8]) -> f32 {
         GgmlType::BF16 => dot_float(w, a, 2, load8_bf16, |b| {
             blocks::bf16_bits_to_f32([b[0], b[1]])
         }),
-        _ => dot_scalar(ty, w, a),
+        _ => simd128_formats::dot(ty, w, a).unwrap_or_else(|| dot_scalar(ty, w, a)),
     }
 }
 
@@ -257,6 +259,7 @@ pub fn matmul(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]) {
         GgmlType::Q4_0 => unsafe { tile::matmul_quant::<Quant<Q4_0>>(rows, acts, out) },
         GgmlType::Q4_1 => unsafe { tile::matmul_quant::<Quant<Q4_1>>(rows, acts, out) },
         GgmlType::Q8_0 => unsafe { tile::matmul_quant::<Quant<Q8_0>>(rows, acts, out) },
+        _ if simd128_formats::matmul(ty, rows, acts, out) => {}
         _ => tile::matmul_rows(rows, acts, out, |w, t| dot(ty, w, acts.row(t))),
     }
 }
@@ -586,7 +589,7 @@ pub fn dot_exact(ty: GgmlType, w: &[u8], a: &[f32]) -> f32 {
         GgmlType::Q8_0 => dot_exact_quant::<Q8_0>(ty, w, a),
         GgmlType::F32 => dot_exact_float(ty, w, a, 4, load8_f32),
         GgmlType::BF16 => dot_exact_float(ty, w, a, 2, load8_bf16),
-        _ => dot_exact_scalar(ty, w, a),
+        _ => simd128_formats::dot_exact(ty, w, a).unwrap_or_else(|| dot_exact_scalar(ty, w, a)),
     }
 }
 
@@ -597,6 +600,7 @@ pub fn matmul_exact(ty: GgmlType, rows: &[u8], acts: &QuantActs, out: &mut [f32]
         GgmlType::Q4_0 => matmul_exact_quant::<Q4_0>(ty, rows, acts, out),
         GgmlType::Q4_1 => matmul_exact_quant::<Q4_1>(ty, rows, acts, out),
         GgmlType::Q8_0 => matmul_exact_quant::<Q8_0>(ty, rows, acts, out),
+        _ if simd128_formats::matmul_exact(ty, rows, acts, out) => {}
         _ => tile::matmul_rows(rows, acts, out, |w, t| dot_exact(ty, w, acts.row_f32(t))),
     }
 }

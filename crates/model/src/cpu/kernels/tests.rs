@@ -610,3 +610,285 @@ fn exact_dots_decode_every_kind_of_f16_scale() {
         }
     }
 }
+
+// ---- The formats of K-quant files (Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K, IQ4_XS) ----
+//
+// No quantizer here makes them: the weights are random valid blocks (`blocks::random_blocks`)
+// and blocks whose quant bytes are all 0x00, all 0xff or alternating, with the scales of a random
+// block. The bounds are those above, with the q8 magnitude counting a value's parts apart where a
+// format sums them apart (`d·sc·q` and `dmin·m` of the super-blocks, Q5_1's `m·s`).
+
+const K_FILE_TYPES: [GgmlType; 9] = [
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::IQ4_NL,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_XS,
+];
+
+/// Weight rows of `n_blocks` blocks of `ty`: random, then the byte patterns (scales kept).
+fn k_file_rows(rng: &mut Rng, ty: GgmlType, n_blocks: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let random = blocks::random_blocks(ty, n_blocks, 0.5, || rng.next()).unwrap();
+    let (_, size) = ty.block_layout().unwrap();
+    let scales = ty.decoder().unwrap().scales;
+    let is_scale = |i: usize| {
+        scales.iter().any(|s| {
+            let (o, n) = match *s {
+                blocks::Scale::F16(o) => (o, 2),
+                blocks::Scale::F32(o) => (o, 4),
+            };
+            (o..o + n).contains(&(i % size))
+        })
+    };
+    let mut out = vec![("random blocks", random.clone())];
+    for (what, fill) in [
+        ("0x00", [0u8, 0]),
+        ("0xff", [0xff, 0xff]),
+        ("0xaa55", [0xaa, 0x55]),
+    ] {
+        let w = random
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if is_scale(i) { b } else { fill[i % 2] })
+            .collect();
+        out.push((what, w));
+    }
+    out
+}
+
+/// The block counts of `ty` tested: up to 1536 columns.
+fn k_file_lengths(ty: GgmlType) -> Vec<usize> {
+    if ty.block_layout().unwrap().0 == QK {
+        vec![1, 2, 3, 18, 48]
+    } else {
+        vec![1, 2, 3, 6]
+    }
+}
+
+/// The q8 rounding scale of a K-quant file format's dot: [`magnitude`] with a value's parts
+/// counted apart where the format sums them apart.
+fn k_file_magnitude(ty: GgmlType, w: &[u8], acts: &QuantActs, t: usize) -> f64 {
+    let a_ty = acts.ty.unwrap();
+    let cols = acts.cols;
+    let mut af = vec![0.0; cols];
+    blocks::dequantize_row(a_ty, acts.row(t), &mut af).unwrap();
+    let (block, size) = ty.block_layout().unwrap();
+    if block == QK {
+        let mut mag = magnitude(ty, w, a_ty, acts.row(t), cols);
+        if ty == GgmlType::Q5_1 {
+            let wb: &[blocks::BlockQ5_1] = bytemuck::cast_slice(w);
+            let ab: &[BlockQ8_1] = bytemuck::cast_slice(acts.row(t));
+            for (wb, ab) in wb.iter().zip(ab) {
+                let ms = blocks::f16_bits_to_f32(wb.m) * blocks::f16_bits_to_f32(ab.s);
+                mag += ms.abs() as f64;
+            }
+        }
+        return mag;
+    }
+    let mut mag = 0.0;
+    for (wb, ab) in w.chunks_exact(size).zip(af.chunks(block)) {
+        let s = blocks::super_ints(ty, wb).unwrap();
+        for (e, &a) in ab.iter().enumerate() {
+            let k = e / 16;
+            let parts = (s.d * s.scales[k] as f32 * s.q[e] as f32).abs()
+                + (s.dmin * s.mins[k] as f32).abs();
+            mag += parts as f64 * a.abs() as f64;
+        }
+    }
+    mag
+}
+
+fn assert_k_file_close(ty: GgmlType, w: &[u8], acts: &QuantActs, t: usize, got: f32, what: &str) {
+    let want = dot_scalar(ty, w, acts.row(t));
+    let cols = acts.cols;
+    let mag = k_file_magnitude(ty, w, acts, t);
+    let bound = (2 * (cols / QK) + 8) as f64 * f32::EPSILON as f64 * mag;
+    assert!(got.is_finite(), "{what}: {ty} cols {cols}: got {got}");
+    assert!(
+        ((got - want) as f64).abs() <= bound,
+        "{what}: {ty} cols {cols}: got {got}, scalar {want}, bound {bound}"
+    );
+}
+
+#[test]
+fn k_file_formats_exact_dots_pick_each_weight_bit_for_bit() {
+    let mut rng = Rng(20);
+    for ty in K_FILE_TYPES {
+        let block = ty.block_layout().unwrap().0;
+        for (what, w) in k_file_rows(&mut rng, ty, 2) {
+            let cols = 2 * block;
+            let wf = dequantized(ty, &w, cols);
+            for i in [
+                0,
+                1,
+                15,
+                16,
+                17,
+                31,
+                32,
+                63,
+                64,
+                100,
+                127,
+                128,
+                200,
+                cols - 1,
+            ] {
+                if i >= cols {
+                    continue;
+                }
+                let mut a = vec![0.0; cols];
+                a[i] = 1.0;
+                assert_eq!(
+                    dot_exact_scalar(ty, &w, &a),
+                    wf[i],
+                    "{ty} {what} element {i}"
+                );
+                // Equal as numbers: a sum that starts at +0 turns a −0 weight into +0.
+                assert_eq!(dot_exact(ty, &w, &a), wf[i], "{ty} {what} element {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn k_file_formats_exact_dots_and_matmuls_match_f64() {
+    let mut rng = Rng(21);
+    for ty in K_FILE_TYPES {
+        let block = ty.block_layout().unwrap().0;
+        for nb in k_file_lengths(ty) {
+            let cols = nb * block;
+            for (what, w) in k_file_rows(&mut rng, ty, nb) {
+                for a in [rng.vec(cols, 1.0), rng.vec(cols, 1e30)] {
+                    assert_exact(ty, &w, &a, dot_exact(ty, &w, &a), what);
+                }
+            }
+        }
+        let (cols, n_rows) = (2 * block.max(3 * QK), 5);
+        let nb = cols / block;
+        let w: Vec<u8> = (0..n_rows)
+            .flat_map(|_| blocks::random_blocks(ty, nb, 0.5, || rng.next()).unwrap())
+            .collect();
+        let rb = w.len() / n_rows;
+        for n in 1..=5 {
+            let x = rng.vec(n * cols, 2.0);
+            let mut acts = QuantActs::default();
+            acts.set_f32(&x, n, cols);
+            let mut out = vec![f32::NAN; n_rows * n];
+            matmul(ty, &w, &acts, &mut out);
+            for r in 0..n_rows {
+                for t in 0..n {
+                    let (wr, a) = (&w[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols]);
+                    assert_eq!(
+                        out[r * n + t],
+                        dot_exact(ty, wr, a),
+                        "{ty} r {r} t {t} n {n}"
+                    );
+                    assert_exact(ty, wr, a, out[r * n + t], "matmul");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn k_file_formats_q8_dots_and_matmuls_match_scalar() {
+    let mut rng = Rng(22);
+    for ty in K_FILE_TYPES {
+        let block = ty.block_layout().unwrap().0;
+        for nb in k_file_lengths(ty) {
+            let cols = nb * block;
+            for (what, w) in k_file_rows(&mut rng, ty, nb) {
+                let alt: Vec<f32> = (0..cols)
+                    .map(|i| if i % 3 == 0 { -100.0 } else { 100.0 })
+                    .collect();
+                for a in [rng.vec(cols, 3.0), alt, vec![0.0; cols]] {
+                    let acts = acts_of(&a, 1, ty);
+                    assert_eq!(acts.ty, blocks::vec_dot_type(ty));
+                    let got = dot(ty, &w, acts.row(0));
+                    assert_k_file_close(ty, &w, &acts, 0, got, what);
+                }
+            }
+        }
+        let (cols, n_rows) = (2 * block.max(3 * QK), 5);
+        let nb = cols / block;
+        let w: Vec<u8> = (0..n_rows)
+            .flat_map(|_| blocks::random_blocks(ty, nb, 0.5, || rng.next()).unwrap())
+            .collect();
+        let rb = w.len() / n_rows;
+        for n in 1..=5 {
+            let acts = acts_of(&rng.vec(n * cols, 2.0), n, ty);
+            let mut out = vec![f32::NAN; n_rows * n];
+            matmul(ty, &w, &acts, &mut out);
+            for r in 0..n_rows {
+                let wr = &w[r * rb..(r + 1) * rb];
+                for t in 0..n {
+                    assert_eq!(out[r * n + t], dot(ty, wr, acts.row(t)), "{ty} r {r} t {t}");
+                    assert_k_file_close(ty, wr, &acts, t, out[r * n + t], "matmul");
+                }
+            }
+        }
+    }
+}
+
+/// The AVX2 and AVX-512 exact tiles by name (the dispatch above tests only the best).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn k_file_formats_exact_avx2_and_avx512_tiles_match_f64() {
+    if isa() != Isa::Avx2 {
+        return;
+    }
+    let levels: &[bool] = if isa::has_avx512() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let mut rng = Rng(23);
+    for &avx512 in levels {
+        for ty in K_FILE_TYPES {
+            let block = ty.block_layout().unwrap().0;
+            for nb in k_file_lengths(ty) {
+                let cols = nb * block;
+                for (what, w) in k_file_rows(&mut rng, ty, nb) {
+                    let a = rng.vec(cols, 1.0);
+                    // SAFETY: isa() checked AVX2, FMA and F16C; `levels` checked AVX-512F.
+                    let got = unsafe { x86::dot_exact_with(ty, &w, &a, avx512) };
+                    assert_exact(ty, &w, &a, got, what);
+                    let mut one_hot = vec![0.0; cols];
+                    one_hot[cols - 1] = 1.0;
+                    let wf = dequantized(ty, &w, cols);
+                    // SAFETY: as above.
+                    let got = unsafe { x86::dot_exact_with(ty, &w, &one_hot, avx512) };
+                    assert_eq!(got, wf[cols - 1], "{ty} {what}");
+                }
+            }
+            let cols = 2 * block.max(3 * QK);
+            let n_rows = 6;
+            let w: Vec<u8> = (0..n_rows)
+                .flat_map(|_| blocks::random_blocks(ty, cols / block, 0.5, || rng.next()).unwrap())
+                .collect();
+            let rb = w.len() / n_rows;
+            for n in 1..=5 {
+                let x = rng.vec(n * cols, 1.0);
+                let mut acts = QuantActs::default();
+                acts.set_f32(&x, n, cols);
+                let mut out = vec![f32::NAN; n_rows * n];
+                // SAFETY: as above.
+                unsafe { x86::matmul_exact_with(ty, &w, &acts, &mut out, avx512) };
+                for r in 0..n_rows {
+                    for t in 0..n {
+                        let (wr, a) = (&w[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols]);
+                        // SAFETY: as above.
+                        let single = unsafe { x86::dot_exact_with(ty, wr, a, avx512) };
+                        assert_eq!(out[r * n + t], single, "{ty} avx512 {avx512} r {r} t {t}");
+                        assert_exact(ty, wr, a, single, "tiles");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,14 +9,13 @@
 //! matmul entry points), so that the decode and the arithmetic inline into one loop compiled for
 //! that ISA. A generic function here called on its own would not inline the intrinsics.
 //!
-//! The exact loop serves x86 (AVX2, AVX-512); simd128's exact path keeps its own loop, which
-//! sums each block's `Σ q·a` before scaling it (see `simd128.rs`).
+//! The exact loop serves x86 (AVX2, AVX-512) and simd128's formats of K-quant files; simd128's
+//! Q4_0, Q4_1 and Q8_0 keep their own loop, which sums each block's `Σ q·a` before scaling it
+//! (see `simd128.rs`).
 
-#[cfg(target_arch = "x86_64")]
 use tokscope_gguf::GgmlType;
 
 use super::acts::QuantActs;
-#[cfg(target_arch = "x86_64")]
 use super::format::{Format, GROUP};
 use super::format::{PREFETCH_BYTES, QuantFormat};
 
@@ -40,7 +39,6 @@ pub(super) trait Simd {
 }
 
 /// What the exact path (f32 activations) needs besides [`Simd`].
-#[cfg(target_arch = "x86_64")]
 pub(super) trait ExactSimd: Simd {
     /// [`GROUP`] f32 values as vectors, in element order.
     type Group: Copy + AsRef<[Self::F]>;
@@ -58,7 +56,6 @@ pub(super) trait ExactSimd: Simd {
 }
 
 /// One format's weights dequantized in registers, a [`GROUP`] at a time.
-#[cfg(target_arch = "x86_64")]
 pub(super) trait ExactDecode<S: ExactSimd>: Format {
     /// What is read once per block and shared by its groups: the scales as vectors (a
     /// super-block's sub-block scales and mins unpacked), `()` for float formats.
@@ -159,7 +156,6 @@ unsafe fn prefetch_rows<S: Simd, W, const R: usize>(w: &[&[W]; R], b: usize) {
 ///
 /// # Safety
 /// `S`'s ISA must be available.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) unsafe fn exact<S: ExactSimd, K: ExactDecode<S>, const R: usize, const T: usize>(
     w: [&[K::W]; R],
@@ -350,7 +346,6 @@ pub(super) unsafe fn matmul_quant<K: Tiles>(rows: &[u8], acts: &QuantActs, out: 
 }
 
 /// A weight row split into its whole blocks and the rest (float formats only have a rest).
-#[cfg(target_arch = "x86_64")]
 fn split_row<K: Tiles>(w: &[u8]) -> (&[K::W], &[u8]) {
     let whole = w.len() - w.len() % std::mem::size_of::<K::W>();
     (bytemuck::cast_slice(&w[..whole]), &w[whole..])
@@ -361,7 +356,6 @@ fn split_row<K: Tiles>(w: &[u8]) -> (&[K::W], &[u8]) {
 ///
 /// # Safety
 /// `K`'s ISA must be available.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) unsafe fn dot_exact<K: Tiles<A = [f32; GROUP]>>(
     ty: GgmlType,
@@ -389,7 +383,6 @@ pub(super) unsafe fn dot_exact<K: Tiles<A = [f32; GROUP]>>(
 ///
 /// # Safety
 /// `K`'s ISA must be available.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) unsafe fn matmul_exact<K: Tiles<A = [f32; GROUP]>>(
     ty: GgmlType,
