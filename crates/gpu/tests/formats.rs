@@ -1,7 +1,8 @@
 //! Every weight format of the GPU's table held as whole GGUF blocks (Q5_0, Q5_1, Q2_K … IQ4_XS),
 //! on tiny random models whose widths are multiples of 256: the GPU's logits against the CPU
 //! backend's exact (f32) arithmetic on the same model with each weight stored as F32, its values
-//! decoded by crates/gguf's reference decoders (bit-identical to ggml's). The GPU dequantizes in
+//! decoded by crates/gguf's reference decoders (bit-identical to ggml's), and the CPU backend's
+//! own path on the quantized file against the same. The GPU dequantizes in
 //! its kernels; in f32 both differ only in summation order (relative [`BOUND`]), and the golden
 //! tolerances (top-1, top-20 |Δlogprob| < 0.01, |ΔH| < 1e-3) follow.
 //!
@@ -200,6 +201,16 @@ fn every_whole_block_format_matches_the_cpu_backend_on_its_f32_twin() {
         let (quantized, twin, n_vocab) = model_pair(ty, tied, 9000 + i as u64);
         let mut cpu = CpuBackend::with_context(file(&twin), 1, 64).unwrap();
         let want = cpu.forward(&PROMPT, LogitsFor::All).unwrap();
+        // The CPU backend's own path on the quantized file (each block dequantized, f32 dots)
+        // computes the same values.
+        let mut cpu_q = CpuBackend::with_context(file(&quantized), 1, 64).unwrap();
+        let direct = cpu_q.forward(&PROMPT, LogitsFor::All).unwrap();
+        let rel = max_relative(&direct, &want, n_vocab);
+        if rel.is_nan() || rel > BOUND {
+            failures.push(format!(
+                "{ty}: the CPU backend on the file itself: {rel:.3e}"
+            ));
+        }
         for (matvec, subgroups) in variants(&ctx) {
             let options = LoadOptions {
                 matvec: Some(matvec),
