@@ -81,8 +81,15 @@ fn quad_f32(row: u32, i: u32) -> vec4<f32> {
     return f32_words(quants[base], quants[base + 1u], quants[base + 2u], quants[base + 3u]);
 }
 
+// Formats held as whole blocks (common/blocks.wgsl, shaders/formats/).
+//{{#each blocks}}
+fn quad_{{T}}(row: u32, i: u32) -> vec4<f32> {
+    return dq4_{{T}}(RowAt(row * row_words_{{T}}(p.n_embd), 0u, 1u), 4u * i);
+}
+//{{/each}}
+
 // One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
-// type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+// type, {{T}} its suffix; crates/gpu/src/pipelines.rs).
 //{{#each type}}
 @compute @workgroup_size(WG)
 fn embed_{{T}}(@builtin(global_invocation_id) gid: vec3<u32>) {

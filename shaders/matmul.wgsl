@@ -23,14 +23,7 @@ const MM_CHUNK4: u32 = MM_CHUNK / 4u;
 
 var<workgroup> xs: array<vec4<f32>, MM_TOKENS * MM_CHUNK4>;
 
-// Where one row's words and scales are: word w at quants[q + w · step], scale k at
-// scales[s + k · step] (step 1 row-major, RW_LANES interleaved).
-struct RowAt {
-    q: u32,
-    s: u32,
-    step: u32,
-}
-
+// Where one row's words and scales are (common/blocks.wgsl's RowAt).
 fn row_at(row: u32, words_per_row: u32, scales_per_row: u32) -> RowAt {
     if (mv.interleaved == 0u) {
         return RowAt(row * words_per_row, row * scales_per_row, 1u);
@@ -39,14 +32,6 @@ fn row_at(row: u32, words_per_row: u32, scales_per_row: u32) -> RowAt {
     let lane = row % RW_LANES;
     return RowAt(group * RW_LANES * words_per_row + lane,
                  group * RW_LANES * scales_per_row + lane, RW_LANES);
-}
-
-fn w_word(at: RowAt, w: u32) -> u32 {
-    return quants[at.q + w * at.step];
-}
-
-fn w_scale(at: RowAt, k: u32) -> f32 {
-    return f32(scales[at.s + k * at.step]);
 }
 
 // Block `b` of a row (32 weights) dequantized, elements 4j..4j+3 in element j.
@@ -109,6 +94,17 @@ fn mm_f32(at: RowAt, b: u32) -> Block {
     }
     return w;
 }
+
+// Formats held as whole blocks (common/blocks.wgsl, shaders/formats/).
+//{{#each blocks}}
+fn mm_{{T}}(at: RowAt, b: u32) -> Block {
+    var w: Block;
+    for (var j = 0u; j < 8u; j++) {
+        w[j] = dq4_{{T}}(at, 32u * b + 4u * j);
+    }
+    return w;
+}
+//{{/each}}
 
 // Stages elements k0 .. k0 + MM_CHUNK of the tile's tokens (from t0) in xs, [token][chunk].
 // Workgroup-wide: call from uniform control flow.
@@ -195,15 +191,14 @@ fn store_tile(tl: Tile, acc: Acc) {
 }
 
 // One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
-// type, {{T}} its suffix, {{WORDS}} and {{SCALES}} its quant words and scales per block;
-// crates/gpu/src/kernels.rs).
+// type, {{T}} its suffix; crates/gpu/src/pipelines.rs).
 //{{#each type}}
 @compute @workgroup_size(WG)
 fn matmul_{{T}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
     let tl = tile(wid, nwg.x, lid);
-    let words_per_row = (mv.cols / QK) * {{WORDS}};
-    let scales_per_row = (mv.cols / QK) * {{SCALES}};
+    let words_per_row = row_words_{{T}}(mv.cols);
+    let scales_per_row = row_scales_{{T}}(mv.cols);
     let ra = tile_row(tl.row, words_per_row, scales_per_row);
     let rb = tile_row(tl.row + 1u, words_per_row, scales_per_row);
     var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));

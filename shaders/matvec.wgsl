@@ -25,7 +25,8 @@
 // Weights larger than one storage binding are split into row ranges, one dispatch each.
 //
 // A unit is the piece of a row one loop iteration handles: one quant word (Q4: 8 elements,
-// Q8_0: 4) or four elements of a float type, dequantized into `Unit`.
+// Q8_0: 4), four elements of a float type or eight of a format held as whole blocks,
+// dequantized into `Unit`.
 
 struct MatvecParams {
     rows: u32,        // rows of this part of the weight
@@ -260,8 +261,21 @@ fn unit_f32(row: u32, u: u32) -> Unit {
                 vec4<f32>(0.0), u, u);
 }
 
+// Formats held as whole blocks (common/blocks.wgsl, shaders/formats/): a unit is eight
+// consecutive elements, dequantized by the format's dq4.
+//{{#each blocks}}
+fn units_{{T}}() -> u32 {
+    return mv.cols / 8u;
+}
+
+fn unit_{{T}}(row: u32, u: u32) -> Unit {
+    let at = RowAt(row * row_words_{{T}}(mv.cols), 0u, 1u);
+    return Unit(dq4_{{T}}(at, 8u * u), dq4_{{T}}(at, 8u * u + 4u), 2u * u, 2u * u + 1u);
+}
+//{{/each}}
+
 // The workgroup variant, one entry point per weight type (`//{{#each type}}`: the host writes
-// the region out once per type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+// the region out once per type, {{T}} its suffix; crates/gpu/src/pipelines.rs).
 //{{#each type}}
 @compute @workgroup_size(WG)
 fn matvec_{{T}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

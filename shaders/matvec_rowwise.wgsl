@@ -217,9 +217,10 @@ fn rw_store(t: u32, rows: RwRows, acc: vec4<f32>) {
     }
 }
 
-// The rowwise variant, one entry point per weight type: {{WORDS}} and {{SCALES}} are the type's
-// quant words and scales per block.
-//{{#each type}}
+// The rowwise variant, one entry point per split format (`//{{#each split}}`: the host writes the
+// region out once per format, {{T}} its suffix, {{WORDS}} and {{SCALES}} its quant words and
+// scales per block; crates/gpu/src/pipelines.rs).
+//{{#each split}}
 @compute @workgroup_size(WG)
 fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = mv.cols;
@@ -246,6 +247,43 @@ fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
                              rw_block_{{T}}(q + 3u * gq, s + 3u * gs, xv));
             q += {{WORDS}} * RW_LANES;
             s += {{SCALES}} * RW_LANES;
+        }
+        rw_store(t, rows, acc);
+    }
+}
+//{{/each}}
+
+// Formats held as whole blocks (common/blocks.wgsl, shaders/formats/): block b's 32 elements of
+// a row dequantized by the format's dq4, each row's words RW_LANES apart as above.
+//{{#each blocks}}
+fn rw_block_{{T}}(at: RowAt, b: u32, xv: XBlock) -> f32 {
+    let e = 32u * b;
+    return ((dot(dq4_{{T}}(at, e), xv.x0) + dot(dq4_{{T}}(at, e + 4u), xv.x1))
+            + (dot(dq4_{{T}}(at, e + 8u), xv.x2) + dot(dq4_{{T}}(at, e + 12u), xv.x3)))
+         + ((dot(dq4_{{T}}(at, e + 16u), xv.x4) + dot(dq4_{{T}}(at, e + 20u), xv.x5))
+            + (dot(dq4_{{T}}(at, e + 24u), xv.x6) + dot(dq4_{{T}}(at, e + 28u), xv.x7)));
+}
+
+@compute @workgroup_size(WG)
+fn matvec_{{T}}_rowwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cols = mv.cols;
+    let words_per_row = row_words_{{T}}(cols);
+    let rows = rw_rows(gid.x, words_per_row, 0u);
+    let lane = gid.x % RW_LANES;
+    // The whole SIMD group or none of it (rw_inputs may share loads between its lanes).
+    if (rows.row - lane >= mv.rows) {
+        return;
+    }
+    let gq = RW_LANES * words_per_row;
+    let t_end = min(gid.z * TILE + TILE, batch.n_tokens);
+    for (var t = gid.z * TILE; t < t_end; t++) {
+        var acc = vec4<f32>(0.0);
+        for (var b = 0u; b < cols / 32u; b++) {
+            let xv = rw_x(t * (cols / 4u) + 8u * b, lane);
+            acc += vec4<f32>(rw_block_{{T}}(RowAt(rows.q, 0u, RW_LANES), b, xv),
+                             rw_block_{{T}}(RowAt(rows.q + gq, 0u, RW_LANES), b, xv),
+                             rw_block_{{T}}(RowAt(rows.q + 2u * gq, 0u, RW_LANES), b, xv),
+                             rw_block_{{T}}(RowAt(rows.q + 3u * gq, 0u, RW_LANES), b, xv));
         }
         rw_store(t, rows, acc);
     }

@@ -19,7 +19,7 @@ fn x_scale_sg(lane: u32, sg: u32, t: u32) -> f32 {
 }
 
 // One entry point per weight type (`//{{#each type}}`: the host writes the region out once per
-// type, {{T}} its suffix; crates/gpu/src/kernels.rs).
+// type, {{T}} its suffix; crates/gpu/src/pipelines.rs).
 //{{#each type}}
 @compute @workgroup_size(WG)
 fn matvec_{{T}}_subgroup(@builtin(workgroup_id) wid: vec3<u32>,

@@ -11,7 +11,7 @@
 //   BF16  16                     none               two bfloat16 per word, low first
 //   F32   32                     none               the f32 bits
 //
-// Scales are stored as `st`, which the host declares before this file (crates/gpu/src/kernels.rs,
+// Scales are stored as `st`, which the host declares before this file (crates/gpu/src/formats.rs,
 // `Arithmetic`): `alias st = f32;` (GGUF's f16 scales widened at load), or, where the adapter has
 // shader-f16, `enable f16; alias st = f16;` (GGUF's scales as they are, half the bytes, loaded
 // natively). Kernels widen a scale to f32 before using it, so both give the same values: all

@@ -1,7 +1,7 @@
 //! The GPU itself: adapter, device and queue, found once and shared by every model loaded on it.
 
 use crate::error::GpuError;
-use crate::kernels::Pipelines;
+use crate::pipelines::Pipelines;
 use std::sync::{Arc, Mutex};
 
 /// An adapter with its device and queue, the compiled kernels (shared by every model loaded on
@@ -18,6 +18,8 @@ pub struct GpuContext {
     fault: Arc<Mutex<Option<GpuError>>>,
     /// The device has `subgroups` without wgpu knowing ([`GpuContext::device_has_subgroups`]).
     web_subgroups: bool,
+    /// The adapter runs on the CPU without wgpu knowing ([`GpuContext::adapter_is_software`]).
+    web_software: bool,
 }
 
 /// The Vulkan instance extensions of window systems, which [`instance`] leaves out.
@@ -122,6 +124,7 @@ impl GpuContext {
             info,
             fault,
             web_subgroups: false,
+            web_software: false,
         })
     }
 
@@ -132,9 +135,16 @@ impl GpuContext {
     }
 
     /// True for an adapter that runs on the CPU (lavapipe, SwiftShader, WARP): correct, but
-    /// slower than the CPU backend, so `--backend auto` does not choose it.
+    /// slower than the CPU backend, so `--backend auto` does not choose it, and loads take the
+    /// kernels for such adapters ([`crate::LoadOptions`]).
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        self.web_software || self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Says that the browser's adapter runs on the CPU (SwiftShader), which the browser's WebGPU
+    /// tells wgpu only as a fallback flag: the page knows software adapters by name too.
+    pub fn adapter_is_software(&mut self) {
+        self.web_software = true;
     }
 
     /// True when the device runs subgroup operations (`subgroupAdd`).

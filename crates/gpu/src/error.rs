@@ -30,7 +30,10 @@ pub enum GpuError {
     },
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
-    #[error("tensor {name:?} of type {ty} cannot run on the GPU backend yet")]
+    #[error(
+        "tensor {name:?} has type {ty}, which the GPU backend does not compute with (it reads {})",
+        crate::formats::names()
+    )]
     UnsupportedType { name: String, ty: GgmlType },
     #[error("the GPU backend cannot run this model: {0}")]
     Unsupported(String),

@@ -1,10 +1,8 @@
-//! The WGSL kernels (shaders/): their sources, the Rust mirrors of their params, their binding
-//! layouts and a pipeline cache keyed by variant name (`matvec_q4_1`, which doubles as the label)
-//! and, for the kernels that read weights, the [`Arithmetic`] they dequantize in.
+//! The WGSL kernel families (shaders/): their sources, the host's constants they are built with,
+//! the Rust mirrors of their params and their binding layouts. crates/gpu/src/pipelines.rs builds
+//! modules and pipelines from them.
 
-use crate::weights;
 use bytemuck::{Pod, Zeroable};
-use std::collections::HashMap;
 
 /// Invocations per workgroup of every kernel: the one place it is set. Prepended to each shader as
 /// `const WG`; a power of two (the reductions halve it).
@@ -40,41 +38,6 @@ const _: () =
 
 /// Rows one workgroup of a subgroup matvec computes; prepended to each shader as `const SG_ROWS`.
 pub const MATVEC_SUBGROUP_ROWS: u32 = 8;
-
-/// How the kernels that read weights (embed, matvec) hold the weights' f16 data: prepended to
-/// their modules as `alias st = f32;` or `enable f16; alias st = f16;` (common/quant.wgsl).
-/// As in llama.cpp's WebGPU backend, f16 is a storage type only: each scale is widened to f32
-/// before use and dequantization, products and sums are f32 in both, so both give the same
-/// results. (f16 dequantization was measured and rejected: KL up to 9.8e-5 per step against the
-/// CPU backend on the default model, against a 1e-4 bound.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Arithmetic {
-    /// f32 block scales (GGUF's f16 scales widened at load): any adapter.
-    #[default]
-    F32,
-    /// GGUF's f16 block scales kept as they are and loaded as WGSL `f16` (adapters with
-    /// `shader-f16`): 2 bytes less per block of 32 weights (Q4_1: 4), 7-17% less weight traffic.
-    F16,
-}
-
-impl Arithmetic {
-    /// "f32" or "f16": the suffix of the pipeline labels of kernels that read weights.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arithmetic::F32 => "f32",
-            Arithmetic::F16 => "f16",
-        }
-    }
-
-    /// The WGSL that opens a module of a kernel that reads weights: the enable directive the
-    /// f16 type needs, then the scale type's alias.
-    fn header(self) -> &'static str {
-        match self {
-            Arithmetic::F32 => "alias st = f32;\n",
-            Arithmetic::F16 => "enable f16;\nalias st = f16;\n",
-        }
-    }
-}
 
 /// Most workgroups one dispatch dimension may have (WebGPU's default limit).
 const MAX_GROUPS_PER_DIM: u32 = 65_535;
@@ -207,30 +170,6 @@ pub struct AddParams {
 }
 const _: () = assert!(std::mem::size_of::<AddParams>() == 16);
 
-/// summary's uniform (shaders/summary.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub struct SummaryParams {
-    pub n_vocab: u32,
-    pub top_n: u32,
-    /// The token scored, or `u32::MAX` for none.
-    pub target: u32,
-    /// 1: draw a token.
-    pub sample: u32,
-    /// 1 / temperature; 0 for temperature 0.
-    pub inv_temp: f32,
-    pub top_k: u32,
-    pub top_p: f32,
-    pub min_p: f32,
-    /// The uniform draw.
-    pub u: f32,
-    /// Tokens per chunk of the first launch, and chunks (at most [`crate::summary::MAX_CHUNKS`]).
-    pub chunk: u32,
-    pub n_chunks: u32,
-    pub _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<SummaryParams>() == 48);
-
 /// How a kernel uses one binding; bindings are numbered in slice order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -245,18 +184,20 @@ use Access::{Read as R, ReadWrite as W, Uniform as U};
 pub struct Family {
     pub file: &'static str,
     /// WGSL `enable` directives the module needs (they must open it).
-    enables: &'static str,
-    /// True for the kernels that read weights: their module is built per [`Arithmetic`].
+    pub enables: &'static str,
+    /// True for the kernels that read weights: their module is built per [`crate::Arithmetic`]
+    /// with every format's dequantization (crates/gpu/src/formats.rs).
     pub weights: bool,
     /// The module's `WG`: [`WORKGROUP_SIZE`] except where one workgroup does all the work.
-    workgroup: u32,
-    source: &'static str,
-    helpers: &'static [&'static str],
+    pub workgroup: u32,
+    pub source: &'static str,
+    pub helpers: &'static [&'static str],
+    /// Constants of the family's own, prepended as `const NAME: u32 = value;`.
+    pub defines: &'static [(&'static str, u32)],
     pub bindings: &'static [Access],
 }
 
-const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
-const QUANT: &str = include_str!("../../../shaders/common/quant.wgsl");
+pub(crate) const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
 const MODEL_PARAMS: &str = include_str!("../../../shaders/common/model_params.wgsl");
 const ROPE: &str = include_str!("../../../shaders/common/rope.wgsl");
 const ATTN_SPLIT: &str = include_str!("../../../shaders/common/attn_split.wgsl");
@@ -267,7 +208,8 @@ pub const EMBED: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/embed.wgsl"),
-    helpers: &[QUANT, MODEL_PARAMS],
+    helpers: &[MODEL_PARAMS],
+    defines: &[],
     bindings: &[R, R, R, W, U, U],
 };
 const MATVEC_SOURCE: &str = include_str!("../../../shaders/matvec.wgsl");
@@ -278,7 +220,8 @@ pub const MATVEC: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: MATVEC_SOURCE,
-    helpers: &[REDUCE, QUANT, ATTN_SPLIT],
+    helpers: &[REDUCE, ATTN_SPLIT],
+    defines: &[],
     bindings: &[R, R, R, W, U, U, R],
 };
 /// The directives a module with subgroup operations opens with. Browsers want the WGSL extension
@@ -297,7 +240,8 @@ pub const MATVEC_SUBGROUP: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matvec_subgroup.wgsl"),
-    helpers: &[REDUCE, QUANT, ATTN_SPLIT, MATVEC_SOURCE],
+    helpers: &[REDUCE, ATTN_SPLIT, MATVEC_SOURCE],
+    defines: &[],
     bindings: &[R, R, R, W, U, U, R],
 };
 const MATVEC_ROWWISE_SOURCE: &str = include_str!("../../../shaders/matvec_rowwise.wgsl");
@@ -311,11 +255,11 @@ pub const MATVEC_ROWWISE: Family = Family {
     source: MATVEC_ROWWISE_SOURCE,
     helpers: &[
         REDUCE,
-        QUANT,
         ATTN_SPLIT,
         MATVEC_SOURCE,
         include_str!("../../../shaders/common/rowwise_x.wgsl"),
     ],
+    defines: &[],
     bindings: &[R, R, R, W, U, U, R],
 };
 /// [`MATVEC_ROWWISE`] where the adapter has subgroups: a SIMD group's lanes share the inputs'
@@ -325,7 +269,6 @@ pub const MATVEC_ROWWISE_SUBGROUP: Family = Family {
     enables: SUBGROUPS,
     helpers: &[
         REDUCE,
-        QUANT,
         ATTN_SPLIT,
         MATVEC_SOURCE,
         include_str!("../../../shaders/common/rowwise_x_subgroup.wgsl"),
@@ -340,7 +283,8 @@ pub const MATMUL: Family = Family {
     weights: true,
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/matmul.wgsl"),
-    helpers: &[REDUCE, QUANT, ATTN_SPLIT, MATVEC_SOURCE],
+    helpers: &[REDUCE, ATTN_SPLIT, MATVEC_SOURCE],
+    defines: &[],
     bindings: &[R, R, R, W, U, U, R],
 };
 pub const RMSNORM: Family = Family {
@@ -350,6 +294,7 @@ pub const RMSNORM: Family = Family {
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/rmsnorm.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS],
+    defines: &[],
     bindings: &[R, R, W, U],
 };
 const ATTENTION_SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
@@ -360,6 +305,7 @@ pub const ATTENTION: Family = Family {
     workgroup: WORKGROUP_SIZE,
     source: ATTENTION_SOURCE,
     helpers: &[REDUCE, MODEL_PARAMS, ROPE, ATTN_SPLIT],
+    defines: &[],
     bindings: &[R, R, W, W, W, W, U, U],
 };
 /// Attention as one SIMD group per head, chunk and token, without barriers: the rowwise matvec's
@@ -371,6 +317,7 @@ pub const ATTENTION_LANES: Family = Family {
     workgroup: RW_LANES,
     source: include_str!("../../../shaders/attention_lanes.wgsl"),
     helpers: &[REDUCE, MODEL_PARAMS, ROPE, ATTN_SPLIT, ATTENTION_SOURCE],
+    defines: &[],
     bindings: ATTENTION.bindings,
 };
 pub const ADD: Family = Family {
@@ -380,200 +327,9 @@ pub const ADD: Family = Family {
     workgroup: WORKGROUP_SIZE,
     source: include_str!("../../../shaders/add.wgsl"),
     helpers: &[],
+    defines: &[],
     bindings: &[R, W, U],
 };
-
-pub const SUMMARY: Family = Family {
-    file: "summary.wgsl",
-    enables: "",
-    weights: false,
-    // A single workgroup reads the whole vocabulary: as many invocations as WebGPU guarantees,
-    // so that enough loads are in flight on a hardware GPU.
-    workgroup: 256,
-    source: include_str!("../../../shaders/summary.wgsl"),
-    helpers: &[REDUCE],
-    bindings: &[R, W, U, W],
-};
-
-impl Family {
-    /// The module source: the enable directives, the scale type's alias (kernels that read
-    /// weights), the host's constants, the helpers, then the kernel file.
-    pub fn full_source(&self, arithmetic: Arithmetic) -> String {
-        let alias = if self.weights {
-            arithmetic.header()
-        } else {
-            ""
-        };
-        let mut s = format!(
-            "{}{alias}const WG: u32 = {}u;\nconst TILE: u32 = {MATVEC_TILE}u;\nconst SG_ROWS: u32 = {MATVEC_SUBGROUP_ROWS}u;\nconst RW_LANES: u32 = {RW_LANES}u;\nconst RW_GROUPS: u32 = {RW_GROUPS}u;\nconst MM_TOKENS: u32 = {MATMUL_TOKENS}u;\nconst MM_CHUNK: u32 = {MATMUL_CHUNK}u;\nconst MAX_TOP: u32 = {}u;\n",
-            self.enables,
-            self.workgroup,
-            crate::summary::MAX_TOP
-        );
-        for h in self.helpers {
-            s.push_str(&expand_per_type(h));
-            s.push('\n');
-        }
-        s.push_str(&expand_per_type(self.source));
-        s
-    }
-}
-
-/// Opens and closes a region of a shader that the host writes out once per weight type.
-const EACH_TYPE: &str = "//{{#each type}}";
-const END_EACH: &str = "//{{/each}}";
-
-/// A shader with each region between a `//{{#each type}}` line and a `//{{/each}}` line written
-/// out once per weight type ([`weights::FORMATS`]): `{{T}}` becomes the type's suffix (`q4_1`),
-/// `{{WORDS}}` and `{{SCALES}}` its u32 quant words and scales per block of 32 elements. WGSL has
-/// no generics, and the per-type entry points differ only in these, so each is written once (as
-/// llama.cpp's shader templates do). A region left open runs to the end of the source.
-fn expand_per_type(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut region: Option<String> = None;
-    for line in src.split_inclusive('\n') {
-        match (line.trim(), &mut region) {
-            (EACH_TYPE, None) => region = Some(String::new()),
-            (END_EACH, Some(body)) => {
-                write_per_type(&mut out, body);
-                region = None;
-            }
-            (_, Some(body)) => body.push_str(line),
-            (_, None) => out.push_str(line),
-        }
-    }
-    if let Some(body) = region {
-        write_per_type(&mut out, &body);
-    }
-    out
-}
-
-fn write_per_type(out: &mut String, body: &str) {
-    for f in &weights::FORMATS {
-        out.push_str(
-            &body
-                .replace("{{T}}", f.suffix)
-                .replace("{{WORDS}}", &format!("{}u", f.words))
-                .replace("{{SCALES}}", &format!("{}u", f.scales)),
-        );
-    }
-}
-
-/// One compute pipeline with the layout its bind groups are made with.
-#[derive(Clone)]
-pub struct Kernel {
-    pub pipeline: wgpu::ComputePipeline,
-    pub layout: wgpu::BindGroupLayout,
-}
-
-/// Compiled pipelines, each built once: modules by file, pipelines by file and label (the entry
-/// point, with the arithmetic appended for kernels that read weights: `matvec_q4_1.f16`).
-pub struct Pipelines {
-    device: wgpu::Device,
-    modules: HashMap<(&'static str, Arithmetic), wgpu::ShaderModule>,
-    kernels: HashMap<(&'static str, String), Kernel>,
-}
-
-impl Pipelines {
-    pub fn new(device: &wgpu::Device) -> Self {
-        Self {
-            device: device.clone(),
-            modules: HashMap::new(),
-            kernels: HashMap::new(),
-        }
-    }
-
-    /// The pipeline of entry point `entry` (the variant name) of `family`, built for
-    /// `arithmetic` if the family reads weights (ignored otherwise).
-    pub fn get(&mut self, family: &Family, entry: &str, arithmetic: Arithmetic) -> Kernel {
-        self.get_with(family, entry, arithmetic, &[])
-    }
-
-    /// [`Pipelines::get`] with values for the module's pipeline-overridable constants
-    /// (`override` in WGSL), which name the pipeline too: `matvec_q4_1.f32+ATTN_INPUT=1`.
-    pub fn get_with(
-        &mut self,
-        family: &Family,
-        entry: &str,
-        arithmetic: Arithmetic,
-        constants: &[(&str, f64)],
-    ) -> Kernel {
-        let arithmetic = if family.weights {
-            arithmetic
-        } else {
-            Arithmetic::F32
-        };
-        let mut label = match family.weights {
-            true => format!("{entry}.{}", arithmetic.name()),
-            false => entry.to_string(),
-        };
-        for (name, value) in constants {
-            label.push_str(&format!("+{name}={value}"));
-        }
-        // Families may share entry point names (the rowwise matvec's two input loaders).
-        if let Some(k) = self.kernels.get(&(family.file, label.clone())) {
-            return k.clone();
-        }
-        let device = &self.device;
-        let module = self
-            .modules
-            .entry((family.file, arithmetic))
-            .or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(family.file),
-                    source: wgpu::ShaderSource::Wgsl(family.full_source(arithmetic).into()),
-                })
-            });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = family
-            .bindings
-            .iter()
-            .enumerate()
-            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: binding_type(*access),
-                count: None,
-            })
-            .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(&label),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(&label),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: Some(&pipeline_layout),
-            module,
-            entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                ..Default::default()
-            },
-            cache: None,
-        });
-        let kernel = Kernel { pipeline, layout };
-        self.kernels.insert((family.file, label), kernel.clone());
-        kernel
-    }
-}
-
-/// The layout entry type of a binding used with `access`.
-fn binding_type(access: Access) -> wgpu::BindingType {
-    let ty = match access {
-        Access::Uniform => wgpu::BufferBindingType::Uniform,
-        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
-        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-    };
-    wgpu::BindingType::Buffer {
-        ty,
-        has_dynamic_offset: false,
-        min_binding_size: None,
-    }
-}
 
 /// Workgroups for `n` invocations of one element each.
 pub fn groups_for(n: usize) -> (u32, u32) {
@@ -601,50 +357,5 @@ mod tests {
             assert!((x as usize) * (y as usize - 1) < rows);
         }
         assert_eq!(groups_for(65), (2, 1));
-    }
-
-    #[test]
-    fn per_type_regions_expand_once_per_type() {
-        let src = "a // {{T}} in a comment\n//{{#each type}}\nfn f_{{T}}() -> u32 { return {{WORDS}} + {{SCALES}}; }\n//{{/each}}\nb\n";
-        let out = expand_per_type(src);
-        assert!(
-            out.starts_with("a // {{T}} in a comment\n") && out.ends_with("}\nb\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("fn f_q4_1() -> u32 { return 4u + 2u; }"),
-            "{out}"
-        );
-        assert!(
-            out.contains("fn f_f32() -> u32 { return 32u + 0u; }"),
-            "{out}"
-        );
-        assert_eq!(out.matches("fn f_").count(), weights::FORMATS.len());
-        assert_eq!(out.matches("{{").count(), 1, "{out}");
-    }
-
-    #[test]
-    fn every_weight_kernel_has_an_entry_point_per_type() {
-        let entries = [
-            (&EMBED, "embed_{}("),
-            (&MATVEC, "matvec_{}("),
-            (&MATVEC_ROWWISE, "matvec_{}_rowwise("),
-            (&MATVEC_ROWWISE_SUBGROUP, "matvec_{}_rowwise("),
-            (&MATVEC_SUBGROUP, "matvec_{}_subgroup("),
-            (&MATMUL, "matmul_{}("),
-        ];
-        for (family, pattern) in entries {
-            let src = family.full_source(Arithmetic::F32);
-            let code = src.lines().filter(|l| !l.trim_start().starts_with("//"));
-            assert!(
-                code.clone().all(|l| !l.contains("{{")),
-                "{}: a template left unexpanded",
-                family.file
-            );
-            for f in &weights::FORMATS {
-                let entry = format!("fn {}", pattern.replace("{}", f.suffix));
-                assert_eq!(src.matches(&entry).count(), 1, "{}: {entry}", family.file);
-            }
-        }
     }
 }

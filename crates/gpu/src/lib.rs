@@ -20,19 +20,22 @@
 mod backend;
 mod context;
 mod error;
+pub mod formats;
 pub mod kernels;
 mod limits;
+mod options;
+pub mod pipelines;
 mod readback;
 mod step;
 mod summary;
 pub mod weights;
 
-pub use backend::{
-    GpuBackend, LAUNCHES_PER_SUBMIT, LaunchTime, LoadOptions, MAX_BATCH, MatvecVariant, StepProfile,
-};
+pub use backend::{GpuBackend, LaunchTime, StepProfile};
 pub use context::GpuContext;
 pub use error::GpuError;
-pub use kernels::{Arithmetic, AttentionSplit};
+pub use formats::Arithmetic;
+pub use kernels::AttentionSplit;
+pub use options::{LAUNCHES_PER_SUBMIT, LoadOptions, MAX_BATCH, MatvecVariant};
 pub use summary::{
     GpuSample, GpuSampling, GpuSummary, MAX_TOP, SampledToken, SummaryRequest, TokenStats,
     Undecided, summarize_logits_async,

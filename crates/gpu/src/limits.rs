@@ -5,8 +5,8 @@
 use tokscope_model::context::human_bytes;
 use tokscope_model::{Config, ModelError};
 
-use crate::backend::MAX_BATCH;
 use crate::error::GpuError;
+use crate::options::MAX_BATCH;
 
 /// The largest buffer of `usage` this device creates and binds whole, with the limit's name.
 fn largest(device: &wgpu::Device, usage: wgpu::BufferUsages) -> (u64, &'static str) {

@@ -3,12 +3,11 @@
 //! logits come back only where the kernel cannot decide the draw, or where the backend was loaded
 //! without it ([`crate::LoadOptions::gpu_summary`]).
 
-use tokscope_dist::SamplingParams;
 use tokscope_model::{Drawn, LogitsFor, StepAnswer, StepOutput, StepQuery};
 
 use crate::backend::GpuBackend;
 use crate::error::GpuError;
-use crate::summary::{GpuSample, GpuSampling, MAX_TOP, SummaryRequest};
+use crate::summary::{GpuSample, MAX_TOP, SummaryRequest};
 
 impl GpuBackend {
     /// Runs `tokens` and answers `query` about the last position (see [`StepOutput`]).
@@ -24,16 +23,7 @@ impl GpuBackend {
         let request = SummaryRequest {
             top_n: query.top_n,
             target: None,
-            sample: query.draw.map(|d| GpuSampling {
-                params: SamplingParams {
-                    temperature: d.temperature,
-                    top_k: d.top_k,
-                    top_p: d.top_p,
-                    min_p: d.min_p,
-                    ..SamplingParams::default()
-                },
-                u: d.u,
-            }),
+            sample: query.draw,
         };
         let s = self.forward_summary_with_async(tokens, &request).await?;
         let drawn = match s.sample {

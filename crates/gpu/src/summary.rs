@@ -3,14 +3,59 @@
 
 use crate::context::GpuContext;
 use crate::error::GpuError;
-use crate::kernels::{Arithmetic, SUMMARY, SummaryParams};
+use crate::formats::Arithmetic;
+use crate::kernels::{Access, Family, REDUCE};
 use crate::readback;
-use tokscope_dist::SamplingParams;
+use bytemuck::{Pod, Zeroable};
 use tokscope_model::ModelError;
 use wgpu::util::DeviceExt;
 
 /// Most top tokens a GPU summary holds: also the sorted head GPU sampling works within.
 pub const MAX_TOP: usize = 64;
+
+/// The summary's two launches: `summary_chunk` over chunks of the vocabulary, then `summary`,
+/// which merges them (bindings: logits, output, [`SummaryParams`], chunk records).
+pub const SUMMARY: Family = Family {
+    file: "summary.wgsl",
+    enables: "",
+    weights: false,
+    // A single workgroup reads the whole vocabulary: as many invocations as WebGPU guarantees,
+    // so that enough loads are in flight on a hardware GPU.
+    workgroup: 256,
+    source: include_str!("../../../shaders/summary.wgsl"),
+    helpers: &[REDUCE],
+    defines: &[("MAX_TOP", MAX_TOP as u32)],
+    bindings: &[
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+        Access::ReadWrite,
+    ],
+};
+
+/// summary's uniform (shaders/summary.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct SummaryParams {
+    pub n_vocab: u32,
+    pub top_n: u32,
+    /// The token scored, or `u32::MAX` for none.
+    pub target: u32,
+    /// 1: draw a token.
+    pub sample: u32,
+    /// 1 / temperature; 0 for temperature 0.
+    pub inv_temp: f32,
+    pub top_k: u32,
+    pub top_p: f32,
+    pub min_p: f32,
+    /// The uniform draw.
+    pub u: f32,
+    /// Tokens per chunk of the first launch, and chunks (at most [`MAX_CHUNKS`]).
+    pub chunk: u32,
+    pub n_chunks: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<SummaryParams>() == 48);
 
 /// Most chunks the first summary launch splits the vocabulary into (shaders/summary.wgsl): the
 /// second launch merges their heads, MAX_CHUNKS · MAX_TOP candidates, in workgroup memory.
@@ -41,13 +86,9 @@ pub(crate) fn summary_floats(top_n: usize) -> usize {
 }
 
 /// A sampling step to run on the GPU: crates/dist's warpers and the uniform draw that
-/// `tokscope_dist::Sampler::uniform` gave, so the GPU draws the token `Sampler::sample` would.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GpuSampling {
-    pub params: SamplingParams,
-    /// In [0, 1).
-    pub u: f64,
-}
+/// `tokscope_dist::Sampler::uniform` gave, so the GPU draws the token `Sampler::sample` would
+/// (the backend interface's draw, unchanged on its way to the kernel's uniform).
+pub type GpuSampling = tokscope_model::Draw;
 
 /// What [`crate::GpuBackend::forward_summary_with`] computes besides LSE, entropy and maximum.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -1,15 +1,14 @@
-//! Weights in the layout the kernels read: GGUF blocks repacked at load into u32 quant words and
-//! block scales, f32 or f16 ([`Arithmetic`]) (WGSL storage arrays have 2- or 4-byte
-//! elements; Q4_0's 18-byte and Q8_0's 34-byte blocks are not 4-byte aligned). The quants keep GGUF's bit layout and are never expanded to
-//! f32; shaders/common/quant.wgsl documents the layout per type.
+//! Weights in the layout the kernels read, as the format table says ([`Layout`]): the split
+//! formats' GGUF blocks repacked at load into u32 quant words and block scales, f32 or f16
+//! ([`Arithmetic`]) (WGSL storage arrays have 2- or 4-byte elements; Q4_0's 18-byte and Q8_0's
+//! 34-byte blocks are not 4-byte aligned), the other formats' blocks kept whole, each row padded to
+//! whole words. The quants keep GGUF's bit layout and are never expanded to f32;
+//! shaders/common/quant.wgsl and shaders/common/blocks.wgsl document the layouts.
 
 use crate::error::GpuError;
-use crate::kernels::Arithmetic;
+use crate::formats::{Arithmetic, Layout, QK, format};
 use tokscope_gguf::GgmlType;
 use tokscope_gguf::blocks::f16_bits_to_f32;
-
-/// Elements per block of every quantized type.
-const QK: usize = 32;
 
 /// One weight (or a row range of it) ready for upload.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -44,76 +43,23 @@ impl Packed {
     }
 }
 
-/// How one weight type is held on the GPU, per block of [`QK`] elements: its name in kernel
-/// variant names (`matvec_q4_1`), its u32 quant words and its scales. One table for the
-/// repacking here and for the kernels, whose per-type entry points the host writes out from
-/// one template each (crates/gpu/src/kernels.rs, `expand_per_type`).
-#[derive(Clone, Copy, Debug)]
-pub struct Format {
-    pub ty: GgmlType,
-    pub suffix: &'static str,
-    pub words: usize,
-    pub scales: usize,
-}
-
-/// Every weight type a kernel reads (shaders/common/quant.wgsl describes each layout).
-pub const FORMATS: [Format; 6] = [
-    Format {
-        ty: GgmlType::Q4_0,
-        suffix: "q4_0",
-        words: 4,
-        scales: 1,
-    },
-    Format {
-        ty: GgmlType::Q4_1,
-        suffix: "q4_1",
-        words: 4,
-        scales: 2,
-    },
-    Format {
-        ty: GgmlType::Q8_0,
-        suffix: "q8_0",
-        words: 8,
-        scales: 1,
-    },
-    Format {
-        ty: GgmlType::F16,
-        suffix: "f16",
-        words: 16,
-        scales: 0,
-    },
-    Format {
-        ty: GgmlType::BF16,
-        suffix: "bf16",
-        words: 16,
-        scales: 0,
-    },
-    Format {
-        ty: GgmlType::F32,
-        suffix: "f32",
-        words: 32,
-        scales: 0,
-    },
-];
-
-/// `ty`'s GPU layout, or `None` if no kernel reads it.
-pub fn format(ty: GgmlType) -> Option<&'static Format> {
-    FORMATS.iter().find(|f| f.ty == ty)
-}
-
-/// The name of a type in kernel variant names (`matvec_q4_1`), or `None` if no kernel reads it.
-pub fn kernel_suffix(ty: GgmlType) -> Option<&'static str> {
-    format(ty).map(|f| f.suffix)
-}
-
 /// u32 quant words per row of `cols` elements (a type no kernel reads: one per element).
 pub fn words_per_row(ty: GgmlType, cols: usize) -> usize {
-    format(ty).map_or(cols, |f| cols * f.words / QK)
+    match format(ty) {
+        None => cols,
+        Some(f) => match f.layout {
+            Layout::Split { words, .. } => cols * words / QK,
+            Layout::Blocks => (cols / f.block_elems * f.block_bytes).div_ceil(4),
+        },
+    }
 }
 
-/// Scales per row of `cols` elements (Q4_1 keeps d and m).
+/// Scales per row of `cols` elements (Q4_1 keeps d and m; whole blocks keep theirs inside).
 pub fn scales_per_row(ty: GgmlType, cols: usize) -> usize {
-    format(ty).map_or(0, |f| cols * f.scales / QK)
+    match format(ty).map(|f| f.layout) {
+        Some(Layout::Split { scales, .. }) => cols * scales / QK,
+        _ => 0,
+    }
 }
 
 /// GPU bytes of one row (quants, or f32 scales: the larger binding) that splitting by binding
@@ -134,10 +80,13 @@ pub fn repack(
         name: name.to_string(),
         ty,
     };
-    kernel_suffix(ty).ok_or_else(unsupported)?;
-    if !cols.is_multiple_of(QK) {
+    let f = format(ty).ok_or_else(unsupported)?;
+    // The kernels read whole blocks of 32 inputs; a block of the format must not straddle rows.
+    let multiple = QK.max(f.block_elems);
+    if !cols.is_multiple_of(multiple) {
         return Err(GpuError::Unsupported(format!(
-            "{name}: rows of {cols} elements (the GPU kernels need a multiple of {QK})"
+            "{name}: rows of {cols} elements (the GPU kernels need a multiple of {multiple} for \
+             {ty})"
         )));
     }
     let expected = ty.bytes_for((rows * cols) as u64).ok_or_else(unsupported)?;
@@ -160,6 +109,20 @@ pub fn repack(
         quants: Vec::with_capacity(rows * words_per_row(ty, cols)),
         scales: Vec::with_capacity(rows * scales_per_row(ty, cols)),
     };
+    if f.layout == Layout::Blocks {
+        // Each row from a word boundary, its last word padded with zeros.
+        let row_bytes = data.len() / rows.max(1);
+        for row in data.chunks_exact(row_bytes.max(1)) {
+            packed.quants.extend(words(row));
+            let tail = row.chunks_exact(4).remainder();
+            if !tail.is_empty() {
+                let mut last = [0; 4];
+                last[..tail.len()].copy_from_slice(tail);
+                packed.quants.push(u32::from_le_bytes(last));
+            }
+        }
+        return Ok(packed);
+    }
     match ty {
         GgmlType::Q4_0 | GgmlType::Q8_0 => {
             let block = if ty == GgmlType::Q4_0 { 18 } else { 34 };
@@ -279,6 +242,30 @@ mod tests {
             assert_eq!(packed.scales.len(), scales_per_row(ty, cols), "{ty}");
             assert_eq!(shader_dequantize(ty, &packed, cols), want, "{ty}");
         }
+    }
+
+    #[test]
+    fn whole_blocks_keep_their_bytes_each_row_from_a_word() {
+        // Q6_K: 210-byte blocks, so a row of 256 elements ends mid-word.
+        let (rows, cols) = (3, 256);
+        let data: Vec<u8> = (0..rows * 210).map(|i| (i * 7 + 1) as u8).collect();
+        // Finite scales (d, the f16 at byte 208 of each block).
+        let mut data = data;
+        for b in data.chunks_exact_mut(210) {
+            b[208..].copy_from_slice(&[0x00, 0x3c]);
+        }
+        let packed = repack("w", GgmlType::Q6_K, &data, rows, cols).unwrap();
+        assert_eq!(words_per_row(GgmlType::Q6_K, cols), 53);
+        assert_eq!(packed.quants.len(), rows * 53);
+        assert!(packed.scales.is_empty());
+        for (r, row) in data.chunks_exact(210).enumerate() {
+            let words = &packed.quants[r * 53..(r + 1) * 53];
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(&bytes[..210], row);
+            assert_eq!(&bytes[210..], [0, 0]);
+        }
+        // Rows that do not hold whole super-blocks are refused.
+        assert!(repack("w", GgmlType::Q6_K, &data[..105], 1, 128).is_err());
     }
 
     #[test]

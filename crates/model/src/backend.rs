@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use crate::config::Config;
 use crate::error::Result;
+use tokscope_dist::SamplingParams;
 
 /// What [`Backend::forward_async`] returns: boxed so that the trait stays object safe.
 pub type ForwardFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<f32>>> + 'a>>;
@@ -22,14 +23,13 @@ pub struct StepQuery {
     pub draw: Option<Draw>,
 }
 
-/// A draw by inverse CDF of `u` through temperature, top-k, top-p and min-p, in crates/dist's
-/// order and definitions (temperature 0: the argmax), so the token is the one dist would give.
+/// A draw by inverse CDF of `u` through the request's sampling settings, as they came with it, in
+/// crates/dist's order and definitions (temperature 0: the argmax), so the token is the one dist
+/// would give. A backend runs temperature, top-k, top-p and min-p; for other warpers it returns
+/// the logits.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Draw {
-    pub temperature: f32,
-    pub top_k: usize,
-    pub top_p: f32,
-    pub min_p: f32,
+    pub params: SamplingParams,
     /// Uniform in [0, 1).
     pub u: f64,
 }

@@ -158,6 +158,18 @@ impl ModelFile {
     /// A 2-D weight of `rows` × `cols`, checked for shape, for a type we compute with and, when
     /// its bytes are in memory, by [`check_weight_data`].
     pub fn weight(&self, name: &str, rows: usize, cols: usize) -> Result<WeightRef> {
+        self.weight_of(name, rows, cols, &|ty| check_type(name, ty).is_ok())
+    }
+
+    /// [`ModelFile::weight`] for a backend that computes with the types `supported` accepts (the
+    /// GPU's format table); another type is [`ModelError::UnsupportedType`].
+    pub fn weight_of(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        supported: &dyn Fn(GgmlType) -> bool,
+    ) -> Result<WeightRef> {
         let t = self.tensor(name)?;
         let expected = vec![cols as u64, rows as u64];
         if t.dims != expected {
@@ -167,7 +179,12 @@ impl ModelFile {
                 expected,
             });
         }
-        check_type(name, t.ggml_type)?;
+        if !supported(t.ggml_type) {
+            return Err(ModelError::UnsupportedType {
+                name: name.into(),
+                ty: t.ggml_type,
+            });
+        }
         // A file of which only the header is in memory is checked by whoever reads the bytes.
         if let Ok(data) = self.data(t) {
             check_weight_data(name, t.ggml_type, data)?;

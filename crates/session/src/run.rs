@@ -505,12 +505,6 @@ fn step_query(opts: &GenerateOptions, u: f64) -> StepQuery {
     let host_only = sp.repetition_penalty != 1.0 || sp.typical != 1.0;
     StepQuery {
         top_n: if host_only { usize::MAX } else { opts.top_n },
-        draw: (!host_only).then_some(Draw {
-            temperature: sp.temperature,
-            top_k: sp.top_k,
-            top_p: sp.top_p,
-            min_p: sp.min_p,
-            u,
-        }),
+        draw: (!host_only).then_some(Draw { params: *sp, u }),
     }
 }

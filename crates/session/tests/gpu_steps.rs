@@ -93,10 +93,13 @@ fn the_gpu_answers_a_step_query_with_a_summary_and_hands_back_logits_otherwise()
     let ctx = GpuContext::new_blocking().expect("a WebGPU adapter (lavapipe in CI)");
     let mut gpu = tokscope_gpu::GpuBackend::new(&ctx, &file, 64).unwrap();
     let draw = Draw {
-        temperature: 0.8,
-        top_k: 40,
-        top_p: 1.0,
-        min_p: 0.0,
+        params: tokscope_dist::SamplingParams {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Default::default()
+        },
         u: 0.3,
     };
     let query = StepQuery {

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use serde::Serialize;
-use tokscope_gpu::{AttentionSplit, GpuContext, LoadOptions, MatvecVariant};
+use tokscope_gpu::{GpuContext, LoadOptions};
 use tokscope_model::context::DEFAULT_CONTEXT;
 use tokscope_model::cpu::{CpuBackend, Precision};
 use tokscope_model::{Backend, ModelError};
@@ -266,19 +266,11 @@ impl Inner {
                         Some(a) if !a.description.is_empty() => a.description.clone(),
                         _ => ctx.describe(),
                     });
-                    // A CPU-run adapter (SwiftShader) gets the matvec without barriers,
-                    // attention in one workgroup per head, and each step's logits read back
-                    // for the wasm to summarize: faster there (tests/bench/README.md). The
-                    // browser's wgpu sees only the fallback flag; the page's hint also knows
-                    // software adapters by name.
+                    // The browser's wgpu sees only the fallback flag; the page's hint also knows
+                    // software adapters by name. crates/gpu's load policy then picks the kernels
+                    // for a CPU-run adapter, as natively.
                     if self.adapter.as_ref().is_some_and(|a| a.software) {
-                        if self.tuning.matvec.is_none() {
-                            self.tuning.matvec = Some(MatvecVariant::Rowwise);
-                        }
-                        self.tuning
-                            .attention_split
-                            .get_or_insert(AttentionSplit::NONE);
-                        self.tuning.gpu_summary.get_or_insert(false);
+                        ctx.adapter_is_software();
                     }
                     self.gpu = Some(ctx);
                 }

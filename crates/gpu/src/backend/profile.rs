@@ -3,7 +3,8 @@
 //! last one's end. The gap between the launches' sum and the span is the cost of launching them;
 //! a projection's time against its weight bytes is its share of memory bandwidth.
 
-use super::{Dispatch, GpuBackend, Output};
+use super::graph::{Dispatch, GpuBackend};
+use super::run::{LaunchTimer, Output};
 use crate::error::GpuError;
 use crate::readback;
 use crate::summary::{self, SummaryRequest};
@@ -29,7 +30,7 @@ pub struct StepProfile {
 }
 
 /// Timestamps for a step's launches: a query set with two per launch (start, end).
-pub(super) struct Timer {
+struct Timer {
     set: wgpu::QuerySet,
     capacity: u32,
     launches: Vec<(String, u64)>,
@@ -50,7 +51,7 @@ impl Timer {
     }
 
     /// The timestamp writes of launch `d`'s pass (`None` once the set is full: not timed).
-    pub(super) fn next(&mut self, d: &Dispatch) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+    fn stamps(&mut self, d: &Dispatch) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
         let first = 2 * self.launches.len() as u32;
         if first + 2 > self.capacity {
             return None;
@@ -117,6 +118,12 @@ impl Timer {
             launches,
             span_micros,
         })
+    }
+}
+
+impl LaunchTimer for Timer {
+    fn next(&mut self, d: &Dispatch) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        self.stamps(d)
     }
 }
 
