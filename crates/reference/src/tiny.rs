@@ -416,32 +416,6 @@ impl SplitMix64 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splitmix_is_uniform_in_range_and_seeded() {
-        let a = SplitMix64(7).uniform(10_000, 1.0);
-        assert_eq!(a, SplitMix64(7).uniform(10_000, 1.0));
-        assert_ne!(a, SplitMix64(8).uniform(10_000, 1.0));
-        assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
-        let mean = a.iter().sum::<f32>() / a.len() as f32;
-        let var = a.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / a.len() as f32;
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((var - 1.0 / 3.0).abs() < 0.02, "variance {var}");
-    }
-
-    #[test]
-    fn vocabulary_merges_build_its_pairs() {
-        let (tokens, merges) = vocabulary(30);
-        assert_eq!(tokens.len(), 30);
-        assert_eq!(&tokens[..2], ["a", "b"]);
-        assert_eq!(&tokens[26..], ["aa", "ab", "ac", "ad"]);
-        assert_eq!(merges, ["a a", "a b", "a c", "a d"]);
-    }
-}
-
 /// The weight formats of K-quant files that have golden data from llama.cpp on a tiny model each
 /// (`tests/golden/make_golden_formats.py`, checked by `tests/golden_formats.rs`).
 pub const GOLDEN_FORMATS: [GgmlType; 9] = [
@@ -471,4 +445,30 @@ pub fn golden_format_model(ty: GgmlType) -> Vec<u8> {
         ..TinySpec::default()
     };
     tiny_llama_gguf(&spec, 20_000 + u64::from(ty.id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix_is_uniform_in_range_and_seeded() {
+        let a = SplitMix64(7).uniform(10_000, 1.0);
+        assert_eq!(a, SplitMix64(7).uniform(10_000, 1.0));
+        assert_ne!(a, SplitMix64(8).uniform(10_000, 1.0));
+        assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
+        let mean = a.iter().sum::<f32>() / a.len() as f32;
+        let var = a.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / a.len() as f32;
+        assert!(mean.abs() < 0.03, "mean {mean}");
+        assert!((var - 1.0 / 3.0).abs() < 0.02, "variance {var}");
+    }
+
+    #[test]
+    fn vocabulary_merges_build_its_pairs() {
+        let (tokens, merges) = vocabulary(30);
+        assert_eq!(tokens.len(), 30);
+        assert_eq!(&tokens[..2], ["a", "b"]);
+        assert_eq!(&tokens[26..], ["aa", "ab", "ac", "ad"]);
+        assert_eq!(merges, ["a a", "a b", "a c", "a d"]);
+    }
 }

@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(gelu(12.5), 12.5);
         assert_eq!(gelu(0.0), 0.0);
         // Every value inside (-10, 10) is an f16 value of the tanh approximation at an f16 input.
-        for x in [-3.7f32, -0.3337, 0.001_234_5, 0.5, 1.0, 2.718_28, 9.99] {
+        for x in [-3.7f32, -0.3337, 0.001_234_5, 0.5, 1.0, 2.75, 9.99] {
             let y = gelu(x);
             assert_eq!(half::f16::from_f32(y).to_f32(), y);
             let exact = gelu_tanh(x);
