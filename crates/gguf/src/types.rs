@@ -1,15 +1,13 @@
-//! ggml tensor element types: one table row per type id ggml has assigned, with the block layout
-//! and, where tokscope implements it, the block decoder.
+//! ggml tensor element types: one table row per type id ggml has assigned, with its block layout
+//! (the block decoders, where tokscope has them, are `blocks::decoder`'s arms).
 
 use std::fmt;
-
-use crate::blocks::{self, Decoder};
 
 /// A ggml tensor type, by the id ggml gave it (ggml's `enum ggml_type`).
 ///
 /// Every id ggml has assigned has a variant, including the ones ggml has since removed (their row
 /// has no layout, and a file that uses them is refused as ggml refuses it). Whether tokscope can
-/// decode or compute with a type is a question for the table ([`GgmlType::decoder`]) and the
+/// decode or compute with a type is a question for [`GgmlType::decoder`] and the
 /// model loader, not for parsing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
@@ -76,22 +74,13 @@ pub struct TypeInfo {
     pub name: &'static str,
     /// (elements per block, bytes per block); None for a type ggml has removed.
     pub layout: Option<(usize, usize)>,
-    /// How to turn a block into f32 values, where tokscope implements it.
-    pub decoder: Option<Decoder>,
 }
 
-const fn row(
-    ty: GgmlType,
-    name: &'static str,
-    block: usize,
-    bytes: usize,
-    decoder: Option<Decoder>,
-) -> TypeInfo {
+const fn row(ty: GgmlType, name: &'static str, block: usize, bytes: usize) -> TypeInfo {
     TypeInfo {
         ty,
         name,
         layout: Some((block, bytes)),
-        decoder,
     }
 }
 
@@ -100,7 +89,6 @@ const fn removed(ty: GgmlType, name: &'static str) -> TypeInfo {
         ty,
         name,
         layout: None,
-        decoder: None,
     }
 }
 
@@ -109,49 +97,49 @@ use GgmlType as T;
 /// Indexed by type id. Layouts are ggml's `type_traits` (`blck_size`, `type_size`) as of ggml's
 /// `GGML_TYPE_COUNT = 43`.
 static TABLE: [TypeInfo; 43] = [
-    row(T::F32, "F32", 1, 4, Some(blocks::basic::F32)),
-    row(T::F16, "F16", 1, 2, Some(blocks::basic::F16)),
-    row(T::Q4_0, "Q4_0", 32, 18, Some(blocks::basic::Q4_0)),
-    row(T::Q4_1, "Q4_1", 32, 20, Some(blocks::basic::Q4_1)),
+    row(T::F32, "F32", 1, 4),
+    row(T::F16, "F16", 1, 2),
+    row(T::Q4_0, "Q4_0", 32, 18),
+    row(T::Q4_1, "Q4_1", 32, 20),
     removed(T::Q4_2, "Q4_2"),
     removed(T::Q4_3, "Q4_3"),
-    row(T::Q5_0, "Q5_0", 32, 22, Some(blocks::basic::Q5_0)),
-    row(T::Q5_1, "Q5_1", 32, 24, Some(blocks::basic::Q5_1)),
-    row(T::Q8_0, "Q8_0", 32, 34, Some(blocks::basic::Q8_0)),
-    row(T::Q8_1, "Q8_1", 32, 36, Some(blocks::basic::Q8_1)),
-    row(T::Q2_K, "Q2_K", 256, 84, Some(blocks::kquants::Q2_K)),
-    row(T::Q3_K, "Q3_K", 256, 110, Some(blocks::kquants::Q3_K)),
-    row(T::Q4_K, "Q4_K", 256, 144, Some(blocks::kquants::Q4_K)),
-    row(T::Q5_K, "Q5_K", 256, 176, Some(blocks::kquants::Q5_K)),
-    row(T::Q6_K, "Q6_K", 256, 210, Some(blocks::kquants::Q6_K)),
-    row(T::Q8_K, "Q8_K", 256, 292, Some(blocks::kquants::Q8_K)),
-    row(T::IQ2_XXS, "IQ2_XXS", 256, 66, None),
-    row(T::IQ2_XS, "IQ2_XS", 256, 74, None),
-    row(T::IQ3_XXS, "IQ3_XXS", 256, 98, None),
-    row(T::IQ1_S, "IQ1_S", 256, 50, None),
-    row(T::IQ4_NL, "IQ4_NL", 32, 18, Some(blocks::iquants::IQ4_NL)),
-    row(T::IQ3_S, "IQ3_S", 256, 110, None),
-    row(T::IQ2_S, "IQ2_S", 256, 82, None),
-    row(T::IQ4_XS, "IQ4_XS", 256, 136, Some(blocks::iquants::IQ4_XS)),
-    row(T::I8, "I8", 1, 1, None),
-    row(T::I16, "I16", 1, 2, None),
-    row(T::I32, "I32", 1, 4, None),
-    row(T::I64, "I64", 1, 8, None),
-    row(T::F64, "F64", 1, 8, None),
-    row(T::IQ1_M, "IQ1_M", 256, 56, None),
-    row(T::BF16, "BF16", 1, 2, Some(blocks::basic::BF16)),
+    row(T::Q5_0, "Q5_0", 32, 22),
+    row(T::Q5_1, "Q5_1", 32, 24),
+    row(T::Q8_0, "Q8_0", 32, 34),
+    row(T::Q8_1, "Q8_1", 32, 36),
+    row(T::Q2_K, "Q2_K", 256, 84),
+    row(T::Q3_K, "Q3_K", 256, 110),
+    row(T::Q4_K, "Q4_K", 256, 144),
+    row(T::Q5_K, "Q5_K", 256, 176),
+    row(T::Q6_K, "Q6_K", 256, 210),
+    row(T::Q8_K, "Q8_K", 256, 292),
+    row(T::IQ2_XXS, "IQ2_XXS", 256, 66),
+    row(T::IQ2_XS, "IQ2_XS", 256, 74),
+    row(T::IQ3_XXS, "IQ3_XXS", 256, 98),
+    row(T::IQ1_S, "IQ1_S", 256, 50),
+    row(T::IQ4_NL, "IQ4_NL", 32, 18),
+    row(T::IQ3_S, "IQ3_S", 256, 110),
+    row(T::IQ2_S, "IQ2_S", 256, 82),
+    row(T::IQ4_XS, "IQ4_XS", 256, 136),
+    row(T::I8, "I8", 1, 1),
+    row(T::I16, "I16", 1, 2),
+    row(T::I32, "I32", 1, 4),
+    row(T::I64, "I64", 1, 8),
+    row(T::F64, "F64", 1, 8),
+    row(T::IQ1_M, "IQ1_M", 256, 56),
+    row(T::BF16, "BF16", 1, 2),
     removed(T::Q4_0_4_4, "Q4_0_4_4"),
     removed(T::Q4_0_4_8, "Q4_0_4_8"),
     removed(T::Q4_0_8_8, "Q4_0_8_8"),
-    row(T::TQ1_0, "TQ1_0", 256, 54, None),
-    row(T::TQ2_0, "TQ2_0", 256, 66, None),
+    row(T::TQ1_0, "TQ1_0", 256, 54),
+    row(T::TQ2_0, "TQ2_0", 256, 66),
     removed(T::IQ4_NL_4_4, "IQ4_NL_4_4"),
     removed(T::IQ4_NL_4_8, "IQ4_NL_4_8"),
     removed(T::IQ4_NL_8_8, "IQ4_NL_8_8"),
-    row(T::MXFP4, "MXFP4", 32, 17, None),
-    row(T::NVFP4, "NVFP4", 64, 36, None),
-    row(T::Q1_0, "Q1_0", 128, 18, None),
-    row(T::Q2_0, "Q2_0", 64, 18, None),
+    row(T::MXFP4, "MXFP4", 32, 17),
+    row(T::NVFP4, "NVFP4", 64, 36),
+    row(T::Q1_0, "Q1_0", 128, 18),
+    row(T::Q2_0, "Q2_0", 64, 18),
 ];
 
 impl GgmlType {
@@ -188,11 +176,6 @@ impl GgmlType {
     /// True for a type ggml has removed: no file can hold it.
     pub fn is_removed(self) -> bool {
         self.block_layout().is_none()
-    }
-
-    /// The block decoder, for the types tokscope can dequantize.
-    pub fn decoder(self) -> Option<Decoder> {
-        self.info().decoder
     }
 
     /// Bytes needed for `n_elements` of this type, or None if the count is not a whole number of

@@ -11,8 +11,7 @@ use crate::TokenizerError;
 use crate::text_index::TextIndex;
 use crate::vocab::Vocab;
 
-/// SentencePiece's stand-in for a space inside token texts (U+2581, "▁").
-pub const SPACE_MARKER: char = '\u{2581}';
+pub use crate::vocab::SPACE_MARKER;
 
 /// The vocabulary as the merge loop needs it: text → id, scores, byte fallbacks.
 #[derive(Debug)]

@@ -1,7 +1,9 @@
 //! The vocabulary as the GGUF file lists it: token texts and types, by id.
 
 use crate::byte_level;
-use crate::spm::SPACE_MARKER;
+
+/// SentencePiece's stand-in for a space inside token texts (U+2581, "▁").
+pub const SPACE_MARKER: char = '\u{2581}';
 
 /// A token's kind, from `tokenizer.ggml.token_type` (llama.cpp's numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -181,6 +181,34 @@ pub fn f32_to_bf16_bits(x: f32) -> [u8; 2] {
     bits.to_le_bytes()
 }
 
+impl GgmlType {
+    /// The block decoder, for the types tokscope can dequantize: a new format is one arm here plus
+    /// its row in the type table (`types.rs`).
+    pub fn decoder(self) -> Option<Decoder> {
+        use GgmlType as T;
+        Some(match self {
+            T::F32 => basic::F32,
+            T::F16 => basic::F16,
+            T::Q4_0 => basic::Q4_0,
+            T::Q4_1 => basic::Q4_1,
+            T::Q5_0 => basic::Q5_0,
+            T::Q5_1 => basic::Q5_1,
+            T::Q8_0 => basic::Q8_0,
+            T::Q8_1 => basic::Q8_1,
+            T::Q2_K => kquants::Q2_K,
+            T::Q3_K => kquants::Q3_K,
+            T::Q4_K => kquants::Q4_K,
+            T::Q5_K => kquants::Q5_K,
+            T::Q6_K => kquants::Q6_K,
+            T::Q8_K => kquants::Q8_K,
+            T::IQ4_NL => iquants::IQ4_NL,
+            T::IQ4_XS => iquants::IQ4_XS,
+            T::BF16 => basic::BF16,
+            _ => return None,
+        })
+    }
+}
+
 /// The activation format each weight format is dotted with, as in llama.cpp's CPU backend:
 /// Q4_0, Q5_0, IQ4_NL, Q8_0→Q8_0; Q4_1, Q5_1→Q8_1; Q2_K..Q6_K, IQ4_XS→Q8_K; F16→F16,
 /// BF16→BF16, F32→F32.
